@@ -1,0 +1,28 @@
+"""The ``feedpulse`` command line (typer): one sub-command group per part of the product."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+from feedpulse.localhouse.cli import app as localhouse_app
+
+app = typer.Typer(help="feedpulse: product analytics for a news-feed + messenger app on ClickHouse.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(localhouse_app, name="localhouse")
+
+try:
+    from feedpulse.simulator.cli import simulate_command
+except ImportError:  # pragma: no cover - during the simulator's own development
+    simulate_command = None
+if simulate_command is not None:
+    app.command("simulate", help="Fill the source event tables with realistic simulated data.")(simulate_command)
+
+
+if __name__ == "__main__":
+    app()

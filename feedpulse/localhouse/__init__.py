@@ -1,0 +1,1 @@
+"""Local ClickHouse endpoint: the real ClickHouse engine (chDB) behind ClickHouse's HTTP interface."""

@@ -1,0 +1,250 @@
+"""The embedded ClickHouse engine (chDB) with ClickHouse-style HTTP sessions.
+
+chDB runs one engine per process, bound to one data path; any number of connections to it may
+run queries in parallel, and each connection keeps its own session state (current database,
+``SET`` settings, temporary tables). That maps one-to-one onto ClickHouse HTTP sessions:
+a ``session_id`` owns one chDB connection; a request without a session gets a fresh connection
+(opening one costs well under a millisecond once the engine is up).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chdb
+
+from feedpulse.localhouse.errors import ClickHouseError
+
+DEFAULT_SESSION_TIMEOUT = 60.0
+MAX_SESSION_TIMEOUT = 3600.0
+
+_CODE_RE = re.compile(r"Code:\s*(\d+)\.")
+
+
+def engine_error(exc: BaseException) -> ClickHouseError:
+    """Turn a chDB exception (text ``Code: N. DB::Exception: …``) into a ClickHouseError."""
+    text = str(exc).strip()
+    match = _CODE_RE.search(text)
+    code = int(match.group(1)) if match else 1001  # STD_EXCEPTION
+    if match:
+        text = text[match.start() :]
+    else:
+        text = f"Code: {code}. DB::Exception: {text}"
+    return ClickHouseError(code, text, raw=True)
+
+
+@dataclass
+class QueryStats:
+    """What X-ClickHouse-Summary reports."""
+
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+    result_rows: int = 0
+    result_bytes: int = 0
+    elapsed_ns: int = 0
+
+    def as_header(self) -> dict[str, str]:
+        return {
+            "read_rows": str(self.read_rows),
+            "read_bytes": str(self.read_bytes),
+            "written_rows": str(self.written_rows),
+            "written_bytes": str(self.written_bytes),
+            "total_rows_to_read": str(self.read_rows),
+            "result_rows": str(self.result_rows),
+            "result_bytes": str(self.result_bytes),
+            "elapsed_ns": str(self.elapsed_ns),
+        }
+
+
+@dataclass
+class Session:
+    """A ClickHouse HTTP session: one chDB connection, used by one request at a time."""
+
+    session_id: str
+    connection: Any
+    timeout: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+
+    def expired(self, now: float) -> bool:
+        return not self.lock.locked() and now - self.last_used > self.timeout
+
+
+class Connection:
+    """One chDB connection plus the per-request settings/database handling."""
+
+    def __init__(self, raw: Any, engine: Engine, *, session: bool) -> None:
+        self.raw = raw
+        self.engine = engine
+        self.session = session
+
+    def execute(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> tuple[bytes, QueryStats]:
+        try:
+            result = self.raw._conn.query(sql, fmt, params=params or {})
+        except Exception as exc:  # chDB raises RuntimeError with ClickHouse's message
+            raise engine_error(exc) from None
+        data = result.bytes() or b""
+        stats = QueryStats(
+            read_rows=int(result.storage_rows_read()),
+            read_bytes=int(result.storage_bytes_read()),
+            written_rows=int(result.rows_written()),
+            written_bytes=int(result.bytes_written()),
+            result_rows=int(result.rows_read()),
+            result_bytes=len(data),
+            elapsed_ns=int(float(result.elapsed()) * 1e9),
+        )
+        return data, stats
+
+    def command(self, sql: str) -> None:
+        self.execute(sql, "TabSeparated")
+
+    def scalar(self, sql: str, params: dict[str, str] | None = None) -> str:
+        data, _ = self.execute(sql, "TabSeparatedRaw", params)
+        return data.decode().rstrip("\n")
+
+    def start_insert(self, sql: str, fmt: str) -> Any:
+        try:
+            return self.raw.send_insert(sql, fmt)
+        except Exception as exc:
+            raise engine_error(exc) from None
+
+    @contextmanager
+    def scoped(self, settings: dict[str, str], database: str | None, restore: bool = True) -> Iterator[None]:
+        """Apply URL settings and ``database`` for one query; a session gets its state back after.
+
+        ``restore=False`` is for ``USE``/``SET`` statements, whose effect must outlive the query.
+        """
+        keep = self.session and restore
+        undo: list[str] = []
+        if keep and settings:
+            undo = self._snapshot(list(settings))
+        if database:
+            if keep:
+                undo.append(f"USE {quote_identifier(self.current_database())}")
+            self.command(f"USE {quote_identifier(database)}")
+        for name, value in settings.items():
+            self.command(f"SET {quote_identifier(name)} = {quote_string(value)}")
+        try:
+            yield
+        finally:
+            for statement in undo:
+                # Suppressed: e.g. the query itself dropped the database it came from.
+                with suppress(ClickHouseError):
+                    self.command(statement)
+
+    def current_database(self) -> str:
+        return self.scalar("SELECT currentDatabase()")
+
+    def _snapshot(self, names: list[str]) -> list[str]:
+        rows = self.scalar(
+            "SELECT name, changed, value FROM system.settings WHERE name IN {names:Array(String)}",
+            {"names": "[" + ",".join(quote_string(n) for n in names) + "]"},
+        )
+        statements = []
+        for line in rows.splitlines():
+            name, changed, value = line.split("\t", 2)
+            target = quote_string(value) if changed == "1" else "DEFAULT"
+            statements.append(f"SET {quote_identifier(name)} = {target}")
+        return statements
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self.raw.close()
+
+
+class Engine:
+    """Owns the chDB engine for one data path and the HTTP sessions over it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # The root connection keeps the engine alive for the life of the server.
+        self._root = chdb.connect(str(self.path))
+        root = Connection(self._root, self, session=False)
+        self.timezone = root.scalar("SELECT timezone()")
+        self.version = root.scalar("SELECT version()")
+        self.setting_names = frozenset(root.scalar("SELECT name FROM system.settings").splitlines())
+        self._sessions: dict[str, Session] = {}
+        self._sessions_lock = threading.Lock()
+
+    def connect(self) -> Connection:
+        return Connection(chdb.connect(str(self.path)), self, session=False)
+
+    @contextmanager
+    def connection(self, session_id: str | None, timeout: float | None, check: bool) -> Iterator[Connection]:
+        """A fresh connection, or the session's own one, held exclusively for one request."""
+        if not session_id:
+            conn = self.connect()
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        session = self._session(session_id, timeout, check)
+        if not session.lock.acquire(blocking=False):
+            raise ClickHouseError(373, f"Session {session_id} is locked by a concurrent client. (SESSION_IS_LOCKED)")
+        try:
+            yield Connection(session.connection, self, session=True)
+        finally:
+            session.last_used = time.monotonic()
+            session.lock.release()
+
+    def _session(self, session_id: str, timeout: float | None, check: bool) -> Session:
+        with self._sessions_lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                if check:
+                    raise ClickHouseError(372, f"Session {session_id} not found. (SESSION_NOT_FOUND)")
+                session = Session(session_id, chdb.connect(str(self.path)), timeout or DEFAULT_SESSION_TIMEOUT)
+                self._sessions[session_id] = session
+            elif timeout:
+                session.timeout = timeout
+            session.last_used = time.monotonic()
+            return session
+
+    def expire_sessions(self) -> int:
+        """Close sessions idle longer than their timeout; returns how many were closed."""
+        now = time.monotonic()
+        with self._sessions_lock:
+            stale = [s for s in self._sessions.values() if s.expired(now)]
+            for session in stale:
+                del self._sessions[session.session_id]
+        for session in stale:
+            with suppress(Exception):
+                session.connection.close()
+        return len(stale)
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            with suppress(Exception):
+                session.connection.close()
+        self._root.close()
+
+
+def new_query_id() -> str:
+    return str(uuid.uuid4())
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
