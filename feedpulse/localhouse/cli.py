@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import typer
 
-from feedpulse.config import ClickHouseSettings
+from feedpulse.config import DEFAULT_TIMEZONE, ClickHouseSettings
 from feedpulse.localhouse import manager
 
 app = typer.Typer(help="The local ClickHouse endpoint (chDB behind ClickHouse's HTTP interface).", no_args_is_help=True)
@@ -24,8 +25,13 @@ def _port(port: int | None) -> int:
 
 @app.command()
 def serve(host: str = HOST, port: int | None = PORT, path: Path | None = PATH,
+          timezone: str = typer.Option(None, "--timezone",
+                                       help="Server timezone (default: FEEDPULSE_TIMEZONE or Europe/Moscow)."),
           log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error.")) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it)."""
+    # The engine reads the server timezone from TZ when it starts: set it before chDB loads.
+    os.environ["TZ"] = timezone or os.environ.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE
+    time.tzset()
     from feedpulse.localhouse.server import ServerConfig
     from feedpulse.localhouse.server import serve as run
 
