@@ -1,0 +1,69 @@
+"""Shared fixtures: one local ClickHouse endpoint for the whole test session.
+
+The endpoint runs with its own FEEDPULSE_HOME, a free port and a password, so the suite never
+touches a developer's data and authentication is exercised on every request.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from feedpulse.config import ClickHouseSettings
+
+TEST_PASSWORD = "feedpulse-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSettings]:
+    """Start the local endpoint once per test session; yields the settings to reach it."""
+    from feedpulse.localhouse import manager
+
+    home = tmp_path_factory.mktemp("feedpulse_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FEEDPULSE_HOME", str(home))
+        patch.setenv("CLICKHOUSE_PORT", str(free_port()))
+        patch.setenv("CLICKHOUSE_PASSWORD", TEST_PASSWORD)
+        patch.setenv("CLICKHOUSE_USER", "default")
+        patch.delenv("CLICKHOUSE_HOST", raising=False)
+        patch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+        settings = ClickHouseSettings.from_env()
+        manager.start(host=settings.host, port=settings.port)
+        try:
+            yield settings
+        finally:
+            manager.stop()
+
+
+@pytest.fixture(scope="session")
+def ch_client(localhouse: ClickHouseSettings):
+    """A clickhouse-connect client to the session's local endpoint."""
+    from feedpulse.clickhouse import get_client
+
+    client = get_client(settings=localhouse)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ch_env(localhouse: ClickHouseSettings) -> dict[str, str]:
+    """Environment for subprocesses (dbt, the CLI) that must reach the session's endpoint."""
+    env = dict(os.environ)
+    env.update(
+        FEEDPULSE_HOME=os.environ["FEEDPULSE_HOME"],
+        CLICKHOUSE_PORT=str(localhouse.port),
+        CLICKHOUSE_PASSWORD=localhouse.password,
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DO_NOT_TRACK="1",
+    )
+    env.pop("CLICKHOUSE_HOST", None)
+    return env
