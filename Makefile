@@ -1,0 +1,57 @@
+# feedpulse — two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export FEEDPULSE_HOME ?= $(CURDIR)/.feedpulse
+export DAGSTER_HOME ?= $(FEEDPULSE_HOME)/dagster
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+DEMO_DAYS ?= 35
+DEMO_SCALE ?= 1
+
+.PHONY: setup chromium demo test lint bench localhouse-stop clean
+
+setup: $(BIN)/.installed chromium
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# kaleido renders charts with Chrome: Debian's chromium package.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  ( echo "installing Debian's chromium (needed by kaleido)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/feedpulse localhouse start
+	$(BIN)/feedpulse simulate --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/simulate.py
+
+localhouse-stop:
+	-$(BIN)/feedpulse localhouse stop
+
+clean: localhouse-stop
+	rm -rf $(VENV) .feedpulse dbt_project/target dbt_project/logs

@@ -1,0 +1,23 @@
+"""The one Dagster ``Definitions`` of feedpulse (loaded by workspace.yaml)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from dagster import Definitions
+
+from orchestration.assets import source_assets
+from orchestration.resources import ClickHouseResource
+from orchestration.schedules import schedules
+from orchestration.sensors import sensors
+
+defs = Definitions(
+    assets=[*source_assets],
+    schedules=schedules,
+    sensors=sensors,
+    resources={"clickhouse": ClickHouseResource()},
+)
