@@ -1,0 +1,42 @@
+{#
+  Age buckets from var age_buckets, e.g. '0-17,18-24,25-34,35-44,45-54,55+'; 'raw' keeps the age.
+  Ages outside every bucket (or unknown) become 'unknown'.
+#}
+{% macro age_bucket(column) %}
+  {%- set spec = var('age_buckets', '0-17,18-24,25-34,35-44,45-54,55+') | string -%}
+  {%- if spec | trim == 'raw' -%}
+    ifNull(toString({{ column }}), 'unknown')
+  {%- else -%}
+    {%- set branches = [] -%}
+    {%- for part in spec.split(',') -%}
+      {%- set label = part | trim -%}
+      {%- set closed = modules.re.match('^(\d+)-(\d+)$', label) -%}
+      {%- set open = modules.re.match('^(\d+)\+$', label) -%}
+      {%- if closed -%}
+        {%- if (closed.group(1) | int) > (closed.group(2) | int) -%}
+          {{ exceptions.raise_compiler_error("var age_buckets: bucket '" ~ label ~ "' has its bounds reversed") }}
+        {%- endif -%}
+        {%- do branches.append(column ~ ' between ' ~ closed.group(1) ~ ' and ' ~ closed.group(2) ~ ", '" ~ label ~ "'") -%}
+      {%- elif open -%}
+        {%- do branches.append(column ~ ' >= ' ~ open.group(1) ~ ", '" ~ label ~ "'") -%}
+      {%- else -%}
+        {{ exceptions.raise_compiler_error("var age_buckets: '" ~ label ~ "' is not a bucket like 18-24 or 55+ (spec: '" ~ spec ~ "')") }}
+      {%- endif -%}
+    {%- endfor -%}
+    ifNull(multiIf(isNull({{ column }}), 'unknown', {{ branches | join(', ') }}, 'unknown'), 'unknown')
+  {%- endif -%}
+{% endmacro %}
+
+{# Gender as stored ('0', '1') unless var gender_labels maps codes to labels, e.g. {'0': 'female'}. #}
+{% macro gender_label(column) %}
+  {%- set labels = var('gender_labels', {}) -%}
+  {%- if labels -%}
+    {%- set branches = [] -%}
+    {%- for code, label in labels.items() -%}
+      {%- do branches.append(column ~ ' = ' ~ (code | int) ~ ", '" ~ (label | replace("'", "\\'")) ~ "'") -%}
+    {%- endfor -%}
+    ifNull(multiIf(isNull({{ column }}), 'unknown', {{ branches | join(', ') }}, toString({{ column }})), 'unknown')
+  {%- else -%}
+    ifNull(toString({{ column }}), 'unknown')
+  {%- endif -%}
+{% endmacro %}
