@@ -9,15 +9,21 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from dagster import Definitions
+from dagster_dbt import DbtCliResource
 
 from orchestration.assets import source_assets
+from orchestration.dbt import DBT_EXECUTABLE, daily_etl_assets, dbt_project
 from orchestration.resources import ClickHouseResource
-from orchestration.schedules import schedules
+from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 
 defs = Definitions(
-    assets=[*source_assets],
+    assets=[*source_assets, daily_etl_assets],
+    jobs=jobs,
     schedules=schedules,
     sensors=sensors,
-    resources={"clickhouse": ClickHouseResource()},
+    resources={
+        "clickhouse": ClickHouseResource(),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    },
 )

@@ -1,11 +1,11 @@
-"""Dagster resources: ClickHouse (real server or the local endpoint, started on demand)."""
+"""Dagster resources: ClickHouse (real server or the local endpoint, started on demand) and dbt."""
 
 from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client
 from dagster import ConfigurableResource
 
-from feedpulse.clickhouse import get_client
+from feedpulse.clickhouse import ensure_server, get_client
 from feedpulse.config import ClickHouseSettings
 
 
@@ -17,6 +17,9 @@ class ClickHouseResource(ConfigurableResource):
 
     def settings(self) -> ClickHouseSettings:
         return ClickHouseSettings.from_env()
+
+    def ensure_server(self) -> ClickHouseSettings:
+        return ensure_server(self.settings())
 
     def get_client(self) -> Client:
         return get_client(database=self.database or None, settings=self.settings())

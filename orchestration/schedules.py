@@ -1,5 +1,25 @@
-"""Dagster schedules (daily ETL, reports, metric refresh) — added by the issues that own them."""
+"""Dagster schedules: the daily ETL (yesterday's partition at 00:30 local time)."""
 
 from __future__ import annotations
 
-schedules: list = []
+import os
+
+from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+
+from orchestration.dbt import daily_etl_assets, daily_partitions
+
+ETL_HOUR, ETL_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_ETL_TIME", "00:30").split(":"))
+
+daily_etl_job = define_asset_job(
+    "daily_etl_job",
+    selection=AssetSelection.assets(daily_etl_assets),
+    partitions_def=daily_partitions,
+    description="dbt build of the day: per-user extracts → user_daily → os/gender/age slices → daily_slice_metrics.",
+)
+
+daily_etl_schedule = build_schedule_from_partitioned_job(
+    daily_etl_job, hour_of_day=ETL_HOUR, minute_of_hour=ETL_MINUTE, name="daily_etl_schedule"
+)
+
+jobs = [daily_etl_job]
+schedules = [daily_etl_schedule]

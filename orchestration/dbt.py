@@ -1,0 +1,93 @@
+"""The dbt project as Dagster assets: daily partitions, single-run backfills, tests as checks."""
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MetadataValue,
+    Output,
+)
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from feedpulse.etl import PartitionSettings, dbt_vars
+from orchestration.resources import ClickHouseResource
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+# The dbt installed beside this interpreter (the venv's), whether or not the venv is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Parse on every load (dbt parse, a few seconds): the manifest then always matches the models and
+# the environment (e.g. FEEDPULSE_SOURCE_DATABASE), in `dagster dev`, tests and CLI runs alike.
+DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(
+    ["parse", "--quiet"], target_path=dbt_project.target_path
+).wait()
+
+partition_settings = PartitionSettings.from_env()
+daily_partitions = DailyPartitionsDefinition(
+    start_date=partition_settings.start_date.isoformat(), timezone=partition_settings.timezone
+)
+
+REJECTED_EVENTS_KEY = AssetKey(["analytics", "stg_rejected_events"])
+
+
+class FeedpulseDbtTranslator(DagsterDbtTranslator):
+    """Asset keys are [database, table] (in dbt-clickhouse the schema is the database), so a
+    dbt source lines up with the external source asset of the same table."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return AssetKey([dbt_resource_props["schema"], dbt_resource_props["alias"] or dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return f"etl_{fqn[1]}" if len(fqn) > 2 else "etl"
+
+
+translator = FeedpulseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    dagster_dbt_translator=translator,
+    pool="dbt",  # dbt-clickhouse cannot run concurrently on the same models: one dbt run at a time
+    name="daily_etl",
+)
+def daily_etl_assets(context: AssetExecutionContext, dbt: DbtCliResource, clickhouse: ClickHouseResource) -> Iterator:
+    """`dbt build` (models + tests) for the partition window; one invocation for a whole backfill."""
+    clickhouse.ensure_server()
+    window = context.partition_time_window
+    variables = dbt_vars(window.start, window.end)
+    context.log.info(f"dbt build for [{variables['start_date']}, {variables['end_date']})")
+    invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context)
+    for event in invocation.stream():
+        if isinstance(event, Output) and context.asset_key_for_output(event.output_name) == REJECTED_EVENTS_KEY:
+            event = event.with_metadata({**event.metadata, **_rejected_metadata(clickhouse, variables)})
+        yield event
+
+
+def _rejected_metadata(clickhouse: ClickHouseResource, variables: Mapping[str, object]) -> dict[str, Any]:
+    rows = clickhouse.get_client().query(
+        "SELECT source_table, reason, sum(rejected_rows) FROM analytics.stg_rejected_events "
+        "WHERE event_date >= {start:Date} AND event_date < {end:Date} GROUP BY source_table, reason "
+        "ORDER BY source_table, reason",
+        parameters={"start": variables["start_date"], "end": variables["end_date"]},
+    ).result_rows
+    table = "\n".join(f"| {t} | {r} | {n:,} |" for t, r, n in rows)
+    return {
+        "rejected_rows": MetadataValue.int(int(sum(n for _, _, n in rows))),
+        "rejected_by_reason": MetadataValue.md(
+            "| table | reason | rows |\n| --- | --- | --- |\n" + table if rows else "no rejected rows"
+        ),
+    }
