@@ -10,11 +10,13 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
+    Config,
     DailyPartitionsDefinition,
     MetadataValue,
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
 from feedpulse.etl import PartitionSettings, dbt_vars
 from orchestration.resources import ClickHouseResource
@@ -36,6 +38,14 @@ daily_partitions = DailyPartitionsDefinition(
 )
 
 REJECTED_EVENTS_KEY = AssetKey(["analytics", "stg_rejected_events"])
+
+
+class DailyEtlConfig(Config):
+    """Run config of the daily ETL (all optional)."""
+
+    source_database: str = Field(
+        default="", description="Database of the raw event tables for this run (default: FEEDPULSE_SOURCE_DATABASE)."
+    )
 
 
 class FeedpulseDbtTranslator(DagsterDbtTranslator):
@@ -64,11 +74,14 @@ translator = FeedpulseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
     pool="dbt",  # dbt-clickhouse cannot run concurrently on the same models: one dbt run at a time
     name="daily_etl",
 )
-def daily_etl_assets(context: AssetExecutionContext, dbt: DbtCliResource, clickhouse: ClickHouseResource) -> Iterator:
+def daily_etl_assets(
+    context: AssetExecutionContext, config: DailyEtlConfig, dbt: DbtCliResource, clickhouse: ClickHouseResource
+) -> Iterator:
     """`dbt build` (models + tests) for the partition window; one invocation for a whole backfill."""
     clickhouse.ensure_server()
     window = context.partition_time_window
-    variables = dbt_vars(window.start, window.end)
+    extra = {"source_database": config.source_database} if config.source_database else {}
+    variables = dbt_vars(window.start, window.end, **extra)
     context.log.info(f"dbt build for [{variables['start_date']}, {variables['end_date']})")
     invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context)
     for event in invocation.stream():

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'daily_slice_metrics'}}}) }}
 -- Per day in the window and per dimension, the slices add up to the day's totals in staging.
 with feed_totals as (
     select event_date, countIf(action = 'view') as views, countIf(action = 'like') as likes

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'int_message_user_daily'}}}) }}
 -- Per day: the users_sent of all users add up to the distinct (sender, receiver) pairs, and so
 -- do the users_received.
 with pairs as (
