@@ -42,8 +42,8 @@ def simulated(ch_client):
 
 @pytest.fixture(scope="module")
 def etl(simulated):
-    from orchestration.definitions import defs
     from orchestration.dbt import daily_etl_assets
+    from orchestration.definitions import defs
 
     instance = DagsterInstance.ephemeral()
     resources = {"dbt": defs.resources["dbt"], "clickhouse": defs.resources["clickhouse"]}
