@@ -34,11 +34,19 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
+ETL_GROUPS := group:etl_staging,group:etl_intermediate,group:etl_marts
+DEMO_FIRST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(DEMO_DAYS) days" +%F)
+DEMO_LAST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-1 day" +%F)
+
 demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/feedpulse localhouse start
-	$(BIN)/feedpulse simulate --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	$(BIN)/feedpulse simulate --start $(DEMO_FIRST) --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	@echo "backfilling the daily ETL for $(DEMO_FIRST)...$(DEMO_LAST) (one dbt run)"
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
+	  --select '$(ETL_GROUPS)' --partition-range '$(DEMO_FIRST)...$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-backfill.log 2>&1 \
+	  || { tail -40 $(FEEDPULSE_HOME)/demo-backfill.log; exit 1; }
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: setup
 	$(BIN)/ruff check .
@@ -49,6 +57,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/etl.py
 
 localhouse-stop:
 	-$(BIN)/feedpulse localhouse stop
