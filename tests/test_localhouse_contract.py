@@ -259,3 +259,13 @@ def test_concurrent_clients_run_in_parallel(localhouse):
     for thread in threads:
         thread.join()
     assert time.monotonic() - start < 3.0  # four 1-second queries, not run one after another
+
+
+def test_engine_totals_for_benchmarks(url, auth):
+    before = requests.get(f"{url}/feedpulse/stats", auth=auth, timeout=5).json()
+    requests.post(url, data="SELECT sum(number) FROM numbers(100000)", auth=auth, timeout=5).raise_for_status()
+    after = requests.get(f"{url}/feedpulse/stats", auth=auth, timeout=5).json()
+    assert after["queries"] > before["queries"]
+    assert after["read_rows"] - before["read_rows"] >= 100000
+    assert after["engine_seconds"] >= before["engine_seconds"]
+    assert requests.get(f"{url}/feedpulse/stats", timeout=5).status_code == 403

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from feedpulse.localhouse.compression import StreamDecoder, compress, pick_response_encoding, request_decoder
@@ -63,10 +64,34 @@ class LocalHouse:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.engine = Engine(config.path)
+        # Cumulative engine work, served at /feedpulse/stats: the local stand-in for system.query_log
+        # (which chDB does not keep), used by the benchmarks to report time spent inside ClickHouse.
+        self.totals = {"queries": 0, "errors": 0, "engine_seconds": 0.0, "read_rows": 0, "written_rows": 0}
+        self._totals_lock = threading.Lock()
 
     # -- HTTP entry points -------------------------------------------------------------------
     async def ping(self, request: Request) -> Response:
         return PlainTextResponse("Ok.\n")
+
+    async def stats(self, request: Request) -> Response:
+        try:
+            self._authenticate(request)
+        except ClickHouseError as exc:
+            return self._error(exc, new_query_id())
+        with self._totals_lock:
+            totals = dict(self.totals)
+        totals["sessions"] = self.engine.session_count
+        return JSONResponse(totals)
+
+    def _count(self, stats: QueryStats | None) -> None:
+        with self._totals_lock:
+            if stats is None:
+                self.totals["errors"] += 1
+                return
+            self.totals["queries"] += 1
+            self.totals["engine_seconds"] += stats.elapsed_ns / 1e9
+            self.totals["read_rows"] += stats.read_rows
+            self.totals["written_rows"] += stats.written_rows
 
     async def handle(self, request: Request) -> Response:
         query_id = request.query_params.get("query_id") or new_query_id()
@@ -146,6 +171,7 @@ class LocalHouse:
     def _response(
         self, data: bytes, fmt: str, stats: QueryStats, query_id: str, request: Request, params: RequestParams
     ) -> Response:
+        self._count(stats)
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Format": fmt,
@@ -162,6 +188,7 @@ class LocalHouse:
         return Response(data, status_code=200, headers=headers, media_type=content_type(fmt))
 
     def _error(self, exc: ClickHouseError, query_id: str) -> Response:
+        self._count(None)
         text = exc.text
         if "(version " not in text:
             text = f"{text} (version {self.engine.version} (chDB))"
@@ -198,6 +225,7 @@ class LocalHouse:
             routes=[
                 Route("/ping", self.ping, methods=["GET", "HEAD"]),
                 Route("/replicas_status", self.ping, methods=["GET"]),
+                Route("/feedpulse/stats", self.stats, methods=["GET"]),
                 Route("/", self.handle, methods=["GET", "POST"]),
             ],
             lifespan=self.lifespan,
