@@ -1,14 +1,37 @@
-"""The Dagster code location loads (what `dagster dev -w workspace.yaml` does first)."""
+"""The Dagster code location loads (what `dagster dev -w workspace.yaml` does first) with the
+shape of the original task: two per-user extracts → join → three slices → final table."""
 
 from __future__ import annotations
 
 from dagster import AssetKey, Definitions
 
 
-def test_definitions_load_with_source_tables():
+def key(path: str) -> AssetKey:
+    return AssetKey(path.split("/"))
+
+
+def test_definitions_load_with_schedule_and_graph_shape():
     from orchestration.definitions import defs
 
     Definitions.validate_loadable(defs)
-    keys = defs.resolve_asset_graph().get_all_asset_keys()
-    assert AssetKey(["simulator", "feed_actions"]) in keys
-    assert AssetKey(["simulator", "message_actions"]) in keys
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert key("simulator/feed_actions") in keys and key("simulator/message_actions") in keys
+
+    parents = {k: set(graph.get(k).parent_keys) for k in keys}
+    assert {key("analytics/int_feed_user_daily"), key("analytics/int_message_user_daily")} <= parents[
+        key("analytics/user_daily")]
+    assert key("analytics/int_message_user_daily") not in parents[key("analytics/int_feed_user_daily")]
+    for dimension in ("os", "gender", "age"):
+        assert parents[key(f"analytics/slice_{dimension}")] == {key("analytics/user_daily")}
+    assert parents[key("test/daily_slice_metrics")] == {
+        key("analytics/slice_os"), key("analytics/slice_gender"), key("analytics/slice_age")}
+
+    etl = graph.get(key("test/daily_slice_metrics"))
+    assert etl.partitions_def is not None and etl.partitions_def.timezone == "Europe/Moscow"
+    assert etl.backfill_policy.max_partitions_per_run is None  # single run
+    assert any(c.asset_key == key("test/daily_slice_metrics") for c in graph.asset_check_keys)
+
+    schedule = defs.get_schedule_def("daily_etl_schedule")
+    assert schedule.cron_schedule == "30 0 * * *"
+    assert schedule.execution_timezone == "Europe/Moscow"
