@@ -1,0 +1,1 @@
+"""Daily reports (feed report, app report) and the monitoring dashboard."""

@@ -1,0 +1,213 @@
+"""Feed report and app report: text (Telegram HTML) and charts for a day.
+
+The text shows each figure of the day with its change against earlier days; the charts cover
+the week that ends on the day. Everything is computed from :mod:`feedpulse.reports.data`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from feedpulse.charts import apply_style, number
+from feedpulse.reports.data import DailySeries, relative_change
+from feedpulse.reports.texts import Lang, metric, text
+
+WEEK = 7
+COMPARE_APP = {"day": 1, "week": 7, "month": 30}
+COMPARE_FEED = {"day": 1, "week": 7}
+RATIO_METRICS = {"ctr": 4, "likes_per_user": 2, "messages_per_user": 2}
+
+
+@dataclass
+class ReportContent:
+    """What a report says: Telegram HTML text, its figures and the numbers it was built from."""
+
+    name: str
+    day: dt.date
+    html: str
+    figures: list[tuple[str, go.Figure, str]] = field(default_factory=list)  # (file name, figure, caption)
+    numbers: dict[str, float | None] = field(default_factory=dict)
+
+
+def fmt_value(key: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return number(value, RATIO_METRICS.get(key, 0))
+
+
+def fmt_change(change: float | None) -> str:
+    if change is None:
+        return "—"
+    return f"{change * 100:+.1f}%".replace("-", "−")
+
+
+def _day(value: dt.date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def _changes(series: DailySeries, key: str, compare: dict[str, int]) -> list[str]:
+    current = series.value(key, series.day)
+    return [fmt_change(relative_change(current, series.value(key, series.day - dt.timedelta(days=back))))
+            for back in compare.values()]
+
+
+def _line(series: DailySeries, key: str, lang: Lang, compare: dict[str, int], label: str | None = None,
+          detail: str = "") -> str:
+    value = fmt_value(key, series.value(key, series.day))
+    changes = _changes(series, key, compare)
+    joined = " / ".join(changes) if len(changes) > 1 else changes[0]
+    name = html.escape(label or metric(key, lang))
+    extra = f" {html.escape(detail)}" if detail else ""
+    return f"{name}: <b>{value}</b>{extra} ({joined})"
+
+
+def _link(dashboard_url: str | None, lang: Lang) -> str:
+    if not dashboard_url:
+        return ""
+    return f'\n\n<a href="{html.escape(dashboard_url, quote=True)}">{html.escape(text("dashboard", lang))}</a>'
+
+
+def _feed_changes_note(day: dt.date, lang: Lang) -> str:
+    return text("changes_feed", lang, prev_day=_day(day - dt.timedelta(days=1)),
+                week_day=_day(day - dt.timedelta(days=7)))
+
+
+def _chart_title(title: str) -> str:
+    """Chart titles without emoji: the headless browser has no emoji font."""
+    return "".join(ch for ch in title if ord(ch) < 0x2600).strip()
+
+
+def feed_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
+    day = series.day
+    lines = [
+        f"<b>{html.escape(text('feed_title', lang, day=_day(day)))}</b>",
+        f"<i>{html.escape(_feed_changes_note(day, lang))}</i>",
+        "",
+        *(_line(series, key, lang, COMPARE_FEED) for key in ("dau", "views", "likes", "ctr")),
+    ]
+    week = series.last_days(WEEK)
+    caption = text("chart_feed_caption", lang, first=_day(week.index.min()), last=_day(day))
+    return ReportContent(
+        name="feed_report",
+        day=day,
+        html="\n".join(lines) + _link(dashboard_url, lang),
+        figures=[("feed_week.png", feed_chart(series, lang), caption)],
+        numbers={key: series.value(key, day) for key in ("dau", "views", "likes", "ctr")},
+    )
+
+
+def feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    """A 2×2 grid of the week's DAU, views, likes and CTR (readable on a phone)."""
+    week = series.last_days(WEEK)
+    keys = ["dau", "views", "likes", "ctr"]
+    figure = make_subplots(rows=2, cols=2, subplot_titles=[metric(k, lang) for k in keys],
+                           vertical_spacing=0.16, horizontal_spacing=0.1)
+    for i, key in enumerate(keys):
+        figure.add_trace(
+            go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
+                       line={"width": 3}, showlegend=False),
+            row=i // 2 + 1, col=i % 2 + 1,
+        )
+    apply_style(figure, _chart_title(text("feed_title", lang, day=_day(series.day))), width=1000, height=800)
+    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
+    figure.update_yaxes(rangemode="normal")
+    figure.update_yaxes(tickformat=".3f", row=2, col=2)
+    return figure
+
+
+def app_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
+    day = series.day
+    ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
+    ads, organic = series.value("new_users_ads", day), series.value("new_users_organic", day)
+    platform = f"(iOS {fmt_value('app_dau_ios', ios)}, Android {fmt_value('app_dau_android', android)})"
+    sources = (f"({metric('new_users_ads', lang)} {fmt_value('new_users_ads', ads)}, "
+               f"{metric('new_users_organic', lang)} {fmt_value('new_users_organic', organic)})")
+    compare = COMPARE_APP
+    lines = [
+        f"<b>{html.escape(text('app_title', lang, day=_day(day)))}</b>",
+        f"<i>{html.escape(text('changes_app', lang))}</i>",
+        "",
+        f"<b>{html.escape(text('section_audience', lang))}</b>",
+        _line(series, "app_dau", lang, compare, detail=platform),
+        _line(series, "feed_only_users", lang, compare),
+        _line(series, "messenger_only_users", lang, compare),
+        _line(series, "both_users", lang, compare),
+        _line(series, "new_users", lang, compare, detail=sources),
+        "",
+        f"<b>{html.escape(text('section_feed', lang))}</b>",
+        *(_line(series, key, lang, compare) for key in ("feed_dau", "views", "likes", "ctr", "likes_per_user")),
+        "",
+        f"<b>{html.escape(text('section_messenger', lang))}</b>",
+        *(_line(series, key, lang, compare) for key in ("messenger_dau", "messages", "messages_per_user")),
+    ]
+    week = series.last_days(WEEK)
+    caption = text("chart_app_caption", lang, first=_day(week.index.min()), last=_day(day))
+    return ReportContent(
+        name="app_report",
+        day=day,
+        html="\n".join(lines) + _link(dashboard_url, lang),
+        figures=[
+            ("audience.png", audience_chart(series, lang), caption),
+            ("platforms_new_users.png", platforms_chart(series, lang), caption),
+            ("feed.png", app_feed_chart(series, lang), caption),
+            ("messenger.png", messenger_chart(series, lang), caption),
+        ],
+        numbers={key: series.value(key, day) for key in series.frame.columns},
+    )
+
+
+def audience_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    week = series.last_days(WEEK)
+    figure = go.Figure()
+    for key in ("feed_only_users", "both_users", "messenger_only_users"):
+        figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)))
+    figure.update_layout(barmode="stack")
+    apply_style(figure, f"{text('section_audience', lang)}: {metric('app_dau', lang)}")
+    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
+    return figure
+
+
+def platforms_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    week = series.last_days(WEEK)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[metric("app_dau", lang), metric("new_users", lang)])
+    for key in ("app_dau_ios", "app_dau_android"):
+        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
+                                    line={"width": 3}), row=1, col=1)
+    for key in ("new_users_ads", "new_users_organic"):
+        figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)), row=1, col=2)
+    figure.update_layout(barmode="stack")
+    apply_style(figure, f"{metric('app_dau', lang)} iOS / Android · {metric('new_users', lang)}")
+    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
+    return figure
+
+
+def app_feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    week = series.last_days(WEEK)
+    keys = ["feed_dau", "views", "likes", "ctr"]
+    figure = make_subplots(rows=2, cols=2, subplot_titles=[metric(k, lang) for k in keys], vertical_spacing=0.16)
+    for i, key in enumerate(keys):
+        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", showlegend=False,
+                                    line={"width": 3}), row=i // 2 + 1, col=i % 2 + 1)
+    apply_style(figure, text("section_feed", lang), height=800)
+    figure.update_yaxes(rangemode="normal")
+    figure.update_yaxes(tickformat=".3f", row=2, col=2)
+    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
+    return figure
+
+
+def messenger_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    week = series.last_days(WEEK)
+    keys = ["messenger_dau", "messages", "messages_per_user"]
+    figure = make_subplots(rows=1, cols=3, subplot_titles=[metric(k, lang) for k in keys])
+    for i, key in enumerate(keys):
+        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", showlegend=False,
+                                    line={"width": 3}), row=1, col=i + 1)
+    apply_style(figure, text("section_messenger", lang), width=1200, height=500)
+    figure.update_yaxes(rangemode="normal")
+    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
+    return figure

@@ -1,0 +1,66 @@
+"""Every user-facing text of the reports, in one place: language ``ru`` (default, as in the
+original reports) and ``en``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["ru", "en"]
+LANGS: tuple[Lang, ...] = ("ru", "en")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "feed_title": {"ru": "📰 Лента: ключевые метрики за {day}", "en": "📰 Feed: key metrics for {day}"},
+    "app_title": {"ru": "📱 Приложение: отчёт за {day}", "en": "📱 App: report for {day}"},
+    "changes_feed": {"ru": "в скобках — изменение к {prev_day} и к {week_day}",
+                     "en": "in brackets: change vs {prev_day} and vs {week_day}"},
+    "changes_app": {"ru": "изменения: к вчера / к неделе назад / к месяцу назад",
+                    "en": "changes: vs day before / week before / month before"},
+    "section_audience": {"ru": "Аудитория", "en": "Audience"},
+    "section_feed": {"ru": "Лента", "en": "Feed"},
+    "section_messenger": {"ru": "Мессенджер", "en": "Messenger"},
+    "dashboard": {"ru": "Дашборд", "en": "Dashboard"},
+    "chart_feed_caption": {"ru": "Лента за 7 дней: {first} — {last}", "en": "Feed over 7 days: {first} — {last}"},
+    "chart_app_caption": {"ru": "Приложение за неделю: {first} — {last}", "en": "App over the week: {first} — {last}"},
+    "no_data": {
+        "ru": "Нет данных за {day} в {table}: ETL за этот день не выполнен",
+        "en": "No data for {day} in {table}: the daily ETL has not run for that day",
+    },
+    "day": {"ru": "день", "en": "day"},
+    "date_axis": {"ru": "Дата", "en": "Date"},
+}
+
+METRICS: dict[str, dict[str, str]] = {
+    "dau": {"ru": "DAU", "en": "DAU"},
+    "views": {"ru": "Просмотры", "en": "Views"},
+    "likes": {"ru": "Лайки", "en": "Likes"},
+    "ctr": {"ru": "CTR", "en": "CTR"},
+    "app_dau": {"ru": "DAU приложения", "en": "App DAU"},
+    "app_dau_ios": {"ru": "iOS", "en": "iOS"},
+    "app_dau_android": {"ru": "Android", "en": "Android"},
+    "feed_only_users": {"ru": "Только лента", "en": "Feed only"},
+    "messenger_only_users": {"ru": "Только мессенджер", "en": "Messenger only"},
+    "both_users": {"ru": "Лента и мессенджер", "en": "Feed and messenger"},
+    "new_users": {"ru": "Новые пользователи", "en": "New users"},
+    "new_users_ads": {"ru": "из рекламы", "en": "from ads"},
+    "new_users_organic": {"ru": "органические", "en": "organic"},
+    "feed_dau": {"ru": "DAU ленты", "en": "Feed DAU"},
+    "likes_per_user": {"ru": "Лайков на пользователя", "en": "Likes per user"},
+    "messenger_dau": {"ru": "DAU мессенджера", "en": "Messenger DAU"},
+    "messages": {"ru": "Сообщения", "en": "Messages"},
+    "messages_per_user": {"ru": "Сообщений на пользователя", "en": "Messages per user"},
+}
+
+
+def text(key: str, lang: Lang, **values: object) -> str:
+    check_lang(lang)
+    return TEXTS[key][lang].format(**values)
+
+
+def metric(key: str, lang: Lang) -> str:
+    check_lang(lang)
+    return METRICS[key][lang]
+
+
+def check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise ValueError(f"report language must be one of {', '.join(LANGS)}, got {lang!r}")
