@@ -101,7 +101,8 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
     # In the first week of history everyone looks new (first seen = first processed day): skip it.
     settled = [d >= min(days) + pd.Timedelta(days=7) for d in days]
     for column, name in (("new_users_ads", "ads"), ("new_users_organic", "organic")):
-        new_users.add_trace(go.Bar(x=[d for d, ok in zip(days, settled) if ok], y=daily[column][settled], name=name))
+        settled_days = [d for d, ok in zip(days, settled, strict=True) if ok]
+        new_users.add_trace(go.Bar(x=settled_days, y=daily[column][settled], name=name))
     new_users.update_layout(barmode="stack")
     out.append(("new_users", apply_style(new_users, "New users by source (first seen that day)", height=400)))
 

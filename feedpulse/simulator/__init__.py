@@ -1,0 +1,33 @@
+"""Event simulator: realistic feed + messenger events generated inside ClickHouse.
+
+Public API (others build on it)::
+
+    simulate(client, start=…, days=…, scale=1.0, seed=42, database="simulator", anomalies=None,
+             experiment=None, progress=False) -> SimulationResult
+    simulate_live(client, …, interval_seconds=60, stop=None, max_iterations=None) -> None
+    measure(client, start=…, days=…, scale=1.0, database="simulator") -> list[ReportRow]
+    load_anomalies(path) -> AnomalySpec;  load_experiment(path) -> ExperimentSpec
+    ensure_tables(client, database) -> None
+"""
+
+from feedpulse.simulator.anomalies import Anomaly, AnomalySpec, SpecError, load_anomalies
+from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
+from feedpulse.simulator.report import ReportRow, measure
+from feedpulse.simulator.run import SimulationResult, ensure_tables, simulate, simulate_live
+from feedpulse.simulator.sql import SimulationError
+
+__all__ = [
+    "Anomaly",
+    "AnomalySpec",
+    "ExperimentSpec",
+    "ReportRow",
+    "SimulationError",
+    "SimulationResult",
+    "SpecError",
+    "ensure_tables",
+    "load_anomalies",
+    "load_experiment",
+    "measure",
+    "simulate",
+    "simulate_live",
+]

@@ -91,15 +91,15 @@ CITIES = (
 
 # Values solved by calibrate(); see the module docstring.
 CALIBRATED: dict[str, float] = {
-    "loyal_share": 0.1156,
-    "casual_q": 0.657,
-    "view_sigma": 1.0,
-    "ctr_logit_sd": 0.6,
-    "ctr_rate_rho": -0.1,
-    "msg_rate_mean": 5.3,
-    "feed_gamma": 1.0,
-    "view_gap_seconds": 15.0,
-    "msg_gamma": 0.5,
+    "loyal_share": 0.1149,
+    "casual_q": 0.6572,
+    "view_sigma": 1.2269,
+    "ctr_logit_sd": 0.4669,
+    "ctr_rate_rho": -0.0843,
+    "msg_rate_mean": 5.7482,
+    "feed_gamma": 1.0869,
+    "view_gap_seconds": 21.434,
+    "msg_gamma": 0.7324,
 }
 
 
@@ -185,7 +185,7 @@ def inverse_cdf(hourly: np.ndarray, quantiles: int = QUANTILES) -> list[int]:
     cdf = np.r_[0.0, np.cumsum(density)] / density.sum()
     probs = np.linspace(0, 1, quantiles + 1)
     seconds = np.interp(probs, cdf, np.arange(1441) * 60.0)
-    return [int(round(x)) for x in np.minimum(seconds, SECONDS_PER_DAY - 1)]
+    return [round(x) for x in np.minimum(seconds, SECONDS_PER_DAY - 1)]
 
 
 def sample_curve(table: list[int], u: np.ndarray) -> np.ndarray:
@@ -356,7 +356,9 @@ def solve_intraday(m: Model) -> tuple[float, float, float]:
             math.log(users[76] / TARGETS["feed_users_1900"]),
         ]
 
-    res = least_squares(residuals, [m.feed_gamma, m.view_gap_seconds], bounds=([0.2, 1.0], [4.0, 120.0]))
+    res = least_squares(
+        residuals, [m.feed_gamma, m.view_gap_seconds], bounds=([0.2, 1.0], [4.0, 120.0]), diff_step=0.05
+    )
 
     messages_per_day = TARGETS["messenger_dau"] * TARGETS["messages_per_sender"]
 
