@@ -1,0 +1,259 @@
+"""Measured magnitudes of simulated data next to the published targets (DESIGN.md).
+
+Every figure is aggregated in ClickHouse over ``[start, start + days)``; counts are compared with
+``target × scale`` and a ±10 % range unless the figure states its own range. ``measure`` is what
+``feedpulse simulate --report`` prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from feedpulse.simulator.model import AGE_BUCKETS
+from feedpulse.simulator.sql import quote_ident
+
+NIGHT_BUCKET = "04:00"  # the night 15-minute bucket [04:00, 04:15)
+PEAK_BUCKET = "19:00"
+WARMUP_DAYS = 14  # "new user" = first event in the range, counted only after this many days
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    figure: str
+    measured: float
+    target: float
+    low: float
+    high: float
+    ok: bool
+
+
+def _row(figure: str, measured: float | None, target: float, low: float, high: float) -> ReportRow:
+    value = float("nan") if measured is None else float(measured)
+    ok = not math.isnan(value) and low <= value <= high
+    return ReportRow(figure, value, target, low, high, ok)
+
+
+def _count(figure: str, measured: float | None, target: float, scale: float, rel: float = 0.10) -> ReportRow:
+    t = target * scale
+    return _row(figure, measured, t, t * (1 - rel), t * (1 + rel))
+
+
+def _one(client: Any, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(client.query(sql, parameters=params).result_rows[0])
+
+
+def _daily(client: Any, db: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """Daily means: app/feed/messenger/both DAU, views, likes, CTR, messages."""
+    return _one(
+        client,
+        f"""
+WITH feed AS (
+    SELECT toDate(time) AS day, user_id, countIf(action = 'view') AS views, countIf(action = 'like') AS likes
+    FROM {db}.feed_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+    GROUP BY day, user_id
+), msg AS (
+    SELECT toDate(time) AS day, user_id, count() AS messages
+    FROM {db}.message_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+    GROUP BY day, user_id
+), per_day AS (
+    SELECT day, count() AS app, countIf(in_feed) AS feed_users,
+        countIf(in_msg) AS msg_users, countIf(in_feed AND in_msg) AS both_users,
+        sum(views) AS views, sum(likes) AS likes, sum(messages) AS messages
+    FROM (
+        SELECT if(f.day = toDate(0), m.day, f.day) AS day, if(f.user_id = 0, m.user_id, f.user_id) AS user_id,
+            f.user_id != 0 AS in_feed, m.user_id != 0 AS in_msg, f.views AS views, f.likes AS likes,
+            m.messages AS messages
+        FROM feed AS f FULL OUTER JOIN msg AS m ON f.day = m.day AND f.user_id = m.user_id
+        SETTINGS join_use_nulls = 0
+    )
+    GROUP BY day
+)
+SELECT avg(app), avg(feed_users), avg(msg_users), avg(both_users), avg(views), avg(likes),
+    sum(likes) / sum(views), avg(messages), avg(messages / msg_users), max(wd) / min(wd)
+FROM per_day
+LEFT JOIN (SELECT toDayOfWeek(day) AS dow, avg(msg_users) AS wd FROM per_day GROUP BY dow) AS w
+    ON toDayOfWeek(per_day.day) = w.dow
+""",
+        p,
+    )
+
+
+def _users(client: Any, db: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """Distinct-user shares (iOS, age buckets) and the gender-1 share of actions."""
+    cases = ", ".join(f"avg(age BETWEEN {lo} AND {hi})" for lo, hi, _ in AGE_BUCKETS)
+    return _one(
+        client,
+        f"""
+SELECT avg(os = 'iOS'), {cases}, (SELECT avg(gender = 1) FROM (
+        SELECT gender FROM {db}.feed_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+        UNION ALL
+        SELECT gender FROM {db}.message_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}))
+FROM (
+    SELECT user_id, any(os) AS os, any(age) AS age FROM (
+        SELECT user_id, os, age FROM {db}.feed_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+        UNION ALL
+        SELECT user_id, os, age FROM {db}.message_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+    ) GROUP BY user_id
+)""",
+        p,
+    )
+
+
+def _new_users(client: Any, db: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """New users per day (first event in the range after the warm-up) and their ads share."""
+    return _one(
+        client,
+        f"""
+SELECT count() / {{n:UInt32}}, avg(source = 'ads') FROM (
+    SELECT user_id, min(time) AS first, argMin(source, time) AS source FROM (
+        SELECT user_id, time, source FROM {db}.feed_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+        UNION ALL
+        SELECT user_id, time, source FROM {db}.message_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}
+    ) GROUP BY user_id
+) WHERE toDate(first) >= {{w:Date}}""",
+        p,
+    )
+
+
+def _intraday(client: Any, db: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """Mean per day of the 15-minute figures at the night and peak buckets."""
+    return _one(
+        client,
+        f"""
+SELECT
+    (SELECT uniqExactIf((toDate(time), user_id),
+            toStartOfFifteenMinutes(time) = toDateTime(toDate(time)) + {{night:UInt32}})
+        FROM {db}.feed_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}) / {{days:UInt32}},
+    (SELECT uniqExactIf((toDate(time), user_id),
+            toStartOfFifteenMinutes(time) = toDateTime(toDate(time)) + {{peak:UInt32}})
+        FROM {db}.feed_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}) / {{days:UInt32}},
+    (SELECT uniqExactIf((toDate(time), user_id),
+            toStartOfFifteenMinutes(time) = toDateTime(toDate(time)) + {{night:UInt32}})
+        FROM {db}.message_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}) / {{days:UInt32}},
+    (SELECT countIf(toStartOfFifteenMinutes(time) = toDateTime(toDate(time)) + {{night:UInt32}})
+        FROM {db}.message_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{b:Date}}) / {{days:UInt32}}
+""",
+        p,
+    )
+
+
+def _weekly(client: Any, db: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """Per complete 7-day block from ``start``: median views per user, user CTR, users per group."""
+    return _one(
+        client,
+        f"""
+WITH weeks AS (
+    SELECT intDiv(toDate(time) - {{a:Date}}, 7) AS week, user_id, countIf(action = 'view') AS views,
+        countIf(action = 'like') AS likes
+    FROM {db}.feed_actions WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{wb:Date}}
+    GROUP BY week, user_id
+), groups AS (
+    SELECT week, exp_group, uniqExact(user_id) AS users FROM (
+        SELECT intDiv(toDate(time) - {{a:Date}}, 7) AS week, user_id, exp_group FROM {db}.feed_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{wb:Date}}
+        UNION ALL
+        SELECT intDiv(toDate(time) - {{a:Date}}, 7) AS week, user_id, exp_group FROM {db}.message_actions
+        WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{wb:Date}}
+    ) GROUP BY week, exp_group
+)
+SELECT
+    (SELECT avg(m) FROM (SELECT week, quantileExact(0.5)(views) AS m FROM weeks GROUP BY week)),
+    (SELECT avg(m) FROM (SELECT week, avg(likes / views) AS m FROM weeks WHERE views > 0 GROUP BY week)),
+    (SELECT avg(m) FROM (
+        SELECT week, quantileExact(0.5)(likes / views) AS m FROM weeks WHERE views > 0 GROUP BY week)),
+    (SELECT min(users) FROM groups),
+    (SELECT max(users) FROM groups)
+""",
+        p,
+    )
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 3600 + int(m) * 60
+
+
+def measure(
+    client: Any, *, start: dt.date, days: int, scale: float = 1.0, database: str = "simulator"
+) -> list[ReportRow]:
+    """Measure the published magnitudes over ``[start, start + days)`` (figures per day are means)."""
+    db = quote_ident(database)
+    end = start + dt.timedelta(days=days)
+    weeks = days // 7
+    warmup = min(WARMUP_DAYS, days // 2)
+    p = {
+        "a": start, "b": end, "days": days, "n": max(1, days - warmup),
+        "w": start + dt.timedelta(days=warmup), "wb": start + dt.timedelta(days=7 * max(weeks, 1)),
+        "night": _minutes(NIGHT_BUCKET), "peak": _minutes(PEAK_BUCKET),
+    }  # fmt: skip
+    app, feed, msg, both, views, likes, ctr, messages, per_sender, cycle = _daily(client, db, p)
+    ios, *ages, gender1 = _users(client, db, p)
+    new, ads = _new_users(client, db, p)
+    night_feed, peak_feed, night_msg_users, night_msgs = _intraday(client, db, p)
+    median_views, ctr_mean, ctr_median, group_min, group_max = _weekly(client, db, p)
+    rows = [
+        _count("app DAU", app, 20_600, scale),
+        _count("feed DAU", feed, 18_700, scale),
+        _count("messenger DAU (senders)", msg, 2_100, scale),
+        _row("both services DAU", both, 275 * scale, 250 * 0.9 * scale, 300 * 1.1 * scale),
+        _count("views/day", views, 740_000, scale),
+        _count("likes/day", likes, 157_000, scale),
+        _row("CTR", ctr, 0.21, 0.195, 0.22),
+        _count("messages/day", messages, 12_900, scale),
+        _count("messages per messenger user", per_sender, 6.3, 1.0),
+        _count("iOS user share", ios, 0.34, 1.0),
+        _count("gender 1 action share", gender1, 0.55, 1.0),
+    ]
+    for (lo, hi, share), value in zip(AGE_BUCKETS, ages, strict=True):
+        label = f"age {lo}-{hi} user share" if hi < 80 else f"age {lo}+ user share"
+        rows.append(_row(label, value, 0.018, 0.01, 0.025) if hi >= 80 else _count(label, value, share, 1.0))
+    rows += [
+        _count(f"new users/day (after {warmup}-day warm-up)", new, 1_300, scale),
+        _row("new users' ads share", ads, 0.90, 0.81, 0.99),
+        _count(f"feed users per 15 min at {NIGHT_BUCKET}", night_feed, 150, scale),
+        _count(f"feed users per 15 min at {PEAK_BUCKET}", peak_feed, 770, scale),
+        _count(f"messenger users per 15 min at {NIGHT_BUCKET}", night_msg_users, 60, scale),
+        _count(f"messages per 15 min at {NIGHT_BUCKET}", night_msgs, 64, scale),
+        _row("messenger DAU weekday max/min", cycle if days >= 7 else None, 1.3, 1.1, 2.0),
+        _count("median weekly views per user", median_views if weeks else None, 51, 1.0),
+        _row("user CTR mean (per user-week)", ctr_mean if weeks else None, 0.22, 0.20, 0.24),
+        _row("user CTR median (per user-week)", ctr_median if weeks else None, 0.21, 0.19, 0.23),
+        _row("users per exp_group per week (min)", group_min if weeks else None, 9_200 * scale,
+             8_400 * scale, 10_000 * scale),
+        _row("users per exp_group per week (max)", group_max if weeks else None, 9_200 * scale,
+             8_400 * scale, 10_000 * scale),
+    ]  # fmt: skip
+    return rows
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def render(rows: list[ReportRow]) -> Any:
+    """A rich Table: figure, measured, target, range, ok."""
+    from rich.table import Table
+
+    table = Table(title="simulated vs published magnitudes")
+    for column, justify in (("figure", "left"), ("measured", "right"), ("target", "right"), ("range", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("ok", justify="center")
+    for r in rows:
+        table.add_row(
+            r.figure, format_value(r.measured), format_value(r.target),
+            f"{format_value(r.low)} – {format_value(r.high)}", "[green]✓[/]" if r.ok else "[red]✗[/]",
+        )  # fmt: skip
+    return table
