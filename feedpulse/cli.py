@@ -11,17 +11,12 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from feedpulse.localhouse.cli import app as localhouse_app
+from feedpulse.simulator.cli import simulate_command
 
 app = typer.Typer(help="feedpulse: product analytics for a news-feed + messenger app on ClickHouse.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(localhouse_app, name="localhouse")
-
-try:
-    from feedpulse.simulator.cli import simulate_command
-except ImportError:  # pragma: no cover - during the simulator's own development
-    simulate_command = None
-if simulate_command is not None:
-    app.command("simulate", help="Fill the source event tables with realistic simulated data.")(simulate_command)
+app.command("simulate", help="Fill the source event tables with realistic simulated data.")(simulate_command)
 
 
 if __name__ == "__main__":
