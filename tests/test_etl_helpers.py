@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedpulse.etl import PartitionSettings, dbt_vars, days_in_window, window_dates
+from feedpulse.etl import PartitionSettings, days_in_window, dbt_vars, window_dates
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
