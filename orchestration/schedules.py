@@ -7,6 +7,7 @@ import os
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
 from orchestration.dbt import daily_etl_assets, daily_partitions
+from orchestration.reports import daily_reports_job, daily_reports_schedule, dashboard_job, dashboard_schedule
 
 ETL_HOUR, ETL_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_ETL_TIME", "00:30").split(":"))
 
@@ -21,5 +22,5 @@ daily_etl_schedule = build_schedule_from_partitioned_job(
     daily_etl_job, hour_of_day=ETL_HOUR, minute_of_hour=ETL_MINUTE, name="daily_etl_schedule"
 )
 
-jobs = [daily_etl_job]
-schedules = [daily_etl_schedule]
+jobs = [daily_etl_job, daily_reports_job, dashboard_job]
+schedules = [daily_etl_schedule, daily_reports_schedule, dashboard_schedule]

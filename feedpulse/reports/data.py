@@ -71,6 +71,8 @@ def load_app_series(client, day: dt.date, days_back: int = 30, database: str = A
 
 
 def _series(frame: pd.DataFrame, day: dt.date, table: str) -> DailySeries:
+    if frame.empty or "event_date" not in frame.columns:
+        raise ReportDataMissing(f"no data for {day} in {table}: the daily ETL has not run for that day")
     frame = frame.copy()
     frame["event_date"] = pd.to_datetime(frame["event_date"]).dt.date
     frame = frame.set_index("event_date")

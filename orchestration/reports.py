@@ -1,0 +1,111 @@
+"""Report assets (feed report, app report: daily partitions, 11:00) and the dashboard asset."""
+
+import datetime as dt
+import os
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    ScheduleDefinition,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+from pydantic import Field
+
+from feedpulse.reports import dashboard
+from feedpulse.reports.run import markdown, run_report
+from orchestration.dbt import daily_partitions, partition_settings
+from orchestration.resources import ClickHouseResource
+
+REPORT_HOUR, REPORT_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_REPORT_TIME", "11:00").split(":"))
+
+
+class ReportConfig(Config):
+    lang: str = Field(default="ru", description="Language of the report text: ru or en.")
+    resend: bool = Field(default=False, description="Send again to chats that already got this day's report.")
+
+
+def _report(kind: str, context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+            ) -> MaterializeResult:
+    day = dt.date.fromisoformat(context.partition_key)
+    run = run_report(kind, clickhouse.get_client(), day, lang=config.lang, resend=config.resend,  # type: ignore[arg-type]
+                     dashboard_url=dashboard.dashboard_url())
+    if run.already_sent_to:
+        context.log.info(f"already sent to {', '.join(run.already_sent_to)}: not sent again (set resend to force)")
+    receipt = run.receipt
+    return MaterializeResult(metadata={
+        "report": MetadataValue.md(markdown(run)),
+        "day": MetadataValue.text(day.isoformat()),
+        "delivered_to": MetadataValue.text(", ".join(run.delivered_to) or "nobody (already sent)"),
+        "destination": MetadataValue.text(receipt.destination if receipt else "none"),
+        "outbox_path": MetadataValue.path(str(receipt.outbox_path)) if receipt and receipt.outbox_path
+        else MetadataValue.text("-"),
+        **{f"value_{k}": MetadataValue.float(float(v)) for k, v in run.content.numbers.items() if v is not None},
+    })
+
+
+@asset(
+    key=["reports", "feed_report"],
+    partitions_def=daily_partitions,
+    deps=[AssetKey(["analytics", "feed_daily_metrics"])],
+    group_name="reports",
+    kinds={"telegram", "plotly"},
+    description="Feed report for the day: DAU, views, likes, CTR with changes vs D−1 and D−7, and a 7-day chart.",
+)
+def feed_report(context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+                ) -> MaterializeResult:
+    return _report("feed", context, config, clickhouse)
+
+
+@asset(
+    key=["reports", "app_report"],
+    partitions_def=daily_partitions,
+    deps=[AssetKey(["analytics", "app_daily_metrics"])],
+    group_name="reports",
+    kinds={"telegram", "plotly"},
+    description="App report for the day (feed + messenger), changes vs a day, a week and a month before, "
+    "charts for the week.",
+)
+def app_report(context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+               ) -> MaterializeResult:
+    return _report("app", context, config, clickhouse)
+
+
+@asset(
+    key=["reports", "dashboard"],
+    deps=[AssetKey(["analytics", "app_daily_metrics"]), AssetKey(["analytics", "user_daily"])],
+    group_name="reports",
+    kinds={"html", "plotly"},
+    description="Static interactive HTML dashboard ($FEEDPULSE_HOME/dashboard/index.html).",
+)
+def monitoring_dashboard(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
+    source = os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
+    path = dashboard.write(dashboard.load(clickhouse.get_client(), source=source))
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "url": MetadataValue.url(dashboard.dashboard_url()),
+        "size_bytes": MetadataValue.int(path.stat().st_size),
+    })
+
+
+report_assets = [feed_report, app_report, monitoring_dashboard]
+
+daily_reports_job = define_asset_job(
+    "daily_reports_job",
+    selection=AssetSelection.assets(feed_report, app_report),
+    partitions_def=daily_partitions,
+    description="Feed and app reports for yesterday, to Telegram (or the outbox).",
+)
+daily_reports_schedule = build_schedule_from_partitioned_job(
+    daily_reports_job, hour_of_day=REPORT_HOUR, minute_of_hour=REPORT_MINUTE, name="daily_reports_schedule"
+)
+dashboard_job = define_asset_job("dashboard_job", selection=AssetSelection.assets(monitoring_dashboard))
+dashboard_schedule = ScheduleDefinition(
+    name="dashboard_schedule", job=dashboard_job, cron_schedule="*/15 * * * *",
+    execution_timezone=partition_settings.timezone,
+)
