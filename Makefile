@@ -45,6 +45,14 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
 	  --select '$(ETL_GROUPS)' --partition-range '$(DEMO_FIRST)...$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-backfill.log 2>&1 \
 	  || { tail -40 $(FEEDPULSE_HOME)/demo-backfill.log; exit 1; }
+	@echo "feed and app reports for $(DEMO_LAST) (outbox without TELEGRAM_BOT_TOKEN) and the dashboard"
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
+	  --select 'reports/feed_report,reports/app_report' --partition '$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
+	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
+	  --select 'reports/dashboard' >> $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
+	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
+	@echo "outbox: $(FEEDPULSE_HOME)/outbox/$(DEMO_LAST)/ · dashboard: $(FEEDPULSE_HOME)/dashboard/index.html"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
@@ -58,6 +66,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/etl.py
+	$(BIN)/python bench/reports.py
 
 localhouse-stop:
 	-$(BIN)/feedpulse localhouse stop
