@@ -1,0 +1,143 @@
+"""Loading per-user experiment data: a CSV file or per-user aggregates computed in ClickHouse.
+
+Every loader returns a DataFrame with (at least) the columns ``exp_group, user_id, likes, views``,
+one row per user and group, validated by :func:`validate`: missing columns, non-numeric or
+negative values and duplicated users are errors (:class:`ExperimentDataError`, a ``ValueError``).
+Users with ``views == 0`` are kept here: the statistics drop them from the CTR tests (their CTR is
+undefined) but count them for the sample-ratio check and the views guardrail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("exp_group", "user_id", "likes", "views")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+USERS_SQL = """
+SELECT exp_group, user_id, countIf(action = 'like') AS likes, countIf(action = 'view') AS views
+FROM {database}.feed_actions
+WHERE toDate(time) BETWEEN {{start:Date}} AND {{end:Date}} AND exp_group IN {{groups:Array(Int8)}}
+GROUP BY exp_group, user_id
+"""
+
+
+class ExperimentDataError(ValueError):
+    """The input data cannot be analysed; the message says what is wrong."""
+
+
+def validate(df: pd.DataFrame) -> pd.DataFrame:
+    """Check and normalise the input: required columns present, integer-valued, non-negative, unique users.
+
+    Returns a copy with the four required columns as int64 first (other columns kept after them).
+    """
+    missing = [column for column in REQUIRED_COLUMNS if column not in df.columns]
+    if missing:
+        raise ExperimentDataError(f"missing column(s): {', '.join(missing)} "
+                                  f"(expected {', '.join(REQUIRED_COLUMNS)}; got {', '.join(map(str, df.columns))})")
+    if df.empty:
+        raise ExperimentDataError("no rows: the data set is empty")
+    out = df.copy()
+    for column in REQUIRED_COLUMNS:
+        out[column] = _integer_column(out[column], column)
+    negative = [column for column in ("likes", "views") if (out[column] < 0).any()]
+    if negative:
+        rows = int((out[negative] < 0).any(axis=1).sum())
+        raise ExperimentDataError(f"negative values in column(s) {', '.join(negative)} ({rows} row(s))")
+    duplicated = out.duplicated(["exp_group", "user_id"])
+    if duplicated.any():
+        example = out.loc[duplicated, ["exp_group", "user_id"]].iloc[0].tolist()
+        raise ExperimentDataError(f"{int(duplicated.sum())} duplicated (exp_group, user_id) row(s), "
+                                  f"e.g. {example}: expected one row per user and group")
+    others = [column for column in out.columns if column not in REQUIRED_COLUMNS]
+    return out[list(REQUIRED_COLUMNS) + others].reset_index(drop=True)
+
+
+def _integer_column(values: pd.Series, name: str) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise ExperimentDataError(f"column {name}: {int(bad.sum())} missing or non-numeric value(s), e.g. {example!r}")
+    as_float = numeric.to_numpy(dtype=np.float64)
+    if not np.all(np.equal(np.floor(as_float), as_float)):
+        raise ExperimentDataError(f"column {name}: values must be whole numbers")
+    return pd.Series(as_float.astype(np.int64), index=values.index, name=name)
+
+
+def load_csv(path: str | Path) -> pd.DataFrame:
+    """Read and validate a CSV with columns exp_group,user_id,likes,views (others ignored)."""
+    path = Path(path)
+    if not path.exists():
+        raise ExperimentDataError(f"file not found: {path}")
+    if not path.is_file():
+        raise ExperimentDataError(f"not a file: {path}")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise ExperimentDataError(f"{path}: the file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ExperimentDataError(f"{path}: not a readable CSV ({exc})") from exc
+    try:
+        return validate(df)
+    except ExperimentDataError as exc:
+        raise ExperimentDataError(f"{path}: {exc}") from exc
+
+
+def users_query(database: str = "simulator") -> str:
+    """The per-user aggregate query; only the (validated) database name is formatted in."""
+    if not IDENTIFIER.match(database):
+        raise ExperimentDataError(f"invalid database name {database!r}: expected an identifier like 'simulator'")
+    return USERS_SQL.format(database=database)
+
+
+def load_from_db(client: Any, start: dt.date | str, end: dt.date | str, groups: Sequence[int],
+                 database: str = "simulator") -> pd.DataFrame:
+    """Per-user likes/views of ``groups`` between ``start`` and ``end`` (inclusive), aggregated in ClickHouse.
+
+    ``client`` is a clickhouse-connect client; values travel as server-side query parameters.
+    """
+    start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
+    if end_date < start_date:
+        raise ExperimentDataError(f"end {end_date} is before start {start_date}")
+    if not groups:
+        raise ExperimentDataError("no experiment groups given")
+    parameters = {"start": start_date, "end": end_date, "groups": [int(group) for group in groups]}
+    df = client.query_df(users_query(database), parameters=parameters)
+    if df.empty:
+        raise ExperimentDataError(f"no feed actions for groups {list(groups)} between {start_date} and {end_date} "
+                                  f"in {database}.feed_actions")
+    return validate(df)
+
+
+def _as_date(value: dt.date | str, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ExperimentDataError(f"{name}: expected a date YYYY-MM-DD, got {value!r}") from exc
+
+
+def group_frame(df: pd.DataFrame, group: int) -> pd.DataFrame:
+    """The rows of one experiment group; an error naming the groups present if it has none."""
+    rows = df[df["exp_group"] == group]
+    if rows.empty:
+        present = ", ".join(str(g) for g in sorted(df["exp_group"].unique()))
+        raise ExperimentDataError(f"exp_group {group} has no users (groups present: {present})")
+    return rows
+
+
+def per_user_ctr(rows: pd.DataFrame) -> np.ndarray:
+    """likes / views per user, for users with views > 0 (the others have no CTR)."""
+    viewed = rows[rows["views"] > 0]
+    return viewed["likes"].to_numpy(np.float64) / viewed["views"].to_numpy(np.float64)

@@ -1,0 +1,336 @@
+"""Experiment statistics against scipy on fixed data, and the verdicts on synthetic experiments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from feedpulse.experiments import aa, ab, report
+from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db, validate
+
+
+def make_users(n: int, groups: tuple[int, ...], seed: int = 0, lift: dict[int, float] | None = None,
+               polarize: int | None = None, views_mean: float = 20, sizes: dict[int, int] | None = None
+               ) -> pd.DataFrame:
+    """Per-user likes/views: CTR ~ Beta(2, 8), views ~ Geometric; every group draws from the same base."""
+    rng = np.random.default_rng(seed)
+    frames, next_id = [], 1
+    for group in groups:
+        size = (sizes or {}).get(group, n)
+        views = rng.geometric(1 / views_mean, size)
+        ctr = rng.beta(2, 8, size) * (lift or {}).get(group, 1.0)
+        if polarize == group:
+            ctr = np.where(rng.random(size) < 0.5, ctr * 1.5, ctr * 0.5)
+        likes = rng.binomial(views, np.clip(ctr, 0, 1))
+        frames.append(pd.DataFrame({"exp_group": group, "user_id": np.arange(next_id, next_id + size),
+                                    "likes": likes, "views": views}))
+        next_id += size
+    return pd.concat(frames, ignore_index=True)
+
+
+def ctr_of(df: pd.DataFrame, group: int) -> np.ndarray:
+    rows = df[(df["exp_group"] == group) & (df["views"] > 0)]
+    return rows["likes"].to_numpy(float) / rows["views"].to_numpy(float)
+
+
+# --- building blocks vs scipy --------------------------------------------------------------------------------
+
+
+def test_welch_matches_scipy_1d_and_rows() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, (30, 40)), rng.normal(0.3, 2, (30, 55))
+    t, p = aa.welch_t(a, b, axis=1)
+    expected = stats.ttest_ind(a, b, axis=1, equal_var=False)
+    np.testing.assert_allclose(t, expected.statistic, rtol=1e-10)
+    np.testing.assert_allclose(p, expected.pvalue, rtol=1e-8)
+    single = aa.welch_test(a[0], b[0])
+    assert single.statistic == pytest.approx(expected.statistic[0])
+    assert single.pvalue == pytest.approx(expected.pvalue[0])
+
+
+@pytest.mark.parametrize(("n", "k"), [(200, 20), (40, 30)])
+def test_draw_indices_are_uniform_subsets(n: int, k: int) -> None:
+    idx = aa.draw_indices(np.random.default_rng(2), n, k, 4000)
+    assert idx.shape == (4000, k)
+    assert all(len(np.unique(row)) == k for row in idx[:500])
+    counts = np.bincount(idx.ravel(), minlength=n)
+    assert stats.chisquare(counts).pvalue > 0.001
+    with pytest.raises(ValueError):
+        aa.draw_indices(np.random.default_rng(0), 5, 6, 1)
+
+
+def test_vectorised_aa_pvalues_equal_a_loop_of_ttest_ind() -> None:
+    df = make_users(1500, (2, 3), seed=3)
+    ctr_a, ctr_b = ctr_of(df, 2), ctr_of(df, 3)
+    sims, size = 40, 100
+    rng = np.random.default_rng(11)
+    idx_a = aa.draw_indices(rng, len(ctr_a), size, sims)
+    idx_b = aa.draw_indices(rng, len(ctr_b), size, sims)
+    looped = [stats.ttest_ind(ctr_a[ia], ctr_b[ib], equal_var=False).pvalue
+              for ia, ib in zip(idx_a, idx_b, strict=True)]
+    vectorised = aa.aa_pvalues(ctr_a, ctr_b, sims, size, np.random.default_rng(11))
+    np.testing.assert_allclose(vectorised, looped, rtol=1e-9)
+    result = aa.run_aa(df, groups=(2, 3), sims=sims, sample_size=size, seed=11)
+    np.testing.assert_allclose(result.pvalues, looped, rtol=1e-9)
+    chunked = aa.aa_pvalues(ctr_a, ctr_b, sims, size, np.random.default_rng(11), chunk=7)
+    assert chunked.shape == (sims,) and np.all((chunked >= 0) & (chunked <= 1))
+
+
+def test_ab_tests_match_scipy() -> None:
+    df = make_users(3000, (0, 1), seed=4, lift={1: 1.05})
+    df.loc[df.index[:7], "views"] = 0  # zero-view control users: out of CTR tests, in SRM and guardrail
+    df.loc[df.index[:7], "likes"] = 0
+    result = ab.run_ab(df, control=0, treatment=1, bootstrap=300, buckets=20, seed=1)
+    c, t = ctr_of(df, 0), ctr_of(df, 1)
+    rows_c, rows_t = df[(df.exp_group == 0) & (df.views > 0)], df[(df.exp_group == 1) & (df.views > 0)]
+    ctr_control = rows_c.likes.sum() / rows_c.views.sum()
+    assert result.ctr_control == pytest.approx(ctr_control)
+    assert result.ctr_treatment == pytest.approx(rows_t.likes.sum() / rows_t.views.sum())
+    assert result.zero_view_users == (7, 0) and result.users == (3000, 3000)
+
+    def check(name: str, expected: object) -> None:
+        assert result.tests[name].statistic == pytest.approx(expected.statistic, rel=1e-9)
+        assert result.tests[name].pvalue == pytest.approx(expected.pvalue, rel=1e-6)
+
+    check("welch_t", stats.ttest_ind(t, c, equal_var=False))
+    check("mannwhitney", stats.mannwhitneyu(t, c, alternative="two-sided"))
+    smooth = lambda r: (r.likes + 5 * ctr_control) / (r.views + 5)  # noqa: E731
+    check("smoothed_ctr_t", stats.ttest_ind(smooth(rows_t), smooth(rows_c), equal_var=False))
+    linear = lambda r: r.likes - ctr_control * r.views  # noqa: E731
+    check("linearized_likes_t", stats.ttest_ind(linear(rows_t), linear(rows_c), equal_var=False))
+    views_c, views_t = df[df.exp_group == 0].views, df[df.exp_group == 1].views
+    check("views_t", stats.ttest_ind(views_t, views_c, equal_var=False))
+    assert result.views_change == pytest.approx(views_t.mean() / views_c.mean() - 1)
+
+    def buckets(rows: pd.DataFrame) -> pd.Series:
+        bucket = [int(hashlib.md5(f"{u}-feedpulse".encode()).hexdigest(), 16) % 20 for u in rows.user_id]
+        sums = rows.assign(bucket=bucket).groupby("bucket")[["likes", "views"]].sum()
+        return sums.likes / sums.views
+
+    check("bucket_t", stats.ttest_ind(buckets(rows_t), buckets(rows_c), equal_var=False))
+    check("bucket_mannwhitney", stats.mannwhitneyu(buckets(rows_t), buckets(rows_c), alternative="two-sided"))
+    assert result.srm_pvalue == pytest.approx(stats.chisquare([3000, 3000]).pvalue)
+
+
+def test_bucket_ids_are_stable_md5() -> None:
+    ids = np.array([1, 42, 123456])
+    expected = [int(hashlib.md5(f"{u}-salt".encode()).hexdigest(), 16) % 50 for u in ids]
+    assert ab.bucket_ids(ids, 50, "salt").tolist() == expected
+
+
+def test_poisson_weights_follow_poisson_1() -> None:
+    weights = ab.poisson_weights(np.random.default_rng(5), (200, 5000)).ravel()
+    assert weights.mean() == pytest.approx(1, abs=0.01)
+    assert weights.var() == pytest.approx(1, abs=0.02)
+    observed = np.bincount(weights.astype(int), minlength=7)[:7] / weights.size
+    np.testing.assert_allclose(observed, stats.poisson.pmf(np.arange(7), 1), atol=0.003)
+
+
+def test_bootstrap_is_deterministic_with_a_seed() -> None:
+    df = make_users(2000, (0, 1), seed=6)
+    first = ab.run_ab(df, bootstrap=400, seed=42).bootstrap
+    second = ab.run_ab(df, bootstrap=400, seed=42).bootstrap
+    other = ab.run_ab(df, bootstrap=400, seed=43).bootstrap
+    assert first.to_dict() == second.to_dict()
+    np.testing.assert_array_equal(first.diff, second.diff)
+    assert first.diff_ci != other.diff_ci
+    assert first.control_ci[0] < first.control.mean() < first.control_ci[1]
+
+
+def test_srm_detects_a_45_55_split() -> None:
+    assert ab.srm_pvalue(45_000, 55_000) < 1e-10
+    assert ab.srm_pvalue(50_100, 49_900) > 0.05
+    assert ab.srm_pvalue(45_000, 55_000, expected_split=(0.45, 0.55)) == pytest.approx(1.0)
+    df = make_users(0, (0, 1), seed=7, sizes={0: 4_500, 1: 5_500})
+    result = ab.run_ab(df, bootstrap=200, seed=1)
+    assert result.verdict.srm and result.verdict.recommendation == "inconclusive"
+    assert "Sample ratio mismatch" in report.ab_verdict_text(result)
+
+
+# --- A/A ---------------------------------------------------------------------------------------------------
+
+
+def test_aa_fpr_near_alpha_without_an_effect() -> None:
+    df = make_users(20_000, (2,), seed=8)
+    twin = df.assign(exp_group=3, user_id=df.user_id + 100_000).sample(frac=1, random_state=1)
+    result = aa.run_aa(pd.concat([df, twin]), groups=(2, 3), sims=2000, seed=9)
+    assert result.fpr_ci[0] <= 0.05 <= result.fpr_ci[1]
+    assert result.verdict.works, report.aa_verdict_text(result)
+    assert result.to_dict()["verdict"]["works"] is True
+    assert "A/A works" in report.aa_verdict_text(result)
+
+
+def test_aa_broken_when_groups_differ() -> None:
+    df = make_users(5000, (2, 3), seed=10, lift={3: 1.3})
+    result = aa.run_aa(df, groups=(2, 3), sims=1000, seed=1)
+    assert result.fpr > 0.2 and result.fpr_ci[0] > 0.05
+    assert not result.verdict.works and "fpr_high" in result.verdict.reasons
+    assert "broken" in report.aa_verdict_text(result)
+
+
+def test_aa_verdict_rules() -> None:
+    assert aa.aa_verdict(0.049, (0.045, 0.053), 0.5, 0.01, 0.05).works
+    assert aa.aa_verdict(0.053, (0.0505, 0.056), 0.5, 0.01, 0.05).works  # within the tolerance
+    assert aa.aa_verdict(0.07, (0.065, 0.075), 0.5, 0.01, 0.05).reasons == ["fpr_high"]
+    assert aa.aa_verdict(0.05, (0.045, 0.055), 0.001, 0.05, 0.05).reasons == ["not_uniform"]
+
+
+def test_aa_input_errors() -> None:
+    df = make_users(300, (2, 3), seed=1)
+    with pytest.raises(ExperimentDataError, match="fewer than sample_size"):
+        aa.run_aa(df, sims=10, sample_size=500)
+    with pytest.raises(ExperimentDataError, match="exp_group 9 has no users"):
+        aa.run_aa(df, groups=(2, 9), sims=10, sample_size=50)
+
+
+# --- A/B verdicts ------------------------------------------------------------------------------------------
+
+
+def test_ab_real_lift_rolls_out() -> None:
+    result = ab.run_ab(make_users(10_000, (0, 1), seed=11, lift={1: 1.08}), seed=1)
+    verdict = result.verdict
+    assert verdict.recommendation == "roll out" and not verdict.polarization
+    assert {"poisson_bootstrap", "linearized_likes_t", "bucket_t"} <= set(verdict.agreeing_tests)
+    assert verdict.effect == pytest.approx(0.08, abs=0.03)
+    assert verdict.effect_ci[0] < verdict.effect < verdict.effect_ci[1]
+    assert "roll out" in report.ab_verdict_text(result)
+
+
+def test_ab_polarised_treatment_is_flagged_and_not_rolled_out() -> None:
+    df = make_users(10_000, (0, 1), seed=12, polarize=1)
+    result = ab.run_ab(df, seed=1)
+    assert abs(result.verdict.effect) < 0.05  # the mean barely moves
+    assert result.polarization.flagged and result.verdict.polarization
+    assert result.verdict.recommendation == "do not roll out" and result.verdict.reason == "polarization"
+    text = report.ab_verdict_text(result)
+    assert "polarises users" in text and "recommend against rollout" in text
+    assert "поляризует" in report.ab_verdict_text(result, lang="ru")
+
+
+def test_ab_without_effect_is_inconclusive_and_not_polarised() -> None:
+    result = ab.run_ab(make_users(10_000, (0, 1), seed=13), seed=1)
+    assert result.verdict.recommendation == "inconclusive" and not result.polarization.flagged
+
+
+def test_ab_uniform_lift_is_not_polarisation() -> None:
+    check = ab.polarization_check(ctr_of(make_users(10_000, (0,), seed=14), 0),
+                                  ctr_of(make_users(10_000, (0,), seed=15, lift={0: 1.2}), 0), alpha=0.05)
+    assert not check.flagged and check.up.pvalue < 0.05
+
+
+# --- data --------------------------------------------------------------------------------------------------
+
+
+def test_validate_errors_name_the_problem() -> None:
+    good = pd.DataFrame({"exp_group": [0, 1], "user_id": [1, 2], "likes": [1, 0], "views": [3, 0], "x": ["a", "b"]})
+    assert list(validate(good).columns) == ["exp_group", "user_id", "likes", "views", "x"]
+    with pytest.raises(ExperimentDataError, match=r"missing column.*views"):
+        validate(good.drop(columns="views"))
+    with pytest.raises(ExperimentDataError, match=r"negative values in column.*likes"):
+        validate(good.assign(likes=[-1, 0]))
+    with pytest.raises(ExperimentDataError, match=r"column views.*non-numeric"):
+        validate(good.assign(views=["3", "many"]))
+    with pytest.raises(ExperimentDataError, match="duplicated"):
+        validate(pd.concat([good, good]))
+
+
+def test_load_csv_errors(tmp_path) -> None:
+    with pytest.raises(ExperimentDataError, match="file not found"):
+        load_csv(tmp_path / "missing.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ExperimentDataError, match="empty"):
+        load_csv(tmp_path / "empty.csv")
+
+
+class FakeClient:
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df, self.calls = df, []
+
+    def query_df(self, sql: str, parameters: dict) -> pd.DataFrame:
+        self.calls.append((sql, parameters))
+        return self.df
+
+
+def test_load_from_db_uses_query_parameters() -> None:
+    client = FakeClient(make_users(10, (0, 1)))
+    df = load_from_db(client, "2026-11-09", dt.date(2026, 11, 15), [0, 1], database="simulator")
+    assert len(df) == 20
+    sql, parameters = client.calls[0]
+    assert "{start:Date}" in sql and "{end:Date}" in sql and "{groups:Array(Int8)}" in sql
+    assert "simulator.feed_actions" in sql and "2026" not in sql
+    assert parameters == {"start": dt.date(2026, 11, 9), "end": dt.date(2026, 11, 15), "groups": [0, 1]}
+    with pytest.raises(ExperimentDataError, match="invalid database name"):
+        load_from_db(client, "2026-11-09", "2026-11-15", [0, 1], database="x; DROP TABLE y")
+    with pytest.raises(ExperimentDataError, match="before start"):
+        load_from_db(client, "2026-11-15", "2026-11-09", [0, 1])
+
+
+# --- reports -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lift_result() -> ab.ABResult:
+    return ab.run_ab(make_users(5000, (0, 1), seed=16, lift={1: 1.15}), bootstrap=500, seed=1)
+
+
+def test_markdown_reports(lift_result: ab.ABResult) -> None:
+    text = report.ab_markdown(lift_result)
+    assert text.startswith("# A/B test") and "| Test | Statistic | p-value | Direction | Significant? |" in text
+    for name in ab.CTR_TESTS:
+        assert report.label(name) in text
+    assert "Recommendation: roll out" in text
+    assert "Рекомендация" in report.ab_markdown(lift_result, lang="ru")
+    aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=200, sample_size=100, seed=1)
+    assert "| share of p ≤ 0.05 |" in report.aa_markdown(aa_result)
+
+
+def test_telegram_html_uses_allowed_tags_and_escapes(lift_result: ab.ABResult) -> None:
+    aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=200, sample_size=100, seed=1)
+    for message in (report.ab_telegram_html(lift_result), report.ab_telegram_html(lift_result, lang="ru"),
+                    report.aa_telegram_html(aa_result), report.aa_telegram_html(aa_result, lang="ru")):
+        assert set(re.findall(r"</?([a-zA-Z]+)[^>]*>", message)) <= {"b", "i", "code", "pre"}
+        stripped = re.sub(r"</?(b|i|code|pre)>", "", message)
+        assert "<" not in stripped and ">" not in stripped
+    assert "&lt; 0.0020" in report.ab_telegram_html(lift_result)  # bootstrap p below 1/resamples
+    with pytest.raises(ValueError, match="unknown language"):
+        report.ab_markdown(lift_result, lang="de")
+
+
+def test_figures_render_through_an_injected_renderer(lift_result: ab.ABResult, tmp_path) -> None:
+    figures = report.ab_figures(lift_result)
+    assert set(figures) == {"ab_ctr_hist", "ab_bootstrap_diff"}
+    pngs = report.render_pngs(figures, render=lambda figure: b"\x89PNG fake")
+    paths = report.save_pngs(pngs, tmp_path / "plots")
+    assert sorted(p.name for p in paths) == ["ab_bootstrap_diff.png", "ab_ctr_hist.png"]
+
+
+@pytest.mark.skipif(__import__("feedpulse.charts.render", fromlist=["x"]).chromium_path() is None,
+                    reason="needs Chromium for kaleido")
+def test_aa_histogram_renders_a_real_png() -> None:
+    aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=300, sample_size=100, seed=1)
+    png = report.render_pngs(report.aa_figures(aa_result))["aa_pvalues"]
+    assert png.startswith(b"\x89PNG")
+
+
+@pytest.mark.integration
+def test_load_from_db_against_the_local_endpoint(ch_client) -> None:
+    database = f"exp_test_{np.random.default_rng().integers(1 << 30)}"
+    ch_client.command(f"CREATE DATABASE {database}")
+    try:
+        ch_client.command(f"CREATE TABLE {database}.feed_actions (user_id UInt32, action String, time DateTime, "
+                          "exp_group Int8) ENGINE = MergeTree ORDER BY time")
+        day, outside = dt.datetime(2026, 11, 10, 12), dt.datetime(2026, 11, 20, 12)
+        rows = [(1, "view", day, 0), (1, "view", day, 0), (1, "like", day, 0), (2, "view", day, 1),
+                (3, "view", day, 4), (1, "view", outside, 0)]
+        ch_client.insert(f"{database}.feed_actions", rows, column_names=["user_id", "action", "time", "exp_group"])
+        df = load_from_db(ch_client, "2026-11-09", "2026-11-15", [0, 1], database=database)
+        got = df.sort_values("user_id")[["exp_group", "user_id", "likes", "views"]].values.tolist()
+        assert got == [[0, 1, 1, 2], [1, 2, 0, 1]]
+    finally:
+        ch_client.command(f"DROP DATABASE IF EXISTS {database}")
