@@ -13,13 +13,14 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets import source_assets
 from orchestration.dbt import DBT_EXECUTABLE, daily_etl_assets, dbt_project
+from orchestration.experiments import experiment_assets
 from orchestration.reports import report_assets
 from orchestration.resources import ClickHouseResource
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 
 defs = Definitions(
-    assets=[*source_assets, daily_etl_assets, *report_assets],
+    assets=[*source_assets, daily_etl_assets, *report_assets, *experiment_assets()],
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,

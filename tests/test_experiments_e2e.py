@@ -1,0 +1,75 @@
+"""Experiments end to end on the simulator's experiment: an A/A week, then an A/B week in which
+group 2 polarises CTR (some users up, others down, the mean barely moves)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from feedpulse.simulator.experiment import AAWindow, ABWindow, Effect, ExperimentSpec
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "exp_sim"
+FIRST = dt.date.today() - dt.timedelta(days=70)
+SPEC = ExperimentSpec(
+    id="feed-ranking-test",
+    groups=5,
+    aa=AAWindow(FIRST, FIRST + dt.timedelta(days=6), (2, 3)),
+    ab=ABWindow(FIRST + dt.timedelta(days=7), FIRST + dt.timedelta(days=13), 1, 2, Effect("polarize", share=0.5,
+                                                                                         up=1.5)),
+)
+
+
+def fake_png(figure) -> bytes:
+    return b"\x89PNG fake " + figure.layout.title.text.encode() if figure.layout.title.text else b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def experiment_data(ch_client):
+    from feedpulse.simulator import simulate
+
+    simulate(ch_client, start=FIRST, days=14, scale=0.25, seed=5, database=DATABASE, experiment=SPEC)
+    return ch_client
+
+
+def test_aa_week_says_the_split_works(experiment_data):
+    from feedpulse.experiments.pipeline import run_aa_experiment
+
+    report = run_aa_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png)
+    assert report.result.verdict.works, report.markdown
+    assert 0.03 <= report.result.fpr <= 0.07
+    assert report.name == "aa_test_feed_ranking_test"
+
+
+def test_ab_week_flags_the_split_distribution_and_advises_against(experiment_data):
+    from feedpulse.experiments.pipeline import run_ab_experiment
+
+    report = run_ab_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png)
+    verdict = report.result.verdict
+    assert verdict.polarization
+    assert verdict.recommendation == "do not roll out"
+    assert abs(verdict.effect) < 0.1  # the mean CTR barely moves...
+    assert "polar" in report.markdown.lower()  # ...and the report says the distribution split
+
+
+def test_experiment_assets_report_to_the_outbox(experiment_data, monkeypatch):
+    from dagster import DagsterInstance, materialize
+
+    from feedpulse.config import feedpulse_home
+    from orchestration.definitions import defs
+    from orchestration.experiments import experiment_assets
+
+    monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", DATABASE)
+    assets = experiment_assets([SPEC])
+    assert {a.key.path[-1] for a in assets} == {"aa_test_feed_ranking_test", "ab_test_feed_ranking_test"}
+    result = materialize(assets, instance=DagsterInstance.ephemeral(),
+                         resources={"clickhouse": defs.resources["clickhouse"]})
+    assert result.success
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        assert "data:image/png;base64," in metadata["report"].value
+        assert metadata["destination"].value == "outbox"
+    outbox = feedpulse_home() / "outbox" / SPEC.ab.end.isoformat() / "ab_test_feed_ranking_test"
+    assert (outbox / "manifest.json").exists()
