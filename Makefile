@@ -37,10 +37,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ETL_GROUPS := group:etl_staging,group:etl_intermediate,group:etl_marts
 DEMO_FIRST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(DEMO_DAYS) days" +%F)
 DEMO_LAST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-1 day" +%F)
+DEMO_DATE = $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(1) days" +%F)
+export FEEDPULSE_EXPERIMENTS ?= $(FEEDPULSE_HOME)/experiments.yaml
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml
+	sed -e 's/@AA_START@/$(call DEMO_DATE,14)/' -e 's/@AA_END@/$(call DEMO_DATE,8)/' \
+	    -e 's/@AB_START@/$(call DEMO_DATE,7)/' -e 's/@AB_END@/$(call DEMO_DATE,1)/' \
+	    examples/experiment.demo.yaml.in > $(FEEDPULSE_EXPERIMENTS)
 	$(BIN)/feedpulse localhouse start
-	$(BIN)/feedpulse simulate --start $(DEMO_FIRST) --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
+	$(BIN)/feedpulse simulate --start $(DEMO_FIRST) --days $(DEMO_DAYS) --scale $(DEMO_SCALE) \
+	  --experiment $(FEEDPULSE_EXPERIMENTS)
 	@echo "backfilling the daily ETL for $(DEMO_FIRST)...$(DEMO_LAST) (one dbt run)"
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
 	  --select '$(ETL_GROUPS)' --partition-range '$(DEMO_FIRST)...$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-backfill.log 2>&1 \
@@ -52,7 +58,11 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
 	  --select 'reports/dashboard' >> $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
 	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
-	@echo "outbox: $(FEEDPULSE_HOME)/outbox/$(DEMO_LAST)/ · dashboard: $(FEEDPULSE_HOME)/dashboard/index.html"
+	@echo "A/A and A/B reports of the demo experiment"
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
+	  --select 'group:experiments' >> $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
+	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
+	@echo "outbox: $(FEEDPULSE_HOME)/outbox/ · dashboard: $(FEEDPULSE_HOME)/dashboard/index.html"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
