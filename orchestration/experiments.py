@@ -31,34 +31,27 @@ def _result(report: ExperimentReport, config: ExperimentConfig, day) -> Material
     })
 
 
-def aa_asset(spec: ExperimentSpec) -> AssetsDefinition:
-    window = spec.aa
+def _describe(spec: ExperimentSpec, kind: str) -> str:
+    if kind == "aa":
+        return (f"A/A test of the split system for {spec.id}: groups {spec.aa.groups} over {spec.aa.start}.."
+                f"{spec.aa.end}, 10,000 simulations of 500 users per group.")
+    return (f"A/B analysis of CTR for {spec.id}: control {spec.ab.control} vs treatment {spec.ab.treatment} over "
+            f"{spec.ab.start}..{spec.ab.end}.")
 
-    @asset(key=["experiments", f"aa_test_{asset_id(spec.id)}"], group_name="experiments",
-           deps=[AssetKey([_source_database(), "feed_actions"])], kinds={"scipy"},
-           description=f"A/A test of the split system for {spec.id}: groups {window.groups} over "
-           f"{window.start}..{window.end}, 10,000 simulations of 500 users per group.")
-    def aa_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = run_aa_experiment(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed,
-                                   lang=config.lang)
+
+def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
+    """``aa_test_<id>`` (kind "aa") or ``ab_test_<id>`` (kind "ab") of one experiment."""
+    runner = {"aa": run_aa_experiment, "ab": run_ab_experiment}[kind]
+    window = spec.aa if kind == "aa" else spec.ab
+
+    @asset(key=["experiments", f"{kind}_test_{asset_id(spec.id)}"], group_name="experiments",
+           deps=[AssetKey([_source_database(), "feed_actions"])], kinds={"scipy"}, description=_describe(spec, kind))
+    def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
+        report = runner(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed,
+                        lang=config.lang)
         return _result(report, config, window.end)
 
-    return aa_test
-
-
-def ab_asset(spec: ExperimentSpec) -> AssetsDefinition:
-    window = spec.ab
-
-    @asset(key=["experiments", f"ab_test_{asset_id(spec.id)}"], group_name="experiments",
-           deps=[AssetKey([_source_database(), "feed_actions"])], kinds={"scipy"},
-           description=f"A/B analysis of CTR for {spec.id}: control {window.control} vs treatment "
-           f"{window.treatment} over {window.start}..{window.end}.")
-    def ab_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = run_ab_experiment(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed,
-                                   lang=config.lang)
-        return _result(report, config, window.end)
-
-    return ab_test
+    return experiment_test
 
 
 def experiment_assets(specs: list[ExperimentSpec] | None = None) -> list[AssetsDefinition]:
@@ -66,7 +59,7 @@ def experiment_assets(specs: list[ExperimentSpec] | None = None) -> list[AssetsD
     assets: list[AssetsDefinition] = []
     for spec in specs:
         if spec.aa is not None:
-            assets.append(aa_asset(spec))
+            assets.append(experiment_asset(spec, "aa"))
         if spec.ab is not None:
-            assets.append(ab_asset(spec))
+            assets.append(experiment_asset(spec, "ab"))
     return assets

@@ -11,31 +11,27 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
-from feedpulse.simulator.experiment import ExperimentSpec, SpecError, parse_experiment
+from feedpulse.simulator.anomalies import SpecError, load_spec_file
+from feedpulse.simulator.experiment import ExperimentSpec, parse_experiment
 
 
 def load_definitions(path: str | Path) -> list[ExperimentSpec]:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    return load_spec_file(path, parse_definitions)
+
+
+def parse_definitions(data: object) -> list[ExperimentSpec]:
     items = data.get("experiments") if isinstance(data, dict) and "experiments" in data else [data]
     if not isinstance(items, list):
-        raise SpecError(f"{path}: 'experiments' must be a list")
+        raise SpecError("'experiments' must be a list")
     specs = []
     for index, item in enumerate(items):
         try:
             specs.append(parse_experiment(item))
         except SpecError as exc:
-            raise SpecError(f"{path}: experiment #{index + 1}: {exc}") from None
+            raise SpecError(f"experiment #{index + 1}: {exc}") from None
     ids = [asset_id(spec.id) for spec in specs]
     if len(set(ids)) != len(ids):
-        raise SpecError(f"{path}: experiment ids must be unique (after turning them into asset names): {ids}")
+        raise SpecError(f"experiment ids must be unique (after turning them into asset names): {ids}")
     return specs
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+T = TypeVar("T")
 
 EVENT_METRICS = ("views", "likes", "messages")
 USER_METRICS = ("feed_users", "messenger_users", "users")
@@ -191,8 +193,8 @@ def parse_anomalies(data: Any) -> AnomalySpec:
     return AnomalySpec(tuple(parse_anomaly(raw, i) for i, raw in enumerate(data)))
 
 
-def load_anomalies(path: str | Path) -> AnomalySpec:
-    """Read and validate an anomaly YAML file (:class:`SpecError` on any problem)."""
+def load_spec_file(path: str | Path, parse: Callable[[Any], T]) -> T:
+    """Read a YAML spec file and validate it with ``parse``; every error names the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -201,6 +203,11 @@ def load_anomalies(path: str | Path) -> AnomalySpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return parse_anomalies(data)
+        return parse(data)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
+
+
+def load_anomalies(path: str | Path) -> AnomalySpec:
+    """Read and validate an anomaly YAML file (:class:`SpecError` on any problem)."""
+    return load_spec_file(path, parse_anomalies)

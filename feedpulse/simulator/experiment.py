@@ -27,9 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from feedpulse.simulator.anomalies import SpecError
+from feedpulse.simulator.anomalies import SpecError, load_spec_file
 
 EFFECT_TYPES = ("polarize", "ctr_lift")
 
@@ -162,14 +160,4 @@ def parse_experiment(data: Any) -> ExperimentSpec:
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment YAML file (:class:`SpecError` on any problem)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return parse_experiment(data)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    return load_spec_file(path, parse_experiment)
