@@ -50,7 +50,7 @@
   partitions present in the new data).
 #}
 {% macro drop_window_partitions() %}
-  {%- if is_incremental() -%}
+  {%- if is_incremental() and model.config.get('partition_by') == 'event_date' -%}
     {%- set days = window_dates() -%}
     ALTER TABLE {{ this }}
     {%- for day in days %}

@@ -1,13 +1,15 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    engine='AggregatingMergeTree()',
-    order_by='user_id'
+    engine=table_engine('AggregatingMergeTree'),
+    order_by='user_id',
+    partition_by=none
 ) }}
 
--- Latest known attributes per user, kept as aggregate states: every run appends the states of
--- its window and merges keep min(first_seen), max(last_seen) and the attributes of the latest
--- event, so re-running a day changes nothing. Read it through dim_users_current.
+-- Latest known attributes per user. Every run appends its window's rows; merges keep
+-- min(first_seen) and max((time, attributes…)) — the attributes of the latest event — as plain
+-- columns (SimpleAggregateFunction), cheap to read, so re-running a day changes nothing.
+-- Read it through dim_users_current.
 with actions_of_window as (
     select user_id, time, gender, age, country, city, os, source, exp_group
     from {{ ref('stg_feed_actions') }}
@@ -21,13 +23,9 @@ with actions_of_window as (
 select
     user_id,
     cast(min(time) as SimpleAggregateFunction(min, DateTime)) as first_seen,
-    cast(max(time) as SimpleAggregateFunction(max, DateTime)) as last_seen,
-    argMaxState(gender, time) as gender,
-    argMaxState(age, time) as age,
-    argMaxState(toString(country), time) as country,
-    argMaxState(toString(city), time) as city,
-    argMaxState(toString(os), time) as os,
-    argMaxState(toString(source), time) as source,
-    argMaxState(exp_group, time) as exp_group
+    cast(
+        max((time, gender, age, toString(country), toString(city), toString(os), toString(source), exp_group))
+        as SimpleAggregateFunction(max, Tuple(DateTime, Int8, Int16, String, String, String, String, Int8))
+    ) as latest
 from actions_of_window
 group by user_id

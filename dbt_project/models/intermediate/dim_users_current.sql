@@ -1,21 +1,26 @@
 {{ config(materialized='view') }}
 
--- dim_users with its aggregate states merged: one row per user, latest known attributes.
-with user_states as (
-    select user_id, first_seen, last_seen, gender, age, country, city, os, source, exp_group
+-- dim_users merged: one row per user, first_seen and the attributes of the latest event.
+with user_rows as (
+    select user_id, first_seen, latest
     from {{ ref('dim_users') }}
+),
+
+merged as (
+    select user_id, min(first_seen) as first_seen, max(latest) as latest
+    from user_rows
+    group by user_id
 )
 
 select
     user_id,
-    min(first_seen) as first_seen,
-    max(last_seen) as last_seen,
-    argMaxMerge(gender) as gender,
-    argMaxMerge(age) as age,
-    argMaxMerge(country) as country,
-    argMaxMerge(city) as city,
-    argMaxMerge(os) as os,
-    argMaxMerge(source) as source,
-    argMaxMerge(exp_group) as exp_group
-from user_states
-group by user_id
+    first_seen,
+    tupleElement(latest, 1) as last_seen,
+    tupleElement(latest, 2) as gender,
+    tupleElement(latest, 3) as age,
+    tupleElement(latest, 4) as country,
+    tupleElement(latest, 5) as city,
+    tupleElement(latest, 6) as os,
+    tupleElement(latest, 7) as source,
+    tupleElement(latest, 8) as exp_group
+from merged

@@ -1,9 +1,5 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by='event_date',
-    order_by='(event_date, user_id)',
-    pre_hook="{{ drop_window_partitions() }}"
+    order_by='(event_date, user_id)'
 ) }}
 
 -- Per user and day: messages sent and received and to/from how many people.

@@ -1,9 +1,5 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by='event_date',
-    order_by='event_date',
-    pre_hook="{{ drop_window_partitions() }}"
+    order_by='event_date'
 ) }}
 
 -- App report figures per day. Active = acted that day (a feed action or a sent message);

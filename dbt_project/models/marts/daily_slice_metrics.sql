@@ -1,10 +1,6 @@
 {{ config(
-    materialized='incremental',
     schema='test',
-    incremental_strategy='insert_overwrite',
-    partition_by='event_date',
-    order_by='(event_date, dimension, dimension_value)',
-    pre_hook="{{ drop_window_partitions() }}"
+    order_by='(event_date, dimension, dimension_value)'
 ) }}
 
 -- The final table of the original task: the os, gender and age slices, one day per partition.

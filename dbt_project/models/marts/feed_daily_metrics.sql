@@ -1,9 +1,5 @@
 {{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by='event_date',
-    order_by='(event_date, os)',
-    pre_hook="{{ drop_window_partitions() }}"
+    order_by='(event_date, os)'
 ) }}
 
 -- Feed report figures per day: DAU, views, likes, CTR for all users ('all') and per os.

@@ -1,9 +1,6 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by='event_date',
-    order_by='(event_date, source_table, reason)',
-    pre_hook="{{ drop_window_partitions() }}"
+    order_by='(event_date, source_table, reason)'
 ) }}
 
 -- Raw events left out by staging, counted per day, table and reason: never dropped silently.
