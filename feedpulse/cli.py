@@ -10,6 +10,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
+from feedpulse.doctor import doctor_command
 from feedpulse.experiments.cli import app as experiment_app
 from feedpulse.localhouse.cli import app as localhouse_app
 from feedpulse.simulator.cli import simulate_command
@@ -19,6 +20,8 @@ app = typer.Typer(help="feedpulse: product analytics for a news-feed + messenger
 app.add_typer(localhouse_app, name="localhouse")
 app.command("simulate", help="Fill the source event tables with realistic simulated data.")(simulate_command)
 app.add_typer(experiment_app, name="experiment", help="A/A test of the splitting system and A/B analysis of CTR.")
+app.command("doctor", help="Check the environment: ClickHouse connection, version, permissions, source tables, "
+            "Telegram, chromium, dbt.")(doctor_command)
 
 
 if __name__ == "__main__":

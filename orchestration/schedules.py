@@ -15,6 +15,7 @@ daily_etl_job = define_asset_job(
     "daily_etl_job",
     selection=AssetSelection.assets(daily_etl_assets),
     partitions_def=daily_partitions,
+    tags={"feedpulse/dbt": "true"},  # the production run queue admits one such run at a time
     description="dbt build of the day: per-user extracts → user_daily → os/gender/age slices → daily_slice_metrics.",
 )
 
