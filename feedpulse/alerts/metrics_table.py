@@ -7,7 +7,7 @@ read to that time range: the cost does not grow with history. The table is a
 ReplacingMergeTree keyed by (slice, bucket) and versioned by ``computed_at``, so a recomputed
 bucket replaces the old row; reads use ``FINAL``.
 
-Slices: ``total``, ``os:<os>``, and optionally ``source:<source>`` and ``age:<bucket>``.
+Slices as in :mod:`feedpulse.alerts.series` (``total``, ``os:<os>``, ``source:<source>``, …).
 """
 
 from __future__ import annotations
@@ -17,21 +17,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from feedpulse.alerts.series import BUCKET, METRICS, slice_sql
 from feedpulse.reports.data import identifier
 
 TABLE = "metrics_15min"
-METRICS = ("feed_users", "views", "likes", "ctr", "messenger_users", "messages")
 DEFAULT_SLICES = ("total", "os")
 LOOKBACK = dt.timedelta(hours=1)
-AGE_BUCKET_SQL = ("multiIf(age <= 17, '0-17', age <= 24, '18-24', age <= 34, '25-34', age <= 44, '35-44', "
-                  "age <= 54, '45-54', '55+')")
-SLICE_SQL = {
-    "total": "'total'",
-    "os": "concat('os:', os)",
-    "source": "concat('source:', source)",
-    "age": f"concat('age:', {AGE_BUCKET_SQL})",
-}
-
 DDL = """
 CREATE TABLE IF NOT EXISTS {db}.metrics_15min (
     bucket DateTime,
@@ -47,13 +38,6 @@ CREATE TABLE IF NOT EXISTS {db}.metrics_15min (
 PARTITION BY toDate(bucket)
 ORDER BY (slice, bucket)
 """
-
-
-def slice_expressions(slices: Sequence[str]) -> str:
-    unknown = [s for s in slices if s not in SLICE_SQL]
-    if unknown:
-        raise ValueError(f"unknown slice kind(s) {unknown}: choose from {', '.join(SLICE_SQL)}")
-    return "[" + ", ".join(SLICE_SQL[s] for s in slices) + "]"
 
 
 def ensure_table(client, database: str = "analytics") -> None:
@@ -81,7 +65,7 @@ def refresh(client, *, until: dt.datetime, since: dt.datetime | None = None, sou
     since = _floor(since)
     if since >= until:
         return since, until
-    slice_array = slice_expressions(slices)
+    slice_array = f"[{slice_sql(slices)}]"
     src, db = identifier(source), identifier(database)
     client.command(
         f"INSERT INTO {db}.{TABLE} (bucket, slice, feed_users, views, likes, ctr, messenger_users, messages, "
@@ -107,20 +91,27 @@ def refresh(client, *, until: dt.datetime, since: dt.datetime | None = None, sou
 
 def load(client, *, start: dt.datetime, end: dt.datetime, database: str = "analytics",
          slices: Sequence[str] | None = None) -> pd.DataFrame:
-    """Metrics for buckets in [start, end) as a frame indexed by (bucket, slice); a bucket with no
-    events at all is absent (the detector treats it as missing data)."""
+    """Metrics for buckets in [start, end) as a frame indexed by (bucket, slice), the same shape as
+    :func:`feedpulse.alerts.series.load_series`: every bucket present for every slice (a bucket
+    with no events is zero, ``ctr`` NaN)."""
     frame = client.query_df(
         f"SELECT bucket, slice, {', '.join(METRICS)} FROM {identifier(database)}.{TABLE} FINAL "
         "WHERE bucket >= {start:DateTime} AND bucket < {end:DateTime} ORDER BY slice, bucket",
         parameters={"start": _floor(start), "end": _floor(end)},
     )
-    if slices is not None and not frame.empty:
-        kinds = tuple(slices)
-        frame = frame[frame["slice"].map(lambda s: s == "total" or s.split(":", 1)[0] in kinds)]
     if frame.empty:
         return frame
+    if slices is not None:
+        kinds = tuple(slices)
+        frame = frame[frame["slice"].map(lambda s: s == "total" or s.split(":", 1)[0] in kinds)]
     frame["bucket"] = pd.to_datetime(frame["bucket"]).dt.tz_localize(None)
-    return frame.set_index(["bucket", "slice"]).sort_index()
+    grid = pd.date_range(_floor(start), _floor(end) - BUCKET, freq=BUCKET)
+    full = pd.MultiIndex.from_product([grid, sorted(frame["slice"].unique())], names=["bucket", "slice"])
+    frame = frame.set_index(["bucket", "slice"]).reindex(full)
+    counts = [m for m in METRICS if m != "ctr"]
+    frame[counts] = frame[counts].fillna(0)
+    frame["ctr"] = frame["likes"] / frame["views"].where(frame["views"] > 0)
+    return frame.sort_index()
 
 
 def _floor(value: dt.datetime) -> dt.datetime:

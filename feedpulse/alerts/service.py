@@ -1,0 +1,114 @@
+"""The alerting loop, without Dagster: find the last complete bucket, refresh metrics_15min,
+run the detector on every metric × slice, advance the lifecycle, and send one message per
+notification group (text + 48 h chart) to Telegram or the outbox.
+
+The Dagster sensor calls :func:`check` on every tick and hands each notification to a run that
+calls :func:`send`; notifications travel between the two as JSON (:func:`to_payload`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pandas as pd
+
+from feedpulse.alerts import metrics_table
+from feedpulse.alerts.config import AlertsConfig
+from feedpulse.alerts.detector import Detector, Evaluation, evaluate_frame
+from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
+from feedpulse.alerts.message import alert_chart, alert_html
+from feedpulse.alerts.series import BUCKET, stream
+from feedpulse.charts import ChartRenderer
+from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, TelegramSettings, deliver
+
+
+def last_complete_bucket(now: dt.datetime, delay_minutes: int) -> dt.datetime:
+    """The latest 15-minute bucket that ended at least ``delay_minutes`` before ``now``."""
+    now = now.replace(tzinfo=None) if now.tzinfo else now
+    ready = now - dt.timedelta(minutes=delay_minutes)
+    floor = ready.replace(minute=ready.minute - ready.minute % 15, second=0, microsecond=0)
+    return floor - BUCKET.to_pytimedelta()
+
+
+def history_window(config: AlertsConfig) -> dt.timedelta:
+    return dt.timedelta(days=Detector(next(iter(config.metrics.values())), config.detector).window_days)
+
+
+def check(client, config: AlertsConfig, bucket: dt.datetime, *, source: str = "simulator",
+          store: AlertStore | None = None) -> list[Notification]:
+    """Evaluate ``bucket`` for every metric and slice; the notifications the lifecycle wants sent."""
+    end = bucket + BUCKET.to_pytimedelta()
+    metrics_table.refresh(client, until=end, source=source, slices=config.slices,
+                          first_refresh_window=history_window(config) + dt.timedelta(days=3))
+    frame = metrics_table.load(client, start=bucket - history_window(config), end=end, slices=config.slices)
+    if frame.empty:
+        return []
+    evaluations = evaluate_frame(frame, config, pd.Timestamp(bucket))
+    return process_bucket(store or AlertStore(), evaluations, repeat_interval=config.repeat_interval,
+                          resolve_after=config.resolve_after_buckets)
+
+
+def to_payload(notification: Notification) -> str:
+    return json.dumps({
+        "kind": notification.kind,
+        "slice": notification.slice,
+        "bucket": notification.bucket.isoformat(),
+        "started": notification.started.isoformat() if notification.started else None,
+        "evaluations": [_evaluation_dict(e) for e in notification.evaluations],
+    })
+
+
+def from_payload(payload: str) -> Notification:
+    data = json.loads(payload)
+    return Notification(
+        kind=data["kind"], slice=data["slice"], bucket=dt.datetime.fromisoformat(data["bucket"]),
+        started=dt.datetime.fromisoformat(data["started"]) if data["started"] else None,
+        evaluations=[Evaluation(**{**e, "bucket": pd.Timestamp(e["bucket"])}) for e in data["evaluations"]],
+    )
+
+
+def _evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
+    out = {}
+    for name in ("metric", "slice", "value", "expected", "lower", "upper", "z", "deviation", "status", "reason"):
+        value = getattr(evaluation, name)
+        out[name] = None if isinstance(value, float) and value != value else value
+    out["bucket"] = pd.Timestamp(evaluation.bucket).isoformat()
+    return out
+
+
+def chart_history(client, config: AlertsConfig, evaluation: Evaluation, bucket: dt.datetime) -> pd.DataFrame:
+    """value, expected, lower, upper per bucket, for the chart (the detector's causal scan)."""
+    end = bucket + BUCKET.to_pytimedelta()
+    start = bucket - history_window(config) - dt.timedelta(days=2)
+    frame = metrics_table.load(client, start=start, end=end, slices=config.slices)
+    metric = config.metrics[evaluation.metric]
+    series = stream(frame, evaluation.metric, evaluation.slice)
+    volume = stream(frame, metric.volume_metric, evaluation.slice) if metric.volume_metric else None
+    scan = Detector(metric, config.detector).run(series, volume)
+    grid = pd.date_range(series.index.min(), series.index.max(), freq=BUCKET)
+    return pd.DataFrame({"value": series.reindex(grid).to_numpy(), "expected": scan.expected, "lower": scan.lower,
+                         "upper": scan.upper}, index=grid)
+
+
+def send(client, config: AlertsConfig, notification: Notification, *, lang: str | None = None,
+         dashboard_url: str | None = None, telegram: TelegramSettings | None = None,
+         renderer: ChartRenderer | None = None) -> DeliveryReceipt:
+    lang = lang or config.language
+    evaluations = notification.evaluations
+    owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
+    lead = max(evaluations, key=lambda e: abs(e.z) if e.z == e.z else 0.0)
+    links = config.metrics[lead.metric].links(lead.slice, notification.bucket, dashboard_url or config.dashboard_url)
+    html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang)
+    figure = alert_chart(chart_history(client, config, lead, notification.bucket), lead.metric, lead.slice,
+                         notification.bucket, lang=lang)
+    if renderer is None:
+        with ChartRenderer() as own:
+            png = own.png(figure)
+    else:
+        png = renderer.png(figure)
+    name = f"alert-{notification.bucket:%H%M}-{notification.slice.replace(':', '-')}-{notification.kind}"
+    delivery = Delivery(name=name, day=notification.bucket.date(), html=html,
+                        photos=[Photo(name=f"{lead.metric}-{lead.slice.replace(':', '-')}.png", png=png)])
+    return deliver(delivery, telegram)
