@@ -6,6 +6,7 @@ With ``CLICKHOUSE_HOST`` unset, the local chDB endpoint is started on demand (ba
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import clickhouse_connect
@@ -36,3 +37,9 @@ def get_client(database: str | None = None, settings: ClickHouseSettings | None 
         database=database or "",
         **kwargs,
     )
+
+
+def server_now(client: Client) -> dt.datetime:
+    """The server's current local time (naive), so windows match ``DateTime`` columns."""
+    value = client.query("SELECT toString(now())").result_rows[0][0]
+    return dt.datetime.fromisoformat(str(value))

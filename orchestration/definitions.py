@@ -11,6 +11,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
+from orchestration.alerts_assets import metrics_15min, metrics_refresh_job, metrics_refresh_schedule
 from orchestration.assets import source_assets
 from orchestration.dbt import DBT_EXECUTABLE, daily_etl_assets, dbt_project
 from orchestration.experiments import experiment_assets
@@ -20,9 +21,9 @@ from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 
 defs = Definitions(
-    assets=[*source_assets, daily_etl_assets, *report_assets, *experiment_assets()],
-    jobs=jobs,
-    schedules=schedules,
+    assets=[*source_assets, daily_etl_assets, *report_assets, *experiment_assets(), metrics_15min],
+    jobs=[*jobs, metrics_refresh_job],
+    schedules=[*schedules, metrics_refresh_schedule],
     sensors=sensors,
     resources={
         "clickhouse": ClickHouseResource(),

@@ -1,5 +1,86 @@
-"""Dagster sensors (15-minute anomaly alerts) — added by the alerts issue."""
+"""The 15-minute anomaly sensor and the alert run it requests (one per bucket and alert group)."""
 
-from __future__ import annotations
+import datetime as dt
+import os
 
-sensors: list = []
+from dagster import (
+    Config,
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    job,
+    op,
+    sensor,
+)
+from pydantic import Field
+
+from feedpulse.alerts.config import AlertsConfig, default_config, load_config
+from feedpulse.alerts.service import check, from_payload, last_complete_bucket, send, to_payload
+from feedpulse.clickhouse import server_now
+from feedpulse.reports.dashboard import dashboard_url
+from orchestration.resources import ClickHouseResource
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("FEEDPULSE_ALERT_INTERVAL_SECONDS", "900"))
+
+
+def alerts_config() -> AlertsConfig:
+    path = os.environ.get("FEEDPULSE_ALERTS_CONFIG")
+    return load_config(path) if path else default_config()
+
+
+def source_database() -> str:
+    return os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
+
+
+class AlertRunConfig(Config):
+    notification: str = Field(description="The notification (JSON) the sensor decided to send.")
+    lang: str = Field(default="", description="ru or en (default: the alerts config's language).")
+
+
+@op(description="Render the alert's chart and send it (Telegram, or the outbox without a token).")
+def send_alert(context: OpExecutionContext, config: AlertRunConfig, clickhouse: ClickHouseResource) -> None:
+    notification = from_payload(config.notification)
+    receipt = send(clickhouse.get_client(), alerts_config(), notification, lang=config.lang or None,
+                   dashboard_url=dashboard_url())
+    context.log.info(f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "
+                     f"sent to {receipt.destination} {receipt.outbox_path or ''}")
+
+
+@job(description="Send one alert message (requested by anomaly_sensor).")
+def alert_job():
+    send_alert()
+
+
+@sensor(
+    job=alert_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every 15 minutes: detect anomalies of the key metrics per slice in the last complete bucket.",
+)
+def anomaly_sensor(context: SensorEvaluationContext, clickhouse: ClickHouseResource):
+    config = alerts_config()
+    client = clickhouse.get_client()
+    bucket = last_complete_bucket(server_now(client), config.completeness_delay_minutes)
+    if context.cursor and dt.datetime.fromisoformat(context.cursor) >= bucket:
+        return SkipReason(f"bucket {bucket:%H:%M} already evaluated")
+    notifications = check(client, config, bucket, source=source_database())
+    context.update_cursor(bucket.isoformat())
+    if not notifications:
+        return SkipReason(f"bucket {bucket:%Y-%m-%d %H:%M}: nothing to send")
+    return [
+        RunRequest(
+            run_key=f"alert:{n.group_key}",
+            run_config={"ops": {"send_alert": {"config": {"notification": _payload(n)}}}},
+            tags={"feedpulse/alert": n.kind, "feedpulse/slice": n.slice},
+        )
+        for n in notifications
+    ]
+
+
+def _payload(notification) -> str:
+    return to_payload(notification)
+
+
+sensors = [anomaly_sensor]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from feedpulse.clickhouse import server_now
 from feedpulse.simulator.anomalies import AnomalySpec
 from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.sql import (
@@ -137,12 +138,6 @@ def simulate(
     seconds = time.perf_counter() - began
     feed_rows, message_rows = count_rows(client, database, start, start + dt.timedelta(days=days))
     return SimulationResult(days, feed_rows, message_rows, seconds)
-
-
-def server_now(client: Any) -> dt.datetime:
-    """The server's current local time (naive), so windows match ``DateTime`` columns."""
-    value = client.query("SELECT toString(now())").result_rows[0][0]
-    return dt.datetime.fromisoformat(str(value))
 
 
 def append_window(client: Any, ctx: Context, lo: dt.datetime, hi: dt.datetime) -> None:
