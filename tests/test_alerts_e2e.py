@@ -1,0 +1,90 @@
+"""Alerts end to end: simulated data with an injected drop → sensor tick → alert run → message
+with its chart in the Telegram double; and no message on clean data."""
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from feedpulse.simulator.anomalies import parse_anomalies
+from tests.telegram_double import telegram_double  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "alert_sim"
+DAY = dt.date.today() - dt.timedelta(days=3)
+FIRST = DAY - dt.timedelta(days=24)
+DROP_START = dt.datetime.combine(DAY, dt.time(19, 0))
+ANOMALIES = parse_anomalies([{"name": "views drop", "metric": "views", "start": f"{DROP_START:%Y-%m-%d %H:%M}",
+                              "duration": "1h", "change": -0.6}])
+
+
+@pytest.fixture(scope="module")
+def alert_data(ch_client):
+    from feedpulse.simulator import simulate
+
+    simulate(ch_client, start=FIRST, days=(DAY - FIRST).days + 1, scale=0.3, seed=3, database=DATABASE,
+             anomalies=ANOMALIES)
+    ch_client.command("DROP TABLE IF EXISTS analytics.metrics_15min")
+    return ch_client
+
+
+@pytest.fixture
+def alert_env(alert_data, monkeypatch, tmp_path, telegram_double):
+    monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", DATABASE)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram_double.settings().token)
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "777")
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram_double.url)
+    return telegram_double
+
+
+def tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
+    import orchestration.sensors as sensors
+    from orchestration.definitions import defs
+
+    monkeypatch.setattr(sensors, "server_now", lambda client: now)
+    context = build_sensor_context(cursor=cursor, resources={"clickhouse": defs.resources["clickhouse"]},
+                                   instance=DagsterInstance.ephemeral())
+    result = sensors.anomaly_sensor(context)
+    return result, context.cursor
+
+
+def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, tmp_path):
+    from feedpulse.alerts.lifecycle import AlertStore
+    from orchestration.definitions import defs
+    from orchestration.sensors import alert_job
+
+    monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
+    now = DROP_START + dt.timedelta(minutes=35)  # bucket 19:15 complete after the 5-minute delay
+    result, cursor = tick(monkeypatch, now)
+    assert isinstance(result, list) and result, f"no run requested: {result}"
+    assert cursor == (DROP_START + dt.timedelta(minutes=15)).isoformat()
+    views_requests = [r for r in result if '"views"' in r.run_config["ops"]["send_alert"]["config"]["notification"]]
+    assert views_requests and all(r.run_key.startswith("alert:") for r in result)
+    assert any(r.tags["feedpulse/slice"] == "total" for r in views_requests)
+
+    again, _ = tick(monkeypatch, now, cursor=cursor)  # same bucket: nothing new
+    assert not isinstance(again, list)
+
+    request = next(r for r in views_requests if r.tags["feedpulse/slice"] == "total")
+    run = alert_job.execute_in_process(run_config=request.run_config,
+                                       resources={"clickhouse": defs.resources["clickhouse"]})
+    assert run.success
+    messages = alert_env.sent("sendMessage")
+    photos = alert_env.sent("sendPhoto")
+    assert len(messages) == 1 and len(photos) == 1
+    assert "views" in messages[0].text and "total" in messages[0].text and "%" in messages[0].text
+    assert next(iter(photos[0].files.values()))[1][:4] == b"\x89PNG"
+
+
+def test_clean_bucket_sends_nothing(alert_env, monkeypatch, tmp_path):
+    from feedpulse.alerts.lifecycle import AlertStore
+
+    monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
+    clean_now = DROP_START - dt.timedelta(days=1) + dt.timedelta(minutes=35)
+    result, _ = tick(monkeypatch, clean_now)
+    assert not isinstance(result, list), [r.run_key for r in result]
+    assert alert_env.sent() == []
