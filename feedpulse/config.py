@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 8123
@@ -18,6 +20,16 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def data_timezone() -> str:
+    """The timezone the data's DateTime values are in (the local endpoint runs in it)."""
+    return os.environ.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE
+
+
+def local_now() -> dt.datetime:
+    """Now as a naive wall-clock time in :func:`data_timezone` (comparable with bucket times)."""
+    return dt.datetime.now(ZoneInfo(data_timezone())).replace(tzinfo=None)
 
 
 def feedpulse_home() -> Path:
