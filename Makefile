@@ -37,6 +37,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ETL_GROUPS := group:etl_staging,group:etl_intermediate,group:etl_marts
 DEMO_FIRST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(DEMO_DAYS) days" +%F)
 DEMO_LAST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-1 day" +%F)
+DEMO_TODAY := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date +%F)
 DEMO_DATE = $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(1) days" +%F)
 export FEEDPULSE_EXPERIMENTS ?= $(FEEDPULSE_HOME)/experiments.yaml
 
@@ -63,8 +64,15 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	  --select 'group:experiments' >> $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
 	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
 	@echo "outbox: $(FEEDPULSE_HOME)/outbox/ · dashboard: $(FEEDPULSE_HOME)/dashboard/index.html"
+	sed -e "s/@START@/$$(TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d '-15 minutes' '+%F %H:%M')/" \
+	    examples/anomalies.demo.yaml.in > $(FEEDPULSE_HOME)/live-anomalies.yaml
+	-kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null
+	nohup $(BIN)/feedpulse simulate --live --start $(DEMO_TODAY) --days 1 --scale $(DEMO_SCALE) \
+	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
+	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): an injected views drop makes anomaly_sensor alert"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
-	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: setup
 	$(BIN)/ruff check .
@@ -79,6 +87,7 @@ bench: setup
 	$(BIN)/python bench/reports.py
 
 localhouse-stop:
+	-kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null; rm -f $(FEEDPULSE_HOME)/live.pid
 	-$(BIN)/feedpulse localhouse stop
 
 clean: localhouse-stop
