@@ -10,6 +10,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
+from feedpulse.alerts.cli import app as alerts_app
+from feedpulse.alerts.silence_cli import register as register_silences
 from feedpulse.doctor import doctor_command
 from feedpulse.experiments.cli import app as experiment_app
 from feedpulse.localhouse.cli import app as localhouse_app
@@ -20,6 +22,8 @@ app = typer.Typer(help="feedpulse: product analytics for a news-feed + messenger
 app.add_typer(localhouse_app, name="localhouse")
 app.command("simulate", help="Fill the source event tables with realistic simulated data.")(simulate_command)
 app.add_typer(experiment_app, name="experiment", help="A/A test of the splitting system and A/B analysis of CTR.")
+register_silences(alerts_app)
+app.add_typer(alerts_app, name="alerts", help="15-minute anomaly alerts: evaluate the detector, silences.")
 app.command("doctor", help="Check the environment: ClickHouse connection, version, permissions, source tables, "
             "Telegram, chromium, dbt.")(doctor_command)
 

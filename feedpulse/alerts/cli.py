@@ -1,0 +1,137 @@
+"""``feedpulse alerts evaluate``: the detector vs the original rules on simulated weeks (see evaluate.py).
+
+Prints one rich table (recall per magnitude band, recall at volume ≥ 100, precision, F1, delay,
+false alerts on clean weeks) and the target checks, or ``{"detectors": {...}}`` with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from feedpulse.alerts.config import ConfigError, default_config, load_config
+from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, run_evaluation, targets
+
+app = typer.Typer(help="15-minute anomaly alerts: detector evaluation.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)  # fmt: skip
+
+TABLE_DETECTORS = ("feedpulse", "yesterday_pct", "yesterday_pct_20", "iqr")
+LABELS = {"yesterday_pct": "yesterday ±30%", "yesterday_pct_20": "yesterday ±20%", "iqr": "IQR a=3, n=5"}
+
+
+def _fmt(value: Any, percent: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0%}" if percent else f"{value:.2f}"
+
+
+def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    types, large = s["recall_by_type"], s["recall_large_volume_by_magnitude"]
+    rows = [(f"recall {m:.0%}", _fmt(s["recall_by_magnitude"][str(round(m * 100))])) for m in MAGNITUDES]
+    rows += [(f"recall {m:.0%}, volume ≥ 100", _fmt(large[str(round(m * 100))])) for m in MAGNITUDES]
+    rows += [
+        ("recall ≥ 30%, volume ≥ 100", _fmt(s["recall_large_volume_30_plus"])),
+        ("recall zero / missing", f"{_fmt(types['zero'])} / {_fmt(types['missing'])}"),
+        ("recall spike/drop/shift/ramp", "/".join(_fmt(types[k]) for k in ("spike", "drop", "level_shift", "ramp"))),
+        ("recall day / night", f"{_fmt(s['recall_by_period']['day'])} / {_fmt(s['recall_by_period']['night'])}"),
+        ("recall (all events)", _fmt(s["recall"])),
+        ("precision (alert events)", _fmt(s["precision"])),
+        ("F1", _fmt(s["f1"], percent=False)),
+        ("median delay (buckets)", _fmt(s["median_delay_buckets"], percent=False)),
+        ("detections within 1 bucket", _fmt(s["within_1_bucket"])),
+        ("false alerts / metric / week (clean)", _fmt(s["false_alerts_per_metric_week"], percent=False)),
+        ("false alerts / series / week (clean)", _fmt(s["false_alerts_per_series_week"], percent=False)),
+    ]
+    return rows
+
+
+def render_table(report: dict[str, Any]) -> Table:
+    """One column per detector, one row per measure."""
+    table = Table(
+        title="Anomaly detection on simulated weeks (event-level; definitions in feedpulse/alerts/evaluate.py)"
+    )
+    names = [n for n in TABLE_DETECTORS if n in report["detectors"]]
+    table.add_column("measure")
+    for name in names:
+        table.add_column(LABELS.get(name, name), justify="right")
+    columns = [_rows(report["detectors"][name]) for name in names]
+    for i, (label, _) in enumerate(columns[0]):
+        table.add_row(label, *[column[i][1] for column in columns])
+    return table
+
+
+def render_targets(report: dict[str, Any]) -> list[str]:
+    """One line per target of the feedpulse detector, plus the F1 comparison."""
+    detectors = report["detectors"]
+    lines = []
+    for name, (value, target, met) in targets(detectors["feedpulse"]).items():
+        shown = "—" if value is None else f"{value:.2f}"
+        lines.append(f"{'met    ' if met else 'NOT met'}  {name}: {shown} (target {target:g})")
+    f1 = detectors["feedpulse"]["f1"]
+    better = all(f1 > detectors[b]["f1"] for b in ("yesterday_pct", "iqr"))
+    others = ", ".join(f"{b} {detectors[b]['f1']:.2f}" for b in ("yesterday_pct", "iqr"))
+    lines.append(f"{'met    ' if better else 'NOT met'}  F1 better than both rules: {f1:.2f} vs {others}")
+    return lines
+
+
+@app.callback()
+def main() -> None:
+    """15-minute anomaly alerts."""
+
+
+WEEKS = typer.Option(4, "--weeks", min=1, max=12, help="Evaluated weeks (after the warm-up).")
+SCALE = typer.Option(1.0, "--scale", min=0.05, help="Simulator scale (1 ≈ the original app).")
+SEED = typer.Option(42, "--seed", help="Seed of the simulation and of the injected anomalies.")
+WARMUP = typer.Option(14, "--warmup-days", min=1, help="Clean history before the evaluated weeks.")
+DATABASE = typer.Option("alerts_eval", "--database", help="Scratch database (dropped afterwards).")
+CONFIG = typer.Option(None, "--config", help="alerts.yaml to evaluate (default: the shipped one).")
+KEEP = typer.Option(False, "--keep", help="Keep the scratch database.")
+JSON = typer.Option(False, "--json", help='Print {"detectors": {...}} as JSON.')
+
+
+@app.command("evaluate")
+def evaluate_command(
+    weeks: int = WEEKS,
+    scale: float = SCALE,
+    seed: int = SEED,
+    warmup_days: int = WARMUP,
+    database: str = DATABASE,
+    config_path: Path | None = CONFIG,
+    keep: bool = KEEP,
+    as_json: bool = JSON,
+) -> None:
+    """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
+    from feedpulse.clickhouse import get_client
+
+    try:
+        config = load_config(config_path) if config_path else default_config()
+    except ConfigError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    client = get_client()
+    try:
+        report = run_evaluation(client, weeks=weeks, scale=scale, seed=seed, warmup_days=warmup_days,
+                                database=database, config=config, keep=keep)  # fmt: skip
+    finally:
+        client.close()
+    if as_json:
+        typer.echo(json.dumps({"detectors": report["detectors"]}, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=max(Console().width, 110))
+    console.print(render_table(report))
+    meta = report["meta"]
+    first = next(iter(report["detectors"].values()))
+    console.print(
+        f"{meta['series']} series (6 metrics × total/iOS/Android), {weeks} evaluated weeks after {warmup_days} "
+        f"warm-up days, scale {scale:g}, seed {seed}; {first['events']} injected anomalies "
+        f"({first['events_large_volume']} at volume ≥ 100); timings {meta['seconds']}",
+        highlight=False,
+    )
+    console.print(f"Targets (feedpulse, scale 1; false-alert target ≤ {TARGETS['false_alerts_per_metric_week']:g}):")
+    for line in render_targets(report):
+        console.print("  " + line, highlight=False, markup=False)

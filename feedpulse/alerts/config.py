@@ -1,0 +1,235 @@
+"""Per-metric alert configuration (YAML → pydantic), with errors that name the bad field.
+
+Layout of ``alerts.yaml``::
+
+    completeness_delay_minutes: 5      # evaluate a bucket only this long after it ended
+    repeat_interval: 2h                # re-send while still firing
+    resolve_after_buckets: 2           # normal buckets before "resolved"
+    slices: [total, os]                # dimensions (see feedpulse.alerts.series.SLICE_EXPRESSIONS)
+    dashboard_url: "http://…/dashboard"
+    detector: {history_days: 14, …}    # DetectorTuning, shared by all metrics
+    metrics:
+      views:
+        direction: both                # both | up | down
+        min_expected: 100              # expected volume per bucket below which nothing fires
+        min_relative_change: 0.1       # |value/expected − 1| must reach this
+        sensitivity: {z_once: 4, z_twice: 3}
+        owners: {total: "@alice", "os:iOS": "@bob", default: "@team"}
+        chart_url: "http://…/chart?metric={metric}&slice={slice}&bucket={bucket}"
+
+``load_config(path)`` / ``parse_config(dict)`` raise :class:`ConfigError` whose message names the
+field path (``metrics.views.direction: …``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from feedpulse.alerts.series import METRICS, SLICE_EXPRESSIONS
+
+DEFAULT_CONFIG_PATH = Path("alerts.yaml")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(ValueError):
+    """An invalid alerts configuration; the message names the offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sensitivity(_Strict):
+    """z thresholds: fire on one bucket with |z| ≥ ``z_once`` or two in a row with |z| ≥ ``z_twice``."""
+
+    z_once: float = Field(4.0, gt=0)
+    z_twice: float = Field(3.0, gt=0)
+    z_sum: float = Field(4.0, gt=0, description="|Σz|/√k over the last k = 2..window buckets (same sign)")
+    window: int = Field(4, ge=1, le=12)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sensitivity:
+        if self.z_twice > self.z_once:
+            raise ValueError(f"z_twice ({self.z_twice}) must not exceed z_once ({self.z_once})")
+        return self
+
+
+class MetricConfig(_Strict):
+    """How one metric is judged and whom to tag."""
+
+    name: str
+    kind: Literal["count", "ratio"] = "count"
+    volume_metric: str | None = Field(None, description="denominator of a ratio metric (ctr → views)")
+    direction: Literal["both", "up", "down"] = "both"
+    min_expected: float = Field(50.0, ge=0, description="expected volume (denominator for ratios) needed to fire")
+    min_relative_change: float = Field(0.1, ge=0)
+    sensitivity: Sensitivity = Sensitivity()
+    owners: dict[str, str] = Field(default_factory=dict)
+    chart_url: str | None = None
+    dashboard_url: str | None = None
+    title: str | None = None
+
+    @field_validator("owners")
+    @classmethod
+    def _mentions(cls, owners: dict[str, str]) -> dict[str, str]:
+        for key, value in owners.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"owner for {key!r} must be a non-empty string such as '@alice'")
+        return owners
+
+    def owner(self, slice_label: str) -> str | None:
+        """The @mention for a slice: exact label, then its dimension (``os``), then ``default``."""
+        dimension = slice_label.split(":", 1)[0]
+        return self.owners.get(slice_label) or self.owners.get(dimension) or self.owners.get("default")
+
+    def links(self, slice_label: str, bucket: dt.datetime, dashboard_url: str | None = None) -> dict[str, str]:
+        """Rendered ``chart_url`` / ``dashboard_url`` templates (``{metric}``, ``{slice}``, ``{bucket}``)."""
+        values = {"metric": self.name, "slice": slice_label, "bucket": bucket.strftime("%Y-%m-%dT%H:%M")}
+        out = {}
+        for key, template in (("chart", self.chart_url), ("dashboard", self.dashboard_url or dashboard_url)):
+            if template:
+                out[key] = template.format(**values)
+        return out
+
+
+class DetectorTuning(_Strict):
+    """Internals of the seasonal detector (defaults tuned on ``feedpulse alerts evaluate``)."""
+
+    history_days: int = Field(14, ge=2, le=35, description="same-slot days in the baseline median")
+    min_history_days: int = Field(7, ge=1, description="fewer days ⇒ cold start (safe rules only)")
+    slot_halfwidth: int = Field(1, ge=0, le=4, description="±buckets around the slot")
+    level_window: int = Field(8, ge=1, description="recent unflagged buckets in the level ratio")
+    level_min: float = Field(0.5, gt=0)
+    level_max: float = Field(2.0, gt=0)
+    exclude_z: float = Field(3.0, gt=0, description="|z| at which a bucket is left out of later baselines")
+    max_excluded_run: int = Field(16, ge=1, description="after this many excluded buckets the new level is accepted")
+    autoregression: bool = Field(True, description="correct by φ·(previous residual), φ from the last days")
+    ar_days: int = Field(4, ge=1)
+    ar_max: float = Field(0.8, ge=0, lt=1)
+    min_spread_samples: int = Field(8, ge=3)
+    spread_floor_factor: float = Field(1.0, gt=0, description="× Poisson/binomial noise, the minimum spread")
+    cold_start_change: float = Field(0.5, gt=0, description="cold start: |x/yesterday − 1| that fires")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DetectorTuning:
+        if self.min_history_days > self.history_days:
+            raise ValueError(f"min_history_days ({self.min_history_days}) > history_days ({self.history_days})")
+        if self.level_min >= self.level_max:
+            raise ValueError("level_min must be below level_max")
+        return self
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """``"2h"``, ``"30m"``, ``"90s"``, ``"1d"``, a number of minutes, or a timedelta."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as '2h', got {value!r}")
+    if isinstance(value, int | float):
+        return dt.timedelta(minutes=float(value))
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration such as '2h', '30m' or '90s', got {value!r}")
+    return dt.timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class AlertsConfig(_Strict):
+    """The whole file: global lifecycle settings, slices, detector tuning and the metrics."""
+
+    completeness_delay_minutes: int = Field(5, ge=0)
+    repeat_interval: dt.timedelta = dt.timedelta(hours=2)
+    resolve_after_buckets: int = Field(2, ge=1)
+    slices: list[str] = Field(default_factory=lambda: ["total", "os"])
+    dashboard_url: str | None = None
+    language: Literal["en", "ru"] = "en"
+    detector: DetectorTuning = DetectorTuning()
+    metrics: dict[str, MetricConfig]
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> dt.timedelta:
+        return parse_duration(value)
+
+    @field_validator("slices")
+    @classmethod
+    def _known_slices(cls, slices: list[str]) -> list[str]:
+        unknown = [s for s in slices if s not in SLICE_EXPRESSIONS]
+        if unknown:
+            raise ValueError(f"unknown slice dimension(s) {unknown}; known: {sorted(SLICE_EXPRESSIONS)}")
+        return slices
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_metrics(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+            metrics = {}
+            for name, body in data["metrics"].items():
+                body = {} if body is None else body
+                metrics[name] = {**body, "name": name} if isinstance(body, dict) else body
+            data = {**data, "metrics": metrics}
+        return data
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> AlertsConfig:
+        for name, metric in self.metrics.items():
+            if name not in METRICS:
+                raise ValueError(f"metrics.{name}: unknown metric; known: {list(METRICS)}")
+            if metric.kind == "ratio" and metric.volume_metric and metric.volume_metric not in METRICS:
+                raise ValueError(f"metrics.{name}.volume_metric: unknown metric {metric.volume_metric!r}")
+        return self
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(data: Any, source: str = "alerts config") -> AlertsConfig:
+    """Validate a mapping; :class:`ConfigError` names the field (``metrics.views.min_expected: …``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return AlertsConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> AlertsConfig:
+    """Read and validate an ``alerts.yaml``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    return parse_config(data, source=str(path))
+
+
+def default_config() -> AlertsConfig:
+    """The shipped ``alerts.yaml`` (repo root) if present, else the built-in defaults."""
+    shipped = Path(__file__).resolve().parents[2] / "alerts.yaml"
+    if shipped.is_file():
+        return load_config(shipped)
+    return parse_config(BUILTIN_DEFAULTS, source="built-in defaults")
+
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "metrics": {
+        "feed_users": {"min_expected": 50, "min_relative_change": 0.1},
+        "views": {"min_expected": 200, "min_relative_change": 0.1},
+        "likes": {"min_expected": 100, "min_relative_change": 0.1},
+        "ctr": {"kind": "ratio", "volume_metric": "views", "min_expected": 500, "min_relative_change": 0.08},
+        "messenger_users": {"min_expected": 30, "min_relative_change": 0.15},
+        "messages": {"min_expected": 30, "min_relative_change": 0.15},
+    }
+}

@@ -1,0 +1,328 @@
+"""Evaluation harness: the feedpulse detector vs the original rules on simulated weeks with known anomalies.
+
+Procedure (``run_evaluation``):
+
+1. Simulate ``warmup_days + 7·weeks`` days into a scratch database and load the 15-minute series of
+   every metric for the ``total`` and ``os`` slices (``load_series``).
+2. **Clean run**: every detector over the untouched series; alert events in the evaluated weeks are
+   false alerts (reported per metric per week, a metric's slices summed, and per series per week).
+3. **Injected run**: into the evaluated weeks of each series, ``events_per_week`` anomalies at random
+   times (day and night), at least ``MIN_GAP`` buckets apart, types and magnitudes balanced over
+   all series: spikes (up, 1–2 buckets), drops (down, 1–3), level shifts (±, 3–4), ramps (±, 3–4,
+   growing linearly to the magnitude), zeros (1–4) and missing buckets (1–4); magnitudes 15/20/30/40/60 %.
+   Counts are thinned binomially (drops) or get Poisson extra (spikes); CTR is scaled.
+
+Definitions:
+
+- An anomaly is **detected** when the detector fires (firing or no-data) in any bucket while it is
+  active; **delay** = first firing bucket − start (0 = in the first anomalous bucket).
+- An **alert event** is a run of consecutive firing buckets; **precision** = alert events that overlap
+  an injected anomaly / all alert events of the injected run.
+- **Recall** = detected / injected anomalies; per magnitude band, per type, per period (day 08–24,
+  night 00–08), and restricted to **volume ≥ 100** (the clean value of the anomalous buckets; the
+  clean views for CTR): the volume the targets are about.
+- **F1** = harmonic mean of overall recall (all types) and precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feedpulse.alerts import baselines
+from feedpulse.alerts.config import AlertsConfig, MetricConfig, default_config
+from feedpulse.alerts.detector import Detector
+from feedpulse.alerts.series import BUCKETS_PER_DAY, load_series, stream
+
+MAGNITUDES = (0.15, 0.2, 0.3, 0.4, 0.6)
+SHAPED_TYPES = ("spike", "drop", "level_shift", "ramp")
+DATA_TYPES = ("zero", "missing")
+DURATIONS = {"spike": (1, 2), "drop": (1, 3), "level_shift": (3, 4), "ramp": (3, 4), "zero": (1, 4), "missing": (1, 4)}
+MIN_GAP = 24  # clean buckets after an anomaly before the next one in the same series
+LARGE_VOLUME = 100.0
+EVAL_SLICES = ("total", "os")
+DEFAULT_START = dt.date(2024, 3, 4)  # a Monday
+DETECTORS = ("feedpulse", "yesterday_pct", "iqr")
+TARGETS = {"recall_30_plus": 0.9, "recall_20": 0.7, "within_1_bucket": 0.8, "false_alerts_per_metric_week": 2.0}
+
+FlagFunction = Callable[[pd.Series, MetricConfig, pd.Series | None], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One injected anomaly (positions are indices into the evaluated range)."""
+
+    metric: str
+    slice: str
+    kind: str
+    magnitude: float | None  # None for zero / missing
+    sign: int
+    start: int
+    length: int
+    volume: float
+    hour: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length - 1
+
+    @property
+    def band(self) -> str | None:
+        return None if self.magnitude is None else str(round(self.magnitude * 100))
+
+
+@dataclass
+class StreamData:
+    """A metric of a slice: clean values (warm-up + evaluated) and its volume series."""
+
+    metric: str
+    slice: str
+    clean: pd.Series
+    volume: pd.Series | None
+    injected: pd.Series | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- injection
+
+
+def _combos(total: int, rng: np.random.Generator) -> list[tuple[str, float | None]]:
+    cycle = [(kind, m) for kind in SHAPED_TYPES for m in MAGNITUDES] + [(k, None) for k in DATA_TYPES for _ in (0, 1)]
+    combos = (cycle * (total // len(cycle) + 1))[:total]
+    order = rng.permutation(total)
+    return [combos[i] for i in order]
+
+
+def _factors(kind: str, magnitude: float | None, sign: int, length: int) -> np.ndarray:
+    if kind == "zero":
+        return np.zeros(length)
+    if kind == "missing":
+        return np.full(length, np.nan)
+    assert magnitude is not None
+    steps = np.arange(1, length + 1) / length if kind == "ramp" else np.ones(length)
+    return 1 + sign * magnitude * steps
+
+
+def _apply(values: np.ndarray, factors: np.ndarray, ratio: bool, rng: np.random.Generator) -> np.ndarray:
+    out = values.copy()
+    for i, f in enumerate(factors):
+        x = values[i]
+        if np.isnan(f) or np.isnan(x):
+            out[i] = np.nan
+        elif ratio:
+            out[i] = min(x * f, 1.0)
+        elif f <= 1:
+            out[i] = rng.binomial(int(x), f)
+        else:
+            out[i] = x + rng.poisson(x * (f - 1))
+    return out
+
+
+def plan_and_inject(streams: list[StreamData], eval_start: int, events_per_week: int, seed: int) -> None:
+    """Choose balanced anomalies for every stream and build its injected series."""
+    rng = np.random.default_rng(seed)
+    n_eval = len(streams[0].clean) - eval_start
+    weeks = n_eval / (7 * BUCKETS_PER_DAY)
+    per_stream = max(round(events_per_week * weeks), 1)
+    combos = _combos(per_stream * len(streams), rng)
+    slot = n_eval // per_stream
+    for s_index, data in enumerate(streams):
+        values = data.clean.to_numpy(dtype=float).copy()
+        volume = (data.volume if data.volume is not None else data.clean).to_numpy(dtype=float)
+        ratio = data.volume is not None
+        for k in range(per_stream):
+            kind, magnitude = combos[s_index * per_stream + k]
+            sign = -1 if kind in ("drop", "zero", "missing") else 1 if kind == "spike" else int(rng.choice([-1, 1]))
+            lo, hi = DURATIONS[kind]
+            length = int(rng.integers(lo, hi + 1))
+            start = k * slot + int(rng.integers(2, max(slot - length - MIN_GAP, 3)))
+            pos = eval_start + start
+            window = slice(pos, pos + length)
+            values[window] = _apply(values[window], _factors(kind, magnitude, sign, length), ratio, rng)
+            hour = int(data.clean.index[pos].hour)
+            event_volume = float(np.nanmean(volume[window]))
+            data.events.append(Event(data.metric, data.slice, kind, magnitude, sign, start, length, event_volume, hour))
+        data.injected = pd.Series(values, index=data.clean.index, name=data.clean.name)
+
+
+# --------------------------------------------------------------------------------------------- detectors
+
+
+def detector_functions(config: AlertsConfig) -> dict[str, FlagFunction]:
+    """name → function(series, metric config, volume) → fired flags (bool array)."""
+
+    def feedpulse(series: pd.Series, metric: MetricConfig, volume: pd.Series | None) -> np.ndarray:
+        return Detector(metric, config.detector).run(series, volume).fired
+
+    return {
+        "feedpulse": feedpulse,
+        "yesterday_pct": lambda s, m, v: baselines.yesterday_pct(s, 0.3).to_numpy(),
+        "iqr": lambda s, m, v: baselines.iqr(s).to_numpy(),
+        "yesterday_pct_20": lambda s, m, v: baselines.yesterday_pct(s, 0.2).to_numpy(),
+    }
+
+
+def alert_runs(fired: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of consecutive True values."""
+    padded = np.concatenate([[False], fired.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+
+
+@dataclass
+class Tally:
+    """Raw counts for one detector, turned into the report by :meth:`summary`."""
+
+    events: list[tuple[Event, int | None]] = field(default_factory=list)  # (event, delay or None)
+    alert_events: int = 0
+    true_alert_events: int = 0
+    clean_alert_events: int = 0
+    clean_by_metric: dict[str, int] = field(default_factory=dict)
+
+    def add_injected(self, fired: np.ndarray, events: list[Event]) -> None:
+        for event in events:
+            hits = np.flatnonzero(fired[event.start : event.end + 1])
+            self.events.append((event, int(hits[0]) if hits.size else None))
+        for first, last in alert_runs(fired):
+            self.alert_events += 1
+            if any(first <= e.end and last >= e.start for e in events):
+                self.true_alert_events += 1
+
+    def add_clean(self, fired: np.ndarray, metric: str) -> None:
+        count = len(alert_runs(fired))
+        self.clean_alert_events += count
+        self.clean_by_metric[metric] = self.clean_by_metric.get(metric, 0) + count
+
+    def summary(self, weeks: float, n_metrics: int, n_series: int) -> dict[str, Any]:
+        recall = _recall(self.events)
+        precision = self.true_alert_events / self.alert_events if self.alert_events else 0.0
+        delays = [d for _, d in self.events if d is not None]
+        large = [(e, d) for e, d in self.events if e.volume >= LARGE_VOLUME]
+        shaped_large = [(e, d) for e, d in large if e.magnitude is not None]
+        return {
+            "recall_by_magnitude": _by(self.events, lambda e: e.band, [str(round(m * 100)) for m in MAGNITUDES]),
+            "recall_large_volume_by_magnitude": _by(large, lambda e: e.band, [str(round(m * 100)) for m in MAGNITUDES]),
+            "recall_large_volume_30_plus": _recall([(e, d) for e, d in shaped_large if e.magnitude >= 0.3]),
+            "recall_by_type": _by(self.events, lambda e: e.kind, list(SHAPED_TYPES + DATA_TYPES)),
+            "recall_by_metric": _by(self.events, lambda e: e.metric, sorted({e.metric for e, _ in self.events})),
+            "recall_by_period": _by(self.events, lambda e: "night" if e.hour < 8 else "day", ["day", "night"]),
+            "recall": recall,
+            "recall_large_volume": _recall(large),
+            "precision": precision,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "median_delay_buckets": float(np.median(delays)) if delays else None,
+            "within_1_bucket": float(np.mean([d <= 1 for d in delays])) if delays else None,
+            "false_alerts_per_metric_week": self.clean_alert_events / (n_metrics * weeks),
+            "false_alerts_per_series_week": self.clean_alert_events / (n_series * weeks),
+            "false_alerts_by_metric_week": {m: c / weeks for m, c in sorted(self.clean_by_metric.items())},
+            "alert_events": self.alert_events,
+            "events": len(self.events),
+            "events_large_volume": len(large),
+        }
+
+
+def _recall(items: list[tuple[Event, int | None]]) -> float | None:
+    return float(np.mean([d is not None for _, d in items])) if items else None
+
+
+def _by(items: list[tuple[Event, int | None]], key: Callable[[Event], str | None], keys: list[str]) -> dict[str, Any]:
+    return {k: _recall([(e, d) for e, d in items if key(e) == k]) for k in keys}
+
+
+# --------------------------------------------------------------------------------------------- run
+
+
+def build_streams(frame: pd.DataFrame, config: AlertsConfig) -> list[StreamData]:
+    slices = list(dict.fromkeys(frame.index.get_level_values("slice")))
+    out = []
+    for name, metric in config.metrics.items():
+        for label in slices:
+            ratio = metric.kind == "ratio" and metric.volume_metric
+            volume = stream(frame, metric.volume_metric, label) if ratio else None
+            out.append(StreamData(name, label, stream(frame, name, label), volume))
+    return out
+
+
+def score(streams: list[StreamData], config: AlertsConfig, eval_start: int, weeks: float) -> dict[str, dict[str, Any]]:
+    """Run every detector on the clean and the injected series; summaries per detector."""
+    functions = detector_functions(config)
+    tallies = {name: Tally() for name in functions}
+    for data in streams:
+        metric = config.metrics[data.metric]
+        assert data.injected is not None
+        for name, function in functions.items():
+            tallies[name].add_clean(function(data.clean, metric, data.volume)[eval_start:], data.metric)
+            tallies[name].add_injected(function(data.injected, metric, data.volume)[eval_start:], data.events)
+    n_metrics = len({d.metric for d in streams})
+    return {name: tally.summary(weeks, n_metrics, len(streams)) for name, tally in tallies.items()}
+
+
+def evaluate_frame_offline(
+    frame: pd.DataFrame, config: AlertsConfig, warmup_days: int, seed: int, events_per_week: int = 8
+) -> dict[str, Any]:
+    """The harness on an already loaded frame (no ClickHouse): inject, run, summarise."""
+    streams = build_streams(frame, config)
+    eval_start = warmup_days * BUCKETS_PER_DAY
+    weeks = (len(streams[0].clean) - eval_start) / (7 * BUCKETS_PER_DAY)
+    plan_and_inject(streams, eval_start, events_per_week, seed)
+    return {"detectors": score(streams, config, eval_start, weeks)}
+
+
+def run_evaluation(
+    client: Any,
+    *,
+    weeks: int = 4,
+    scale: float = 1.0,
+    seed: int = 42,
+    warmup_days: int = 14,
+    database: str = "alerts_eval",
+    start: dt.date = DEFAULT_START,
+    config: AlertsConfig | None = None,
+    events_per_week: int = 8,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """Simulate, load, inject and score; returns ``{"detectors": …, "meta": …}``."""
+    from feedpulse.simulator import simulate
+
+    config = config or default_config()
+    days = warmup_days + 7 * weeks
+    began = time.perf_counter()
+    simulate(client, start=start, days=days, scale=scale, seed=seed, database=database)
+    simulated = time.perf_counter()
+    first = dt.datetime.combine(start, dt.time())
+    frame = load_series(client, first, first + dt.timedelta(days=days), database=database, slices=EVAL_SLICES)
+    loaded = time.perf_counter()
+    report = evaluate_frame_offline(frame, config, warmup_days, seed, events_per_week)
+    if not keep:
+        client.command(f"DROP DATABASE IF EXISTS `{database}`")
+    report["meta"] = {
+        "weeks": weeks, "scale": scale, "seed": seed, "warmup_days": warmup_days, "start": start.isoformat(),
+        "series": int(frame.index.get_level_values("slice").nunique() * len(config.metrics)),
+        "seconds": {"simulate": round(simulated - began, 1), "load": round(loaded - simulated, 1),
+                    "score": round(time.perf_counter() - loaded, 1)},
+    }  # fmt: skip
+    return report
+
+
+def targets(summary: dict[str, Any]) -> dict[str, tuple[float | None, float, bool]]:
+    """Target checks for the feedpulse detector: name → (value, target, met)."""
+    large = summary["recall_large_volume_by_magnitude"]
+    plus30 = summary["recall_large_volume_30_plus"]
+    checks = {
+        "recall ≥ 30% (volume ≥ 100)": (plus30, TARGETS["recall_30_plus"], True),
+        "recall 20% (volume ≥ 100)": (large["20"], TARGETS["recall_20"], True),
+        "detections within 1 bucket": (summary["within_1_bucket"], TARGETS["within_1_bucket"], True),
+        "false alerts / metric / week": (
+            summary["false_alerts_per_metric_week"], TARGETS["false_alerts_per_metric_week"], False),
+    }  # fmt: skip
+    out = {}
+    for name, (value, target, higher_is_better) in checks.items():
+        met = value is not None and (value >= target if higher_is_better else value <= target)
+        out[name] = (value, target, met)
+    return out
