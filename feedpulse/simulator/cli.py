@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import typer
 
-from feedpulse.config import DEFAULT_TIMEZONE
+from feedpulse.config import local_now
 from feedpulse.simulator.anomalies import AnomalySpec, SpecError, load_anomalies
 from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
 from feedpulse.simulator.sql import SimulationError
 
 
-def _today() -> dt.date:
-    """Today where the data lives (FEEDPULSE_TIMEZONE, default Europe/Moscow), not on this machine's clock."""
-    return dt.datetime.now(ZoneInfo(os.environ.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE)).date()
-
-
 def _start(value: str | None, days: int) -> dt.date:
     if value is None:
-        return _today() - dt.timedelta(days=days)
+        return local_now().date() - dt.timedelta(days=days)
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
