@@ -34,6 +34,8 @@ def alert_data(ch_client):
 
 @pytest.fixture
 def alert_env(alert_data, monkeypatch, tmp_path, telegram_double):
+    import orchestration.definitions  # noqa: F401  (loaded with the default source database, as in production)
+
     monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", DATABASE)
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram_double.settings().token)
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "777")

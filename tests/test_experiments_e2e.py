@@ -58,7 +58,7 @@ def test_experiment_assets_report_to_the_outbox(experiment_data, monkeypatch):
     from dagster import DagsterInstance, materialize
 
     from feedpulse.config import feedpulse_home
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs  # loaded with the default source database
     from orchestration.experiments import experiment_assets
 
     monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", DATABASE)
