@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from etl import DBT, PROJECT, Bench, free_port
+from common import DBT, PROJECT, private_endpoint, timed_child
 
 console = Console(width=160)
 RESULT_TABLE = "bench_pandas.daily_slice_metrics"
@@ -96,58 +93,35 @@ def child_main(args: argparse.Namespace) -> None:
     print(json.dumps({"wall": wall, "rss_mb": rss_mb}))
 
 
-def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a command; wall time and the child's peak RSS (MB) from wait4."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    out = process.stdout.read() if process.stdout else ""
-    err = process.stderr.read() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[0]} failed:\n{out[-2000:]}\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out
-
-
 def bench_scale(scale: float, repeat: int) -> dict[str, float]:
-    from feedpulse.clickhouse import get_client
-    from feedpulse.config import ClickHouseSettings
-    from feedpulse.localhouse import manager
     from feedpulse.simulator import simulate
 
     day = dt.date.today() - dt.timedelta(days=1)
     first = day - dt.timedelta(days=6)
-    with tempfile.TemporaryDirectory(prefix="feedpulse-bench-") as tmp:
-        bench = Bench(Path(tmp), free_port(), "bench_events")
-        os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port), CLICKHOUSE_PASSWORD="")
-        settings = ClickHouseSettings.from_env()
-        manager.start(host=settings.host, port=settings.port)
-        try:
-            client = get_client(settings=settings)
-            console.print(f"[scale {scale:g}] simulating {first}..{day}")
-            simulate(client, start=first, days=7, scale=scale, seed=42, database=bench.database)
-            events = int(client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
-                                        f"'{day}'"))
-            bench.dbt_run(first, day)  # the history before the measured day
-            client.command("CREATE DATABASE IF NOT EXISTS bench_pandas")
-            client.command(f"CREATE TABLE IF NOT EXISTS {RESULT_TABLE} AS test.daily_slice_metrics")
+    with private_endpoint() as bench:
+        client = bench.client
+        console.print(f"[scale {scale:g}] simulating {first}..{day}")
+        simulate(client, start=first, days=7, scale=scale, seed=42, database=bench.database)
+        events = int(client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
+                                    f"'{day}'"))
+        bench.dbt_run(first, day)  # the history before the measured day
+        client.command("CREATE DATABASE IF NOT EXISTS bench_pandas")
+        client.command(f"CREATE TABLE IF NOT EXISTS {RESULT_TABLE} AS test.daily_slice_metrics")
 
-            variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
-                         "source_database": bench.database}
-            dbt_cmd = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                       "--target-path", str(bench.target), "--vars", json.dumps(variables)]
-            pandas_cmd = [sys.executable, __file__, "--child", "--database", bench.database, "--day",
-                          day.isoformat(), "--first", first.isoformat()]
-            env = {**bench.env, "DBT_LOG_PATH": str(Path(tmp) / "dbt-logs")}
-            ours, theirs = [], []
-            for _ in range(repeat):
-                ours.append(timed_child(dbt_cmd, env)[:2])
-                wall, rss, out = timed_child(pandas_cmd, env)
-                inner = json.loads(out.strip().splitlines()[-1])
-                theirs.append((inner["wall"], rss, wall))
-            check_equal(client, day)
-        finally:
-            manager.stop()
+        variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
+                     "source_database": bench.database}
+        dbt_cmd = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+                   "--target-path", str(bench.target), "--vars", json.dumps(variables)]
+        pandas_cmd = [sys.executable, __file__, "--child", "--database", bench.database, "--day",
+                      day.isoformat(), "--first", first.isoformat()]
+        env = {**bench.env, "DBT_LOG_PATH": str(bench.home / "dbt-logs")}
+        ours, theirs = [], []
+        for _ in range(repeat):
+            ours.append(timed_child(dbt_cmd, env)[:2])
+            wall, rss, out = timed_child(pandas_cmd, env)
+            inner = json.loads(out.strip().splitlines()[-1])
+            theirs.append((inner["wall"], rss, wall))
+        check_equal(client, day)
     return {
         "events": events,
         "ours_wall": statistics.median(w for w, _ in ours), "ours_rss": max(r for _, r in ours),

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from etl import Bench, free_port
+from common import private_endpoint
 
 console = Console(width=140)
 
@@ -33,39 +31,29 @@ def main() -> None:
     args = parser.parse_args()
 
     from feedpulse.charts import ChartRenderer
-    from feedpulse.clickhouse import get_client
-    from feedpulse.config import ClickHouseSettings
-    from feedpulse.localhouse import manager
     from feedpulse.reports.run import build
     from feedpulse.simulator import simulate
 
     day = dt.date.today() - dt.timedelta(days=1)
     first = day - dt.timedelta(days=31)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="feedpulse-bench-") as tmp:
-        bench = Bench(Path(tmp), free_port(), "bench_events")
-        os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port), CLICKHOUSE_PASSWORD="")
-        settings = ClickHouseSettings.from_env()
-        manager.start(host=settings.host, port=settings.port)
-        try:
-            client = get_client(settings=settings)
-            simulate(client, start=first, days=32, scale=1.0, seed=42, database=bench.database)
-            bench.dbt_run(first, day + dt.timedelta(days=1))
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                contents = [build("feed", client, day), build("app", client, day)]
-                built = time.perf_counter()
-                charts = 0
-                with ChartRenderer() as renderer:
-                    started = time.perf_counter()
-                    for content in contents:
-                        for _name, figure, _caption in content.figures:
-                            renderer.png(figure)
-                            charts += 1
-                done = time.perf_counter()
-                rows.append((built - start, started - built, done - started, done - start, charts))
-        finally:
-            manager.stop()
+    with private_endpoint() as bench:
+        client = bench.client
+        simulate(client, start=first, days=32, scale=1.0, seed=42, database=bench.database)
+        bench.dbt_run(first, day + dt.timedelta(days=1))
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            contents = [build("feed", client, day), build("app", client, day)]
+            built = time.perf_counter()
+            charts = 0
+            with ChartRenderer() as renderer:
+                started = time.perf_counter()
+                for content in contents:
+                    for _name, figure, _caption in content.figures:
+                        renderer.png(figure)
+                        charts += 1
+            done = time.perf_counter()
+            rows.append((built - start, started - built, done - started, done - start, charts))
 
     table = Table(title=f"both reports for {day}: median of {args.repeat} runs")
     for column in ["charts", "query + build", "kaleido start", "render all charts", "total"]:

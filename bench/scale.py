@@ -17,7 +17,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_pandas import timed_child
-from etl import DBT, PROJECT, Bench, free_port
+from common import DBT, PROJECT, private_endpoint, timed_child
 
 console = Console(width=150)
 
@@ -47,58 +45,49 @@ def main() -> None:
     from feedpulse.alerts.lifecycle import AlertStore
     from feedpulse.alerts.service import check
     from feedpulse.charts import ChartRenderer
-    from feedpulse.clickhouse import get_client
-    from feedpulse.config import ClickHouseSettings
-    from feedpulse.localhouse import manager
     from feedpulse.reports.run import build, render
     from feedpulse.simulator import simulate
 
     day = dt.date.today() - dt.timedelta(days=1)
     first = day - dt.timedelta(days=1)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="feedpulse-scale-") as tmp:
-        bench = Bench(Path(tmp), free_port(), "scale_events")
-        os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port), CLICKHOUSE_PASSWORD="")
-        settings = ClickHouseSettings.from_env()
-        status = manager.start(host=settings.host, port=settings.port)
-        try:
-            client = get_client(settings=settings)
-            start = time.perf_counter()
-            result = simulate(client, start=first, days=2, scale=args.scale, seed=42, database=bench.database)
-            rows.append(("simulate 2 days", time.perf_counter() - start, float("nan"), float("nan"),
-                         f"{result.feed_rows + result.message_rows:,} events"))
-            bench.dbt_run(first, day)  # history day
+    with private_endpoint("scale_events") as bench:
+        client = bench.client
+        start = time.perf_counter()
+        result = simulate(client, start=first, days=2, scale=args.scale, seed=42, database=bench.database)
+        rows.append(("simulate 2 days", time.perf_counter() - start, float("nan"), float("nan"),
+                     f"{result.feed_rows + result.message_rows:,} events"))
+        bench.dbt_run(first, day)  # history day
 
-            variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
-                         "source_database": bench.database}
-            command = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                       "--target-path", str(bench.target), "--vars", json.dumps(variables)]
-            engine = bench.engine_seconds()
-            wall, rss, _ = timed_child(command, {**bench.env, "DBT_LOG_PATH": str(Path(tmp) / "dbt-logs")})
-            events = client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
-                                    f"'{day}'")
-            rows.append(("daily ETL, one day (dbt run)", wall, bench.engine_seconds() - engine, rss,
-                         f"{events:,} feed events that day; target ≤ 60 s"))
+        variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
+                     "source_database": bench.database}
+        command = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+                   "--target-path", str(bench.target), "--vars", json.dumps(variables)]
+        engine = bench.engine_seconds()
+        wall, rss, _ = timed_child(command, {**bench.env, "DBT_LOG_PATH": str(bench.home / "dbt-logs")})
+        events = client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
+                                f"'{day}'")
+        rows.append(("daily ETL, one day (dbt run)", wall, bench.engine_seconds() - engine, rss,
+                     f"{events:,} feed events that day; target ≤ 60 s"))
 
-            config = default_config()
-            store = AlertStore(Path(tmp) / "alerts.sqlite")
-            bucket = dt.datetime.combine(day, dt.time(18, 0))
-            check(client, config, bucket, source=bench.database, store=store)  # builds metrics_15min once
-            engine, start = bench.engine_seconds(), time.perf_counter()
-            check(client, config, bucket + dt.timedelta(minutes=15), source=bench.database, store=store)
-            rows.append(("one sensor evaluation", time.perf_counter() - start, bench.engine_seconds() - engine,
-                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "steady state"))
+        config = default_config()
+        store = AlertStore(bench.home / "alerts.sqlite")
+        bucket = dt.datetime.combine(day, dt.time(18, 0))
+        check(client, config, bucket, source=bench.database, store=store)  # builds metrics_15min once
+        engine, start = bench.engine_seconds(), time.perf_counter()
+        check(client, config, bucket + dt.timedelta(minutes=15), source=bench.database, store=store)
+        rows.append(("one sensor evaluation", time.perf_counter() - start, bench.engine_seconds() - engine,
+                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "steady state"))
 
-            engine, start = bench.engine_seconds(), time.perf_counter()
-            with ChartRenderer() as renderer:
-                for kind in ("feed", "app"):
-                    render(build(kind, client, day), renderer)
-            rows.append(("both reports (queries + charts)", time.perf_counter() - start,
-                         bench.engine_seconds() - engine, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                         "incl. browser start"))
-            server_rss = rss_of(status.pid) if status.pid else float("nan")
-        finally:
-            manager.stop()
+        engine, start = bench.engine_seconds(), time.perf_counter()
+        with ChartRenderer() as renderer:
+            for kind in ("feed", "app"):
+                render(build(kind, client, day), renderer)
+        rows.append(("both reports (queries + charts)", time.perf_counter() - start,
+                     bench.engine_seconds() - engine, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     "incl. browser start"))
+        server_rss = rss_of(bench.server_pid) if bench.server_pid else float("nan")
+
 
     table = Table(title=f"scale {args.scale:g} on {os.cpu_count()} cores")
     for column in ("step", "wall", "ClickHouse", "peak RSS (our process)", "note"):

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from etl import free_port
+from common import private_endpoint
 
 console = Console(width=140)
 
@@ -32,34 +30,25 @@ def bench_scale(scale: float, repeat: int) -> dict[str, float]:
     from feedpulse.alerts.config import default_config
     from feedpulse.alerts.lifecycle import AlertStore
     from feedpulse.alerts.service import check
-    from feedpulse.clickhouse import get_client
-    from feedpulse.config import ClickHouseSettings
-    from feedpulse.localhouse import manager
     from feedpulse.simulator import simulate
 
     config = default_config()
     day = dt.date.today() - dt.timedelta(days=1)
     first = day - dt.timedelta(days=23)
-    with tempfile.TemporaryDirectory(prefix="feedpulse-bench-") as tmp:
-        os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(free_port()), CLICKHOUSE_PASSWORD="")
-        settings = ClickHouseSettings.from_env()
-        manager.start(host=settings.host, port=settings.port)
-        try:
-            client = get_client(settings=settings)
-            console.print(f"[scale {scale:g}] simulating {first}..{day}")
-            simulate(client, start=first, days=24, scale=scale, seed=42, database="bench_events")
-            store = AlertStore(Path(tmp) / "alerts.sqlite")
-            bucket = dt.datetime.combine(day, dt.time(18, 0))
+    with private_endpoint() as bench:
+        client = bench.client
+        console.print(f"[scale {scale:g}] simulating {first}..{day}")
+        simulate(client, start=first, days=24, scale=scale, seed=42, database=bench.database)
+        store = AlertStore(bench.home / "alerts.sqlite")
+        bucket = dt.datetime.combine(day, dt.time(18, 0))
+        start = time.perf_counter()
+        check(client, config, bucket, source=bench.database, store=store)
+        first_run = time.perf_counter() - start
+        times = []
+        for i in range(1, repeat + 1):
             start = time.perf_counter()
-            check(client, config, bucket, source="bench_events", store=store)
-            first_run = time.perf_counter() - start
-            times = []
-            for i in range(1, repeat + 1):
-                start = time.perf_counter()
-                check(client, config, bucket + dt.timedelta(minutes=15 * i), source="bench_events", store=store)
-                times.append(time.perf_counter() - start)
-        finally:
-            manager.stop()
+            check(client, config, bucket + dt.timedelta(minutes=15 * i), source=bench.database, store=store)
+            times.append(time.perf_counter() - start)
     return {"first": first_run, "median": statistics.median(times), "max": max(times)}
 
 

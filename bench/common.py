@@ -1,0 +1,95 @@
+"""Shared pieces of the benchmark scripts: a private local endpoint, timed dbt runs and children."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT = str(Path(sys.executable).parent / "dbt")
+PROJECT = ROOT / "dbt_project"
+
+
+@dataclass
+class Measure:
+    wall: float
+    engine: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Bench:
+    """A private endpoint's address and environment; ``client`` is set by :func:`private_endpoint`."""
+
+    def __init__(self, home: Path, port: int, database: str) -> None:
+        self.home, self.port, self.database = home, port, database
+        self.client = None
+        self.server_pid: int | None = None
+        self.env = {**os.environ, "FEEDPULSE_HOME": str(home), "CLICKHOUSE_PORT": str(port),
+                    "CLICKHOUSE_PASSWORD": "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        self.env.pop("CLICKHOUSE_HOST", None)
+        self.target = home / "dbt-target"
+
+    def engine_seconds(self) -> float:
+        return float(requests.get(f"http://127.0.0.1:{self.port}/feedpulse/stats", timeout=10).json()["engine_seconds"])
+
+    def dbt_run(self, first: dt.date, after: dt.date) -> Measure:
+        variables = {"start_date": first.isoformat(), "end_date": after.isoformat(), "source_database": self.database}
+        command = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+                   "--target-path", str(self.target), "--vars", json.dumps(variables)]
+        engine_before = self.engine_seconds()
+        start = time.perf_counter()
+        result = subprocess.run(command, env={**self.env, "DBT_LOG_PATH": str(self.home / "dbt-logs")},
+                                capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt run failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+        return Measure(wall, self.engine_seconds() - engine_before)
+
+
+def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; wall time and the child's peak RSS (MB) from wait4."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    out = process.stdout.read() if process.stdout else ""
+    err = process.stderr.read() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command[0]} failed:\n{out[-2000:]}\n{err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+@contextmanager
+def private_endpoint(database: str = "bench_events") -> Iterator[Bench]:
+    """A local endpoint with its own FEEDPULSE_HOME (a temp dir) and port, stopped afterwards."""
+    from feedpulse.clickhouse import get_client
+    from feedpulse.config import ClickHouseSettings
+    from feedpulse.localhouse import manager
+
+    with tempfile.TemporaryDirectory(prefix="feedpulse-bench-") as tmp:
+        bench = Bench(Path(tmp), free_port(), database)
+        os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port), CLICKHOUSE_PASSWORD="")
+        settings = ClickHouseSettings.from_env()
+        bench.server_pid = manager.start(host=settings.host, port=settings.port).pid
+        try:
+            bench.client = get_client(settings=settings)
+            yield bench
+        finally:
+            manager.stop()
