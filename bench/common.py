@@ -93,3 +93,10 @@ def private_endpoint(database: str = "bench_events") -> Iterator[Bench]:
             yield bench
         finally:
             manager.stop()
+
+
+def wait_for_merges(client, timeout: float = 300.0) -> None:
+    """Let background merges of freshly inserted data finish, so they do not bill the next run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and int(client.command("SELECT count() FROM system.merges")) > 0:
+        time.sleep(1)

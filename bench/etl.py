@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measure, private_endpoint
+from common import Measure, private_endpoint, wait_for_merges
 
 console = Console(width=160)
 
@@ -42,7 +42,9 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
                                 f"'{last}'") + client.command(
             f"SELECT count() FROM {bench.database}.message_actions WHERE toDate(time) = '{last}'")
         console.print(f"[scale {scale:g}] 7-day backfill {recent_first}..{last - dt.timedelta(days=1)}")
+        wait_for_merges(client)
         backfill = bench.dbt_run(recent_first, last)
+        wait_for_merges(client)
         one_day_7 = median([bench.dbt_run(last, last + dt.timedelta(days=1)) for _ in range(repeat)])
 
         old_first = last - dt.timedelta(days=history)
@@ -50,6 +52,7 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         simulate(client, start=old_first, days=(recent_first - old_first).days, scale=scale, seed=42,
                  database=bench.database)
         bench.dbt_run(old_first, recent_first)
+        wait_for_merges(client)
         one_day_long = median([bench.dbt_run(last, last + dt.timedelta(days=1)) for _ in range(repeat)])
     return {"events": float(events), "backfill": backfill, "day7": one_day_7, "day_long": one_day_long}
 

@@ -220,3 +220,20 @@ def test_yaml_file_errors_name_the_field(tmp_path) -> None:
     path.write_text("metrics:\n  likes:\n    min_relative_change: lots\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"metrics\.likes\.min_relative_change"):
         load_config(path)
+
+
+def test_lower_tail_raises_only_the_downward_thresholds() -> None:
+    series = synthetic()
+    drop, spike = at(20, 10), at(20, 16)
+    result = Detector(CONFIG).run(series)
+    expected_drop, expected_spike = result.expected[drop], result.expected[spike]
+    series.iloc[drop] = round(expected_drop * 0.85)
+    series.iloc[spike] = round(expected_spike * 1.18)
+    plain = MetricConfig(name="feed_users", min_expected=50, min_relative_change=0.1,
+                         sensitivity=Sensitivity(z_once=3.0, z_twice=3.0, z_sum=10.0))  # fmt: skip
+    tail = plain.model_copy(update={"sensitivity": plain.sensitivity.model_copy(update={"lower_tail": 1.5})})
+    base, adjusted = Detector(plain).run(series), Detector(tail).run(series)
+    assert base.z[drop] < -3.0 and base.fired[drop]
+    assert abs(base.z[drop]) < 4.5 and not adjusted.fired[drop]  # 3.0 · 1.5 below
+    assert base.fired[spike] and adjusted.fired[spike]  # upward thresholds unchanged
+    assert adjusted.lower[drop] < base.lower[drop] and adjusted.upper[spike] == base.upper[spike]

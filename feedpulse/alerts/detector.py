@@ -13,8 +13,10 @@ For a bucket ``t`` (log scale throughout):
    (``√((1−p)/(p·volume))``).
 4. **Rule**: fire when ``|z| ≥ z_once``, or ``|z| ≥ z_twice`` in two consecutive buckets (same
    sign), AND ``|value/expected − 1| ≥ min_relative_change`` AND expected volume ≥ ``min_expected``,
-   in the configured direction. Buckets with ``|z| ≥ exclude_z`` are left out of later baselines
-   (until ``max_excluded_run`` in a row: then the new level is accepted).
+   in the configured direction; a downward z is first divided by ``lower_tail`` (≥ 1: the log of a
+   count has a longer lower tail, so the same |z| below is less unusual than above). Buckets with
+   ``|z| ≥ exclude_z`` are left out of later baselines (until ``max_excluded_run`` in a row: then the
+   new level is accepted).
 5. A missing bucket (NaN) or a zero count while ``expected ≥ min_expected`` ⇒ ``no_data``.
 6. Fewer than ``min_history_days`` of history ⇒ ``cold_start``: only the safe rule
    (``|value/yesterday's slot − 1| > cold_start_change``) and no-data.
@@ -297,9 +299,9 @@ class _Scanner:
             return
         z = (self.logx[t] - e_log) / sigma
         out.z[t] = z
-        self.recent_z.append(z)
+        self.recent_z.append(z / cfg.sensitivity.lower_tail if z < 0 else z)
         deviation = x / expected - 1 if expected > 0 else math.inf
-        fire, reason = self.rule(z, deviation, volume)
+        fire, reason = self.rule(self.recent_z[-1], deviation, volume)
         out.status[t] = FIRING if fire else (LOW_VOLUME if volume < cfg.min_expected else OK)
         out.reason[t] = reason
         if abs(z) >= self.tune.exclude_z and self.excluded_run < self.tune.max_excluded_run:
@@ -312,6 +314,7 @@ class _Scanner:
                 self.level.append((math.exp(self.logx[t]), math.exp(self.base[t])))
 
     def rule(self, z: float, deviation: float, volume: float) -> tuple[bool, str]:
+        """Fire or not for the tail-adjusted ``z`` (downward z already divided by ``lower_tail``)."""
         cfg, sens = self.cfg, self.cfg.sensitivity
         if volume < cfg.min_expected:
             return False, f"expected volume {volume:.0f} < {cfg.min_expected:g}"
@@ -333,7 +336,7 @@ class _Scanner:
     def set_band(self, t: int, e_log: float, sigma: float) -> None:
         sens, rel = self.cfg.sensitivity, self.cfg.min_relative_change
         expected = self.out.expected[t]
-        lo = min(_from_log(e_log - sens.z_once * sigma, self.ratio), expected * (1 - rel))
+        lo = min(_from_log(e_log - sens.z_once * sens.lower_tail * sigma, self.ratio), expected * (1 - rel))
         hi = max(_from_log(e_log + sens.z_once * sigma, self.ratio), expected * (1 + rel))
         self.out.lower[t], self.out.upper[t] = max(lo, 0.0), hi
 
