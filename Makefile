@@ -66,7 +66,7 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	@echo "outbox: $(FEEDPULSE_HOME)/outbox/ · dashboard: $(FEEDPULSE_HOME)/dashboard/index.html"
 	sed -e "s/@START@/$$(TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d '-15 minutes' '+%F %H:%M')/" \
 	    examples/anomalies.demo.yaml.in > $(FEEDPULSE_HOME)/live-anomalies.yaml
-	-kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null
+	@kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null || true
 	nohup $(BIN)/feedpulse simulate --live --start $(DEMO_TODAY) --days 1 --scale $(DEMO_SCALE) \
 	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
 	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): an injected views drop makes anomaly_sensor alert"
