@@ -48,10 +48,11 @@ def pandas_day(client, database: str, day: dt.date, history_start: dt.date) -> p
         f"SELECT user_id, count() AS messages_sent, uniqExact(reciever_id) AS users_sent "
         f"FROM {database}.message_actions WHERE toDate(time) = {{day:Date}} AND {valid} AND reciever_id != 0 "
         "GROUP BY user_id", parameters=params)
+    # Not `reciever_id AS user_id`: in ClickHouse the alias would also replace user_id inside uniqExact().
     received = client.query_df(
-        f"SELECT reciever_id AS user_id, count() AS messages_received, uniqExact(user_id) AS users_received "
+        f"SELECT reciever_id AS receiver, count() AS messages_received, uniqExact(user_id) AS users_received "
         f"FROM {database}.message_actions WHERE toDate(time) = {{day:Date}} AND {valid} AND reciever_id != 0 "
-        "GROUP BY reciever_id", parameters=params)
+        "GROUP BY receiver", parameters=params).rename(columns={"receiver": "user_id"})
     users = feed.merge(sent, on="user_id", how="outer").merge(received, on="user_id", how="outer")
     users[METRICS] = users[METRICS].fillna(0).astype("int64")
     # Attributes of the day's users (latest known over the processed history), as a lookup table.

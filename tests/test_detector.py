@@ -237,3 +237,57 @@ def test_lower_tail_raises_only_the_downward_thresholds() -> None:
     assert abs(base.z[drop]) < 4.5 and not adjusted.fired[drop]  # 3.0 · 1.5 below
     assert base.fired[spike] and adjusted.fired[spike]  # upward thresholds unchanged
     assert adjusted.lower[drop] < base.lower[drop] and adjusted.upper[spike] == base.upper[spike]
+
+
+# --------------------------------------------------------------------------------------------- per user
+
+
+def per_user_pair(days: int = 21, seed: int = 3) -> tuple[pd.Series, pd.Series]:
+    """Users with 8 % extra per-bucket noise and views ≈ Poisson(10 × users): noisy, but the rate is stable."""
+    rng = np.random.default_rng(seed)
+    users = synthetic(days, seed) * np.exp(rng.normal(0, 0.08, days * P))
+    users = users.round()
+    views = pd.Series(rng.poisson(10 * users.to_numpy()).astype(float), index=users.index, name="views")
+    return users, views
+
+
+PER_USER = MetricConfig(name="views", min_expected=200, min_relative_change=0.1, per_user_of="feed_users")
+
+
+def test_per_user_prediction_sharpens_a_change_the_users_do_not_explain() -> None:
+    users, views = per_user_pair()
+    bucket = at(20, 16)
+    views.iloc[bucket] = round(views.iloc[bucket] * 0.8)  # −20 % views, users unchanged
+    plain = Detector(PER_USER).run(views)
+    per_user = Detector(PER_USER).run(views, users=users)
+    assert abs(per_user.z[bucket]) > 2 * abs(plain.z[bucket])
+    assert per_user.status[bucket] == 1 and "per user" in per_user.reason[bucket]  # FIRING
+    expected_rate = per_user.expected[bucket] / users.iloc[bucket]
+    assert expected_rate == pytest.approx(10, rel=0.05)  # expected = rate × actual users
+    evaluation = Detector(PER_USER).evaluate(views.iloc[: bucket + 1], views.index[bucket], users=users)
+    assert evaluation.status == "firing"
+    assert evaluation.expected == pytest.approx(per_user.expected[bucket])
+    # without per_user_of in the config the users series is ignored
+    assert np.array_equal(Detector(CONFIG).run(views, users=users).z, Detector(CONFIG).run(views).z, equal_nan=True)
+
+
+def test_per_user_falls_back_to_the_plain_baseline_when_users_are_anomalous() -> None:
+    users, views = per_user_pair()
+    bucket = at(20, 16)
+    users.iloc[bucket] = round(users.iloc[bucket] * 0.4)  # users collapse, views follow: rate unchanged
+    views.iloc[bucket] = round(views.iloc[bucket] * 0.4)
+    plain = Detector(PER_USER).run(views)
+    per_user = Detector(PER_USER).run(views, users=users)
+    assert per_user.status[bucket] == 1 and "per user" not in per_user.reason[bucket]
+    assert per_user.z[bucket] == pytest.approx(plain.z[bucket])
+    series = run_stream(views, PER_USER, users=users)
+    assert bool(series.iloc[bucket])
+
+
+def test_per_user_of_is_validated() -> None:
+    base = {"metrics": {"views": {"per_user_of": "feed_users"}}}
+    assert parse_config(base).metrics["views"].per_user_of == "feed_users"
+    with pytest.raises(ConfigError, match=r"metrics\.views\.per_user_of"):
+        parse_config({"metrics": {"views": {"per_user_of": "nope"}}})
+    with pytest.raises(ConfigError, match="only for count"):
+        parse_config({"metrics": {"ctr": {"kind": "ratio", "volume_metric": "views", "per_user_of": "feed_users"}}})

@@ -13,6 +13,7 @@ Layout of ``alerts.yaml``::
         direction: both                # both | up | down
         min_expected: 100              # expected volume per bucket below which nothing fires
         min_relative_change: 0.1       # |value/expected − 1| must reach this
+        per_user_of: feed_users        # optional: expected = expected views per user × actual users
         sensitivity: {z_once: 4, z_twice: 3}
         owners: {total: "@alice", "os:iOS": "@bob", default: "@team"}
         chart_url: "http://…/chart?metric={metric}&slice={slice}&bucket={bucket}"
@@ -71,6 +72,11 @@ class MetricConfig(_Strict):
     name: str
     kind: Literal["count", "ratio"] = "count"
     volume_metric: str | None = Field(None, description="denominator of a ratio metric (ctr → views)")
+    per_user_of: str | None = Field(
+        None,
+        description="users metric of a count (views → feed_users): predict as expected rate × actual users "
+        "of the bucket unless that bucket's users are themselves anomalous",
+    )
     direction: Literal["both", "up", "down"] = "both"
     min_expected: float = Field(50.0, ge=0, description="expected volume (denominator for ratios) needed to fire")
     min_relative_change: float = Field(0.1, ge=0)
@@ -120,6 +126,9 @@ class DetectorTuning(_Strict):
     min_spread_samples: int = Field(8, ge=3)
     spread_floor_factor: float = Field(1.0, gt=0, description="× Poisson/binomial noise, the minimum spread")
     cold_start_change: float = Field(0.5, gt=0, description="cold start: |x/yesterday − 1| that fires")
+    per_user_fallback_z: float = Field(
+        3.0, gt=0, description="|z| of the users metric from which a per-user metric falls back to its plain baseline"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DetectorTuning:
@@ -187,6 +196,11 @@ class AlertsConfig(_Strict):
                 raise ValueError(f"metrics.{name}: unknown metric; known: {list(METRICS)}")
             if metric.kind == "ratio" and metric.volume_metric and metric.volume_metric not in METRICS:
                 raise ValueError(f"metrics.{name}.volume_metric: unknown metric {metric.volume_metric!r}")
+            if metric.per_user_of is not None:
+                if metric.per_user_of not in METRICS or metric.per_user_of == name:
+                    raise ValueError(f"metrics.{name}.per_user_of: unknown or self metric {metric.per_user_of!r}")
+                if metric.kind != "count":
+                    raise ValueError(f"metrics.{name}.per_user_of: only for count metrics")
         return self
 
 

@@ -20,6 +20,12 @@ For a bucket ``t`` (log scale throughout):
 5. A missing bucket (NaN) or a zero count while ``expected ≥ min_expected`` ⇒ ``no_data``.
 6. Fewer than ``min_history_days`` of history ⇒ ``cold_start``: only the safe rule
    (``|value/yesterday's slot − 1| > cold_start_change``) and no-data.
+7. **Per-user metrics** (``per_user_of``, e.g. views per feed user): steps 1–4 run on the log rate
+   ``log(x + ½) − log(users + ½)`` and the expected count is the expected rate × the bucket's actual
+   users, so a change of the metric that the users do not explain gets a sharper z (the users' own
+   noise drops out; the Poisson floor becomes the noise given the users: the excess over one per
+   user, or binomial below one per user). Where the users bucket is itself anomalous (|z| of the users' own scan
+   ≥ ``per_user_fallback_z``, missing, zero or in cold start) the plain scan of the metric decides.
 
 :func:`scan` runs the whole thing over an array causally (each bucket sees only the past): the
 slot medians and spreads are vectorised per half-day block (their lags are ≥ 95 buckets), the
@@ -165,6 +171,7 @@ class _Scanner:
         tuning: DetectorTuning,
         volume: np.ndarray | None,
         first_slot: int,
+        reference: np.ndarray | None = None,
     ) -> None:
         self.x = np.asarray(values, dtype=float)
         self.n = len(self.x)
@@ -172,7 +179,14 @@ class _Scanner:
         self.ratio = config.kind == "ratio"
         self.volume = None if volume is None else np.asarray(volume, dtype=float)
         self.offset = first_slot
-        self.logx = _to_log(self.x, self.ratio)
+        # log of the per-user denominator (0 when none): the scan models log(x) − ref, the rate
+        self.per_user = reference is not None
+        if reference is None:
+            self.ref = np.zeros(self.n)
+        else:
+            users = np.asarray(reference, dtype=float)
+            self.ref = np.where(users > 0, _to_log(users, False), np.nan)
+        self.logx = _to_log(self.x, self.ratio) - self.ref
         self.clean = self.logx.copy()  # NaN where missing or left out
         self.resid = np.full(self.n, np.nan)  # residual of the full prediction (spread)
         self.resid_raw = np.full(self.n, np.nan)  # residual before the AR term (estimates φ)
@@ -264,6 +278,11 @@ class _Scanner:
             if not (vol > 0) or not (0 < expected < 1):
                 return 0.0
             return math.sqrt((1 - expected) / (expected * vol))
+        if self.per_user and self.ref[t] == self.ref[t]:
+            # noise given the users: Poisson excess over one per user, or binomial below one per user
+            users = max(math.exp(self.ref[t]) - LOG_OFFSET, 1.0)
+            variance = expected - users if expected > users else expected * (1 - expected / users)
+            return math.sqrt(max(variance, 1.0)) / max(expected, 1.0)
         return 1.0 / math.sqrt(max(expected, 1.0))
 
     def volume_of(self, t: int, expected: float) -> float:
@@ -280,12 +299,12 @@ class _Scanner:
         ar_applied = self.phi > 0 and not np.isnan(previous)
         e_log = e_raw + self.phi * previous if ar_applied else e_raw
         shrink = math.sqrt(1 - self.phi**2)
-        expected = _from_log(e_log, self.ratio)
+        expected = _from_log(e_log + self.ref[t], self.ratio)
         floor = self.tune.spread_floor_factor * self.noise_floor(expected, t) * shrink
         sigma = max(mad, floor) if not np.isnan(mad) else max(1.5 * floor, 0.05)
         sigma = max(sigma if ar_applied else sigma / shrink, 1e-6)
         out.expected[t] = expected
-        self.set_band(t, e_log, sigma)
+        self.set_band(t, e_log + self.ref[t], sigma)
         x = self.x[t]
         volume = self.volume_of(t, expected)
         if np.isnan(x) or (not self.ratio and x == 0):
@@ -296,6 +315,10 @@ class _Scanner:
             out.reason[t] = "missing bucket" if np.isnan(x) else "zero while a large value is expected"
             if not big:
                 out.reason[t] = f"no data, expected volume {volume:.0f} < {cfg.min_expected:g}"
+            return
+        if np.isnan(self.logx[t]):  # value present but the users denominator is missing or zero
+            out.status[t], out.reason[t] = OK, "users missing: per-user rate undefined"
+            self.exclude(t)
             return
         z = (self.logx[t] - e_log) / sigma
         out.z[t] = z
@@ -377,9 +400,38 @@ def scan(
     tuning: DetectorTuning | None = None,
     volume: np.ndarray | None = None,
     first_slot: int = 0,
+    users: np.ndarray | None = None,
 ) -> ScanResult:
-    """Run the detector causally over a regular 15-minute array (``first_slot`` = slot of element 0)."""
-    return _Scanner(values, config, tuning or DetectorTuning(), volume, first_slot).run()
+    """Run the detector causally over a regular 15-minute array (``first_slot`` = slot of element 0).
+
+    With ``users`` (aligned with ``values``) and ``config.per_user_of`` set, a bucket is judged
+    against expected rate × actual users unless the users bucket is itself anomalous (step 7).
+    """
+    tuning = tuning or DetectorTuning()
+    plain = _Scanner(values, config, tuning, volume, first_slot).run()
+    if users is None or config.per_user_of is None or config.kind != "count":
+        return plain
+    users = np.asarray(users, dtype=float)
+    own = _Scanner(users, config, tuning, None, first_slot).run()
+    rate = _Scanner(values, config, tuning, volume, first_slot, reference=users).run()
+    use_rate = (
+        (np.abs(np.nan_to_num(own.z, nan=np.inf)) < tuning.per_user_fallback_z)
+        & (own.status != COLD_START) & (users > 0) & (rate.status != COLD_START)
+    )  # fmt: skip
+    return _merge(plain, rate, use_rate)
+
+
+def _merge(plain: ScanResult, rate: ScanResult, use_rate: np.ndarray) -> ScanResult:
+    """Per bucket, the per-user scan where ``use_rate`` else the plain one."""
+    pick = [rate if r else plain for r in use_rate]
+    return ScanResult(
+        expected=np.where(use_rate, rate.expected, plain.expected),
+        lower=np.where(use_rate, rate.lower, plain.lower),
+        upper=np.where(use_rate, rate.upper, plain.upper),
+        z=np.where(use_rate, rate.z, plain.z),
+        status=np.where(use_rate, rate.status, plain.status).astype(np.int8),
+        reason=[src.reason[i] + (" (per user)" if src is rate else "") for i, src in enumerate(pick)],
+    )
 
 
 # --------------------------------------------------------------------------------------------- API
@@ -417,14 +469,19 @@ class Detector:
         bucket: pd.Timestamp,
         volume: pd.Series | None = None,
         slice_label: str = "total",
+        users: pd.Series | None = None,
     ) -> Evaluation:
-        """Judge ``bucket`` from ``history`` (values up to and including it; later ones are ignored)."""
+        """Judge ``bucket`` from ``history`` (values up to and including it; later ones are ignored).
+
+        ``users``: the ``per_user_of`` series of the same slice (used only when the config names one).
+        """
         bucket = pd.Timestamp(bucket)
         start = bucket - pd.Timedelta(days=self.window_days)
         grid = _regular(history[(history.index > start) & (history.index <= bucket)], end=bucket,
                         start=start + pd.Timedelta(minutes=15))  # fmt: skip
         vol = None if volume is None else _regular(volume, end=bucket, start=grid.index[0]).to_numpy()
-        result = scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]))
+        ref = None if users is None else _regular(users, end=bucket, start=grid.index[0]).to_numpy()
+        result = scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]), ref)
         return self._evaluation(result, -1, bucket, float(grid.iloc[-1]), slice_label)
 
     def _evaluation(
@@ -438,11 +495,12 @@ class Detector:
             deviation=deviation, status=STATUSES[int(result.status[i])], reason=result.reason[i],
         )  # fmt: skip
 
-    def run(self, series: pd.Series, volume: pd.Series | None = None) -> ScanResult:
-        """The full causal scan of a series (reindexed to a regular grid)."""
+    def run(self, series: pd.Series, volume: pd.Series | None = None, users: pd.Series | None = None) -> ScanResult:
+        """The full causal scan of a series (reindexed to a regular grid); ``users`` as in :meth:`evaluate`."""
         grid = _regular(series)
         vol = None if volume is None else _regular(volume, start=grid.index[0], end=grid.index[-1]).to_numpy()
-        return scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]))
+        ref = None if users is None else _regular(users, start=grid.index[0], end=grid.index[-1]).to_numpy()
+        return scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]), ref)
 
 
 def run_stream(
@@ -450,10 +508,11 @@ def run_stream(
     config: MetricConfig,
     tuning: DetectorTuning | None = None,
     volume: pd.Series | None = None,
+    users: pd.Series | None = None,
 ) -> pd.Series:
     """Fired flag (firing or no-data) per bucket, causal; the harness's entry point."""
     grid = _regular(series)
-    result = Detector(config, tuning).run(grid, volume)
+    result = Detector(config, tuning).run(grid, volume, users)
     return pd.Series(result.fired, index=grid.index, name=series.name)
 
 
@@ -473,5 +532,7 @@ def evaluate_frame(
         for label in labels:
             history = stream(frame, name, label)
             volume = stream(frame, metric.volume_metric, label) if metric.volume_metric else None
-            out.append(detector.evaluate(history, pd.Timestamp(bucket), volume=volume, slice_label=label))
+            per_user = metric.per_user_of if metric.per_user_of in frame.columns else None
+            users = stream(frame, per_user, label) if per_user else None
+            out.append(detector.evaluate(history, pd.Timestamp(bucket), volume=volume, slice_label=label, users=users))
     return out

@@ -11,6 +11,10 @@ Procedure (``run_evaluation``):
    all series: spikes (up, 1–2 buckets), drops (down, 1–3), level shifts (±, 3–4), ramps (±, 3–4,
    growing linearly to the magnitude), zeros (1–4) and missing buckets (1–4); magnitudes 15/20/30/40/60 %.
    Counts are thinned binomially (drops) or get Poisson extra (spikes); CTR is scaled.
+   Each series gets its own anomalies: one injected into views is not injected into feed_users.
+   A per-user metric (``per_user_of``) is judged with the users series of its slice — the clean one
+   in the clean run, the injected one (with the users' own anomalies) in the injected run — so its
+   ground truth is its own events only.
 
 Definitions:
 
@@ -51,7 +55,7 @@ DEFAULT_START = dt.date(2024, 3, 4)  # a Monday
 DETECTORS = ("feedpulse", "yesterday_pct", "iqr")
 TARGETS = {"recall_30_plus": 0.9, "recall_20": 0.7, "within_1_bucket": 0.8, "false_alerts_per_metric_week": 2.0}
 
-FlagFunction = Callable[[pd.Series, MetricConfig, pd.Series | None], np.ndarray]
+FlagFunction = Callable[[pd.Series, MetricConfig, pd.Series | None, pd.Series | None], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class StreamData:
     volume: pd.Series | None
     injected: pd.Series | None = None
     events: list[Event] = field(default_factory=list)
+    users: pd.Series | None = None  # clean per_user_of series of the slice (per-user metrics)
 
 
 # --------------------------------------------------------------------------------------------- injection
@@ -155,16 +160,18 @@ def plan_and_inject(streams: list[StreamData], eval_start: int, events_per_week:
 
 
 def detector_functions(config: AlertsConfig) -> dict[str, FlagFunction]:
-    """name → function(series, metric config, volume) → fired flags (bool array)."""
+    """name → function(series, metric config, volume, users) → fired flags (bool array)."""
 
-    def feedpulse(series: pd.Series, metric: MetricConfig, volume: pd.Series | None) -> np.ndarray:
-        return Detector(metric, config.detector).run(series, volume).fired
+    def feedpulse(
+        series: pd.Series, metric: MetricConfig, volume: pd.Series | None, users: pd.Series | None = None
+    ) -> np.ndarray:
+        return Detector(metric, config.detector).run(series, volume, users).fired
 
     return {
         "feedpulse": feedpulse,
-        "yesterday_pct": lambda s, m, v: baselines.yesterday_pct(s, 0.3).to_numpy(),
-        "iqr": lambda s, m, v: baselines.iqr(s).to_numpy(),
-        "yesterday_pct_20": lambda s, m, v: baselines.yesterday_pct(s, 0.2).to_numpy(),
+        "yesterday_pct": lambda s, m, v, u=None: baselines.yesterday_pct(s, 0.3).to_numpy(),
+        "iqr": lambda s, m, v, u=None: baselines.iqr(s).to_numpy(),
+        "yesterday_pct_20": lambda s, m, v, u=None: baselines.yesterday_pct(s, 0.2).to_numpy(),
     }
 
 
@@ -245,8 +252,20 @@ def build_streams(frame: pd.DataFrame, config: AlertsConfig) -> list[StreamData]
         for label in slices:
             ratio = metric.kind == "ratio" and metric.volume_metric
             volume = stream(frame, metric.volume_metric, label) if ratio else None
-            out.append(StreamData(name, label, stream(frame, name, label), volume))
+            users = stream(frame, metric.per_user_of, label) if metric.per_user_of else None
+            out.append(StreamData(name, label, stream(frame, name, label), volume, users=users))
     return out
+
+
+def _injected_users(data: StreamData, streams: list[StreamData], config: AlertsConfig) -> pd.Series | None:
+    """The users series a per-user metric sees in the injected run: the users stream's injected copy."""
+    if data.users is None:
+        return None
+    per_user = config.metrics[data.metric].per_user_of
+    for other in streams:
+        if other.metric == per_user and other.slice == data.slice and other.injected is not None:
+            return other.injected
+    return data.users
 
 
 def score(streams: list[StreamData], config: AlertsConfig, eval_start: int, weeks: float) -> dict[str, dict[str, Any]]:
@@ -256,9 +275,12 @@ def score(streams: list[StreamData], config: AlertsConfig, eval_start: int, week
     for data in streams:
         metric = config.metrics[data.metric]
         assert data.injected is not None
+        users_injected = _injected_users(data, streams, config)
         for name, function in functions.items():
-            tallies[name].add_clean(function(data.clean, metric, data.volume)[eval_start:], data.metric)
-            tallies[name].add_injected(function(data.injected, metric, data.volume)[eval_start:], data.events)
+            clean = function(data.clean, metric, data.volume, data.users)
+            tallies[name].add_clean(clean[eval_start:], data.metric)
+            injected = function(data.injected, metric, data.volume, users_injected)
+            tallies[name].add_injected(injected[eval_start:], data.events)
     n_metrics = len({d.metric for d in streams})
     return {name: tally.summary(weeks, n_metrics, len(streams)) for name, tally in tallies.items()}
 
