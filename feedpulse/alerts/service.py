@@ -86,7 +86,8 @@ def chart_history(client, config: AlertsConfig, evaluation: Evaluation, bucket: 
     metric = config.metrics[evaluation.metric]
     series = stream(frame, evaluation.metric, evaluation.slice)
     volume = stream(frame, metric.volume_metric, evaluation.slice) if metric.volume_metric else None
-    scan = Detector(metric, config.detector).run(series, volume)
+    users = stream(frame, metric.per_user_of, evaluation.slice) if metric.per_user_of else None
+    scan = Detector(metric, config.detector).run(series, volume, users=users)
     grid = pd.date_range(series.index.min(), series.index.max(), freq=BUCKET)
     return pd.DataFrame({"value": series.reindex(grid).to_numpy(), "expected": scan.expected, "lower": scan.lower,
                          "upper": scan.upper}, index=grid)
