@@ -100,7 +100,7 @@ def send(client, config: AlertsConfig, notification: Notification, *, lang: str 
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
     lead = max(evaluations, key=lambda e: abs(e.z) if e.z == e.z else 0.0)
-    links = config.metrics[lead.metric].links(lead.slice, notification.bucket, dashboard_url or config.dashboard_url)
+    links = config.metrics[lead.metric].links(lead.slice, notification.bucket, config.dashboard_url or dashboard_url)
     html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang)
     figure = alert_chart(chart_history(client, config, lead, notification.bucket), lead.metric, lead.slice,
                          notification.bucket, lang=lang)
