@@ -19,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from pydantic import Field
 
 from feedpulse.etl import PartitionSettings, dbt_vars
+from orchestration.manifest import ensure_manifest
 from orchestration.resources import ClickHouseResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -26,11 +27,7 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Parse on every load (dbt parse, a few seconds): the manifest then always matches the models and
-# the environment (e.g. FEEDPULSE_SOURCE_DATABASE), in `dagster dev`, tests and CLI runs alike.
-DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(
-    ["parse", "--quiet"], target_path=dbt_project.target_path
-).wait()
+ensure_manifest(dbt_project, DBT_EXECUTABLE)
 
 partition_settings = PartitionSettings.from_env()
 daily_partitions = DailyPartitionsDefinition(

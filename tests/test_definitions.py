@@ -35,3 +35,23 @@ def test_definitions_load_with_schedule_and_graph_shape():
     schedule = defs.get_schedule_def("daily_etl_schedule")
     assert schedule.cron_schedule == "30 0 * * *"
     assert schedule.execution_timezone == "Europe/Moscow"
+
+
+def test_manifest_reparsed_only_when_project_or_environment_changes(monkeypatch):
+    import os
+    import time
+
+    from orchestration.dbt import dbt_project
+    from orchestration.manifest import manifest_is_fresh
+
+    assert manifest_is_fresh(dbt_project)  # loading the definitions left a fresh manifest
+    monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", "another_source")
+    assert not manifest_is_fresh(dbt_project)  # sources would point elsewhere
+    monkeypatch.delenv("FEEDPULSE_SOURCE_DATABASE")
+    model = dbt_project.project_dir / "models" / "marts" / "user_daily.sql"
+    original = model.stat().st_mtime
+    try:
+        os.utime(model, (time.time() + 5, time.time() + 5))
+        assert not manifest_is_fresh(dbt_project)  # an edited model
+    finally:
+        os.utime(model, (original, original))
