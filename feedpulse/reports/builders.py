@@ -101,25 +101,6 @@ def feed_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | Non
     )
 
 
-def feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
-    """A 2×2 grid of the week's DAU, views, likes and CTR (readable on a phone)."""
-    week = series.last_days(WEEK)
-    keys = ["dau", "views", "likes", "ctr"]
-    figure = make_subplots(rows=2, cols=2, subplot_titles=[metric(k, lang) for k in keys],
-                           vertical_spacing=0.16, horizontal_spacing=0.1)
-    for i, key in enumerate(keys):
-        figure.add_trace(
-            go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
-                       line={"width": 3}, showlegend=False),
-            row=i // 2 + 1, col=i % 2 + 1,
-        )
-    apply_style(figure, _chart_title(text("feed_title", lang, day=_day(series.day))), width=1000, height=800)
-    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
-    figure.update_yaxes(rangemode="normal")
-    figure.update_yaxes(tickformat=".3f", row=2, col=2)
-    return figure
-
-
 def app_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
     day = series.day
     ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
@@ -186,28 +167,35 @@ def platforms_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
     return figure
 
 
-def app_feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def _metric_grid(series: DailySeries, keys: list[str], lang: Lang, title: str, cols: int = 2,
+                 width: int = 1000, height: int = 800) -> go.Figure:
+    """One line chart per metric over the week, in a grid (CTR with three decimals)."""
     week = series.last_days(WEEK)
-    keys = ["feed_dau", "views", "likes", "ctr"]
-    figure = make_subplots(rows=2, cols=2, subplot_titles=[metric(k, lang) for k in keys], vertical_spacing=0.16)
+    rows = -(-len(keys) // cols)
+    figure = make_subplots(rows=rows, cols=cols, subplot_titles=[metric(k, lang) for k in keys],
+                           vertical_spacing=0.16, horizontal_spacing=0.1)
     for i, key in enumerate(keys):
-        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", showlegend=False,
-                                    line={"width": 3}), row=i // 2 + 1, col=i % 2 + 1)
-    apply_style(figure, text("section_feed", lang), height=800)
+        position = {"row": i // cols + 1, "col": i % cols + 1}
+        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
+                                    line={"width": 3}, showlegend=False), **position)
+        if key == "ctr":
+            figure.update_yaxes(tickformat=".3f", **position)
+    apply_style(figure, title, width=width, height=height)
     figure.update_yaxes(rangemode="normal")
-    figure.update_yaxes(tickformat=".3f", row=2, col=2)
     figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
     return figure
+
+
+def feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    """A 2×2 grid of the week's DAU, views, likes and CTR (readable on a phone)."""
+    title = _chart_title(text("feed_title", lang, day=_day(series.day)))
+    return _metric_grid(series, ["dau", "views", "likes", "ctr"], lang, title)
+
+
+def app_feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+    return _metric_grid(series, ["feed_dau", "views", "likes", "ctr"], lang, text("section_feed", lang))
 
 
 def messenger_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
-    week = series.last_days(WEEK)
-    keys = ["messenger_dau", "messages", "messages_per_user"]
-    figure = make_subplots(rows=1, cols=3, subplot_titles=[metric(k, lang) for k in keys])
-    for i, key in enumerate(keys):
-        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", showlegend=False,
-                                    line={"width": 3}), row=1, col=i + 1)
-    apply_style(figure, text("section_messenger", lang), width=1200, height=500)
-    figure.update_yaxes(rangemode="normal")
-    figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
-    return figure
+    return _metric_grid(series, ["messenger_dau", "messages", "messages_per_user"], lang,
+                        text("section_messenger", lang), cols=3, width=1200, height=500)
