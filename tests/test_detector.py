@@ -261,7 +261,7 @@ def test_per_user_prediction_sharpens_a_change_the_users_do_not_explain() -> Non
     plain = Detector(PER_USER).run(views)
     per_user = Detector(PER_USER).run(views, users=users)
     assert abs(per_user.z[bucket]) > 2 * abs(plain.z[bucket])
-    assert per_user.status[bucket] == 1 and "per user" in per_user.reason[bucket]  # FIRING
+    assert per_user.status[bucket] == 1 and "(per feed_users)" in per_user.reason[bucket]  # FIRING
     expected_rate = per_user.expected[bucket] / users.iloc[bucket]
     assert expected_rate == pytest.approx(10, rel=0.05)  # expected = rate × actual users
     evaluation = Detector(PER_USER).evaluate(views.iloc[: bucket + 1], views.index[bucket], users=users)
@@ -284,9 +284,27 @@ def test_per_user_falls_back_to_the_plain_baseline_when_users_are_anomalous() ->
     assert bool(series.iloc[bucket])
 
 
+def test_per_reference_below_one_per_unit_uses_binomial_noise() -> None:
+    """likes per view (≈ CTR): the binomial noise of likes given views, calibrated and sharp."""
+    _, views = per_user_pair()
+    rng = np.random.default_rng(5)
+    likes = pd.Series(rng.binomial(views.to_numpy().astype(int), 0.2).astype(float), index=views.index, name="likes")
+    bucket = at(20, 16)
+    likes.iloc[bucket] = round(likes.iloc[bucket] * 0.8)  # −20 % likes, views unchanged
+    config = MetricConfig(name="likes", min_expected=100, min_relative_change=0.1, per_user_of="views")
+    per_view = Detector(config).run(likes, users=views)
+    plain = Detector(config).run(likes)
+    clean = per_view.z[at(14, 0) : at(20, 0)]
+    assert 0.8 < np.nanstd(clean) < 1.25  # z calibrated: the floor is binomial below one like per view
+    assert abs(per_view.z[bucket]) > 2 * abs(plain.z[bucket])
+    assert per_view.fired[bucket] and "(per views)" in per_view.reason[bucket]
+    assert per_view.expected[bucket] / views.iloc[bucket] == pytest.approx(0.2, rel=0.05)
+
+
 def test_per_user_of_is_validated() -> None:
-    base = {"metrics": {"views": {"per_user_of": "feed_users"}}}
+    base = {"metrics": {"views": {"per_user_of": "feed_users"}, "likes": {"per_user_of": "views"}}}
     assert parse_config(base).metrics["views"].per_user_of == "feed_users"
+    assert parse_config(base).metrics["likes"].per_user_of == "views"
     with pytest.raises(ConfigError, match=r"metrics\.views\.per_user_of"):
         parse_config({"metrics": {"views": {"per_user_of": "nope"}}})
     with pytest.raises(ConfigError, match="only for count"):

@@ -14,6 +14,7 @@ Layout of ``alerts.yaml``::
         min_expected: 100              # expected volume per bucket below which nothing fires
         min_relative_change: 0.1       # |value/expected − 1| must reach this
         per_user_of: feed_users        # optional: expected = expected views per user × actual users
+                                       # (any count: likes per_user_of views ≈ likes per view)
         sensitivity: {z_once: 4, z_twice: 3}
         owners: {total: "@alice", "os:iOS": "@bob", default: "@team"}
         chart_url: "http://…/chart?metric={metric}&slice={slice}&bucket={bucket}"
@@ -74,8 +75,8 @@ class MetricConfig(_Strict):
     volume_metric: str | None = Field(None, description="denominator of a ratio metric (ctr → views)")
     per_user_of: str | None = Field(
         None,
-        description="users metric of a count (views → feed_users): predict as expected rate × actual users "
-        "of the bucket unless that bucket's users are themselves anomalous",
+        description="reference count of a count (views → feed_users, likes → views): predict as expected rate × "
+        "actual reference of the bucket unless that bucket's reference is itself anomalous",
     )
     direction: Literal["both", "up", "down"] = "both"
     min_expected: float = Field(50.0, ge=0, description="expected volume (denominator for ratios) needed to fire")

@@ -20,12 +20,14 @@ For a bucket ``t`` (log scale throughout):
 5. A missing bucket (NaN) or a zero count while ``expected ≥ min_expected`` ⇒ ``no_data``.
 6. Fewer than ``min_history_days`` of history ⇒ ``cold_start``: only the safe rule
    (``|value/yesterday's slot − 1| > cold_start_change``) and no-data.
-7. **Per-user metrics** (``per_user_of``, e.g. views per feed user): steps 1–4 run on the log rate
-   ``log(x + ½) − log(users + ½)`` and the expected count is the expected rate × the bucket's actual
-   users, so a change of the metric that the users do not explain gets a sharper z (the users' own
-   noise drops out; the Poisson floor becomes the noise given the users: the excess over one per
-   user, or binomial below one per user). Where the users bucket is itself anomalous (|z| of the users' own scan
-   ≥ ``per_user_fallback_z``, missing, zero or in cold start) the plain scan of the metric decides.
+7. **Per-user metrics** (``per_user_of``, e.g. views per feed user, likes per view): steps 1–4 run on
+   the log rate ``log(x + ½) − log(users + ½)`` and the expected count is the expected rate × the
+   bucket's actual users (any reference count), so a change of the metric that the reference does not
+   explain gets a sharper z (the reference's own noise drops out; the Poisson floor becomes the noise
+   given the reference: the excess over one per user, or binomial below one per user — likes per view
+   scatter like CTR, ~1.4× binomial, where likes per feed user scatter ~2× Poisson). Where the users
+   bucket is itself anomalous (|z| of the users' own scan ≥ ``per_user_fallback_z``, missing, zero or
+   in cold start) the plain scan of the metric decides.
 
 :func:`scan` runs the whole thing over an array causally (each bucket sees only the past): the
 slot medians and spreads are vectorised per half-day block (their lags are ≥ 95 buckets), the
@@ -418,11 +420,11 @@ def scan(
         (np.abs(np.nan_to_num(own.z, nan=np.inf)) < tuning.per_user_fallback_z)
         & (own.status != COLD_START) & (users > 0) & (rate.status != COLD_START)
     )  # fmt: skip
-    return _merge(plain, rate, use_rate)
+    return _merge(plain, rate, use_rate, config.per_user_of)
 
 
-def _merge(plain: ScanResult, rate: ScanResult, use_rate: np.ndarray) -> ScanResult:
-    """Per bucket, the per-user scan where ``use_rate`` else the plain one."""
+def _merge(plain: ScanResult, rate: ScanResult, use_rate: np.ndarray, reference: str) -> ScanResult:
+    """Per bucket, the per-reference scan where ``use_rate`` else the plain one."""
     pick = [rate if r else plain for r in use_rate]
     return ScanResult(
         expected=np.where(use_rate, rate.expected, plain.expected),
@@ -430,7 +432,7 @@ def _merge(plain: ScanResult, rate: ScanResult, use_rate: np.ndarray) -> ScanRes
         upper=np.where(use_rate, rate.upper, plain.upper),
         z=np.where(use_rate, rate.z, plain.z),
         status=np.where(use_rate, rate.status, plain.status).astype(np.int8),
-        reason=[src.reason[i] + (" (per user)" if src is rate else "") for i, src in enumerate(pick)],
+        reason=[src.reason[i] + (f" (per {reference})" if src is rate else "") for i, src in enumerate(pick)],
     )
 
 
