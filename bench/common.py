@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -26,6 +26,7 @@ PROJECT = ROOT / "dbt_project"
 class Measure:
     wall: float
     engine: float
+    models: dict[str, float] = field(default_factory=dict)  # dbt's execution time per model
 
 
 def free_port() -> int:
@@ -60,7 +61,12 @@ class Bench:
         wall = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"dbt run failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-        return Measure(wall, self.engine_seconds() - engine_before)
+        return Measure(wall, self.engine_seconds() - engine_before, self.model_times())
+
+    def model_times(self) -> dict[str, float]:
+        """Execution time per model of the last dbt invocation (from its run_results.json)."""
+        results = json.loads((self.target / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[-1]: float(r["execution_time"]) for r in results}
 
 
 def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -95,8 +101,15 @@ def private_endpoint(database: str = "bench_events") -> Iterator[Bench]:
             manager.stop()
 
 
-def wait_for_merges(client, timeout: float = 300.0) -> None:
-    """Let background merges of freshly inserted data finish, so they do not bill the next run."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and int(client.command("SELECT count() FROM system.merges")) > 0:
+def wait_for_merges(client, timeout: float = 1800.0) -> float:
+    """Let background merges of freshly inserted data finish, so they do not bill the next run.
+
+    Returns the seconds waited; warns on stderr when merges were still running at the timeout
+    (the next measurement then shares the cores with them)."""
+    start = time.monotonic()
+    while int(client.command("SELECT count() FROM system.merges")) > 0:
+        if time.monotonic() - start > timeout:
+            print(f"warning: merges still running after {timeout:.0f} s; measuring anyway", file=sys.stderr)
+            break
         time.sleep(1)
+    return time.monotonic() - start
