@@ -89,6 +89,8 @@ def private_endpoint(database: str = "bench_events") -> Iterator[Bench]:
     from feedpulse.config import ClickHouseSettings
     from feedpulse.localhouse import manager
 
+    names = ("FEEDPULSE_HOME", "CLICKHOUSE_PORT", "CLICKHOUSE_PASSWORD")
+    saved = {name: os.environ.get(name) for name in names}
     with tempfile.TemporaryDirectory(prefix="feedpulse-bench-") as tmp:
         bench = Bench(Path(tmp), free_port(), database)
         os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port), CLICKHOUSE_PASSWORD="")
@@ -98,7 +100,13 @@ def private_endpoint(database: str = "bench_events") -> Iterator[Bench]:
             bench.client = get_client(settings=settings)
             yield bench
         finally:
+            os.environ.update(FEEDPULSE_HOME=tmp, CLICKHOUSE_PORT=str(bench.port))  # nested endpoints: stop this one
             manager.stop()
+            for name, value in saved.items():  # and give the enclosing one its environment back
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def wait_for_merges(client, timeout: float = 1800.0) -> float:
