@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -96,20 +96,26 @@ def _print_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(_jsonable(data), ensure_ascii=False, indent=2, allow_nan=False))
 
 
-def _save_outputs(figures: dict, markdown_text: str, png_dir: Path | None, markdown: Path | None,
-                  quiet: bool) -> None:
+def _emit(result: AAResult | ABResult, lang: str, print_table: Callable[[Any, str], None],
+          figures: Callable[[], dict], markdown_text: Callable[[], str], png_dir: Path | None,
+          markdown: Path | None, json_output: bool) -> None:
+    """Print the result (JSON or table), then write the markdown / PNGs asked for (built only then)."""
+    if json_output:
+        _print_json(result.to_dict(lang))
+    else:
+        print_table(result, lang)
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(markdown_text, encoding="utf-8")
-        if not quiet:
+        markdown.write_text(markdown_text(), encoding="utf-8")
+        if not json_output:
             err_console.print(f"markdown report: {markdown}")
     if png_dir is None:
         return
     try:
-        paths = report.save_pngs(report.render_pngs(figures), png_dir)
+        paths = report.save_pngs(report.render_pngs(figures()), png_dir)
     except RuntimeError as exc:
         _fail(f"cannot render plots: {exc}", code=1)
-    if not quiet:
+    if not json_output:
         err_console.print("plots: " + ", ".join(str(p) for p in paths))
 
 
@@ -133,11 +139,8 @@ def aa_command(csv: Path | None = CSV, groups: str = typer.Option("2,3", "--grou
         result = run_aa(df, groups=group_list, sims=sims, sample_size=sample_size, alpha=alpha, seed=seed)
     except ExperimentDataError as exc:
         _fail(str(exc))
-    if json_output:
-        _print_json(result.to_dict(lang))
-    else:
-        _print_aa(result, lang)
-    _save_outputs(report.aa_figures(result), report.aa_markdown(result, lang), png_dir, markdown, json_output)
+    _emit(result, lang, _print_aa, lambda: report.aa_figures(result), lambda: report.aa_markdown(result, lang),
+          png_dir, markdown, json_output)
 
 
 @app.command("ab")
@@ -158,11 +161,8 @@ def ab_command(csv: Path | None = CSV, control: int = typer.Option(0, "--control
                         bootstrap=bootstrap, buckets=buckets, seed=seed)
     except ExperimentDataError as exc:
         _fail(str(exc))
-    if json_output:
-        _print_json(result.to_dict(lang))
-    else:
-        _print_ab(result, lang)
-    _save_outputs(report.ab_figures(result), report.ab_markdown(result, lang), png_dir, markdown, json_output)
+    _emit(result, lang, _print_ab, lambda: report.ab_figures(result), lambda: report.ab_markdown(result, lang),
+          png_dir, markdown, json_output)
 
 
 def _print_aa(result: AAResult, lang: str) -> None:
