@@ -42,8 +42,13 @@ class Bench:
         self.home, self.port, self.database = home, port, database
         self.client = None
         self.server_pid: int | None = None
-        self.env = {**os.environ, "FEEDPULSE_HOME": str(home), "CLICKHOUSE_PORT": str(port),
-                    "CLICKHOUSE_PASSWORD": "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        self.env = {
+            **os.environ,
+            "FEEDPULSE_HOME": str(home),
+            "CLICKHOUSE_PORT": str(port),
+            "CLICKHOUSE_PASSWORD": "",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
         self.env.pop("CLICKHOUSE_HOST", None)
         self.target = home / "dbt-target"
 
@@ -52,12 +57,24 @@ class Bench:
 
     def dbt_run(self, first: dt.date, after: dt.date) -> Measure:
         variables = {"start_date": first.isoformat(), "end_date": after.isoformat(), "source_database": self.database}
-        command = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                   "--target-path", str(self.target), "--vars", json.dumps(variables)]
+        command = [
+            DBT,
+            "run",
+            "--quiet",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(self.target),
+            "--vars",
+            json.dumps(variables),
+        ]
         engine_before = self.engine_seconds()
         start = time.perf_counter()
-        result = subprocess.run(command, env={**self.env, "DBT_LOG_PATH": str(self.home / "dbt-logs")},
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            command, env={**self.env, "DBT_LOG_PATH": str(self.home / "dbt-logs")}, capture_output=True, text=True
+        )
         wall = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"dbt run failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")

@@ -43,16 +43,22 @@ def pandas_day(client, database: str, day: dt.date, history_start: dt.date) -> p
     feed = client.query_df(
         f"SELECT user_id, countIf(action = 'view') AS views, countIf(action = 'like') AS likes "
         f"FROM {database}.feed_actions WHERE toDate(time) = {{day:Date}} AND {valid} "
-        "AND action IN ('view', 'like') GROUP BY user_id", parameters=params)
+        "AND action IN ('view', 'like') GROUP BY user_id",
+        parameters=params,
+    )
     sent = client.query_df(
         f"SELECT user_id, count() AS messages_sent, uniqExact(reciever_id) AS users_sent "
         f"FROM {database}.message_actions WHERE toDate(time) = {{day:Date}} AND {valid} AND reciever_id != 0 "
-        "GROUP BY user_id", parameters=params)
+        "GROUP BY user_id",
+        parameters=params,
+    )
     # Not `reciever_id AS user_id`: in ClickHouse the alias would also replace user_id inside uniqExact().
     received = client.query_df(
         f"SELECT reciever_id AS receiver, count() AS messages_received, uniqExact(user_id) AS users_received "
         f"FROM {database}.message_actions WHERE toDate(time) = {{day:Date}} AND {valid} AND reciever_id != 0 "
-        "GROUP BY receiver", parameters=params).rename(columns={"receiver": "user_id"})
+        "GROUP BY receiver",
+        parameters=params,
+    ).rename(columns={"receiver": "user_id"})
     users = feed.merge(sent, on="user_id", how="outer").merge(received, on="user_id", how="outer")
     users[METRICS] = users[METRICS].fillna(0).astype("int64")
     # Attributes of the day's users (latest known over the processed history), as a lookup table.
@@ -63,7 +69,9 @@ def pandas_day(client, database: str, day: dt.date, history_start: dt.date) -> p
         "   UNION ALL"
         f"  SELECT user_id, time, gender, age, os FROM {database}.message_actions"
         f"  WHERE toDate(time) BETWEEN {{first:Date}} AND {{day:Date}} AND {valid} AND reciever_id != 0"
-        ") GROUP BY user_id", parameters=params)
+        ") GROUP BY user_id",
+        parameters=params,
+    )
     users = users.merge(attributes, on="user_id", how="left")
     users["os"] = users["os"].fillna("unknown")
     users["gender"] = users["gender"].map(lambda g: "unknown" if pd.isna(g) else str(int(g)))
@@ -76,8 +84,11 @@ def pandas_day(client, database: str, day: dt.date, history_start: dt.date) -> p
     result = pd.concat(parts, ignore_index=True).assign(event_date=day)
     result = result[["event_date", "dimension", "dimension_value", *METRICS]]
     result[METRICS] = result[METRICS].astype(np.uint64)
-    client.command(f"ALTER TABLE {RESULT_TABLE} DELETE WHERE event_date = {{day:Date}}",
-                   parameters=params, settings={"mutations_sync": 2})
+    client.command(
+        f"ALTER TABLE {RESULT_TABLE} DELETE WHERE event_date = {{day:Date}}",
+        parameters=params,
+        settings={"mutations_sync": 2},
+    )
     client.insert_df(RESULT_TABLE, result)
     return result
 
@@ -103,18 +114,40 @@ def bench_scale(scale: float, repeat: int) -> dict[str, float]:
         client = bench.client
         console.print(f"[scale {scale:g}] simulating {first}..{day}")
         simulate(client, start=first, days=7, scale=scale, seed=42, database=bench.database)
-        events = int(client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
-                                    f"'{day}'"))
+        events = int(client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = '{day}'"))
         bench.dbt_run(first, day)  # the history before the measured day
         client.command("CREATE DATABASE IF NOT EXISTS bench_pandas")
         client.command(f"CREATE TABLE IF NOT EXISTS {RESULT_TABLE} AS test.daily_slice_metrics")
 
-        variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
-                     "source_database": bench.database}
-        dbt_cmd = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                   "--target-path", str(bench.target), "--vars", json.dumps(variables)]
-        pandas_cmd = [sys.executable, __file__, "--child", "--database", bench.database, "--day",
-                      day.isoformat(), "--first", first.isoformat()]
+        variables = {
+            "start_date": day.isoformat(),
+            "end_date": (day + dt.timedelta(days=1)).isoformat(),
+            "source_database": bench.database,
+        }
+        dbt_cmd = [
+            DBT,
+            "run",
+            "--quiet",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(bench.target),
+            "--vars",
+            json.dumps(variables),
+        ]
+        pandas_cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--database",
+            bench.database,
+            "--day",
+            day.isoformat(),
+            "--first",
+            first.isoformat(),
+        ]
         env = {**bench.env, "DBT_LOG_PATH": str(bench.home / "dbt-logs")}
         ours, theirs = [], []
         for _ in range(repeat):
@@ -125,15 +158,19 @@ def bench_scale(scale: float, repeat: int) -> dict[str, float]:
         check_equal(client, day)
     return {
         "events": events,
-        "ours_wall": statistics.median(w for w, _ in ours), "ours_rss": max(r for _, r in ours),
-        "pandas_wall": statistics.median(w for w, _, _ in theirs), "pandas_rss": max(r for _, r, _ in theirs),
+        "ours_wall": statistics.median(w for w, _ in ours),
+        "ours_rss": max(r for _, r in ours),
+        "pandas_wall": statistics.median(w for w, _, _ in theirs),
+        "pandas_rss": max(r for _, r, _ in theirs),
         "pandas_process_wall": statistics.median(p for _, _, p in theirs),
     }
 
 
 def check_equal(client, day: dt.date) -> None:
-    query = ("SELECT dimension, dimension_value, views, likes, messages_received, messages_sent, users_received, "
-             "users_sent FROM {table} WHERE event_date = {day:Date} ORDER BY dimension, dimension_value")
+    query = (
+        "SELECT dimension, dimension_value, views, likes, messages_received, messages_sent, users_received, "
+        "users_sent FROM {table} WHERE event_date = {day:Date} ORDER BY dimension, dimension_value"
+    )
     ours = client.query(query.replace("{table}", "test.daily_slice_metrics"), parameters={"day": day}).result_rows
     theirs = client.query(query.replace("{table}", RESULT_TABLE), parameters={"day": day}).result_rows
     if ours != theirs:
@@ -154,15 +191,29 @@ def main() -> None:
         child_main(args)
         return
     results = {float(s): bench_scale(float(s), args.repeat) for s in args.scales.split(",")}
-    table = Table(title=f"one day of the daily ETL: feedpulse (dbt run) vs the pandas approach, median of "
-                        f"{args.repeat}")
-    for column in ["scale", "feed events/day", "feedpulse wall", "feedpulse peak RSS", "pandas wall",
-                   "pandas peak RSS", "pandas / feedpulse"]:
+    table = Table(
+        title=f"one day of the daily ETL: feedpulse (dbt run) vs the pandas approach, median of {args.repeat}"
+    )
+    for column in [
+        "scale",
+        "feed events/day",
+        "feedpulse wall",
+        "feedpulse peak RSS",
+        "pandas wall",
+        "pandas peak RSS",
+        "pandas / feedpulse",
+    ]:
         table.add_column(column, justify="right")
     for scale, r in results.items():
-        table.add_row(f"{scale:g}", f"{r['events']:,}", f"{r['ours_wall']:.1f} s", f"{r['ours_rss']:.0f} MB",
-                      f"{r['pandas_wall']:.1f} s", f"{r['pandas_rss']:.0f} MB",
-                      f"{r['pandas_wall'] / r['ours_wall']:.2f}×")
+        table.add_row(
+            f"{scale:g}",
+            f"{r['events']:,}",
+            f"{r['ours_wall']:.1f} s",
+            f"{r['ours_rss']:.0f} MB",
+            f"{r['pandas_wall']:.1f} s",
+            f"{r['pandas_rss']:.0f} MB",
+            f"{r['pandas_wall'] / r['ours_wall']:.2f}×",
+        )
     console.print(table)
 
 

@@ -51,8 +51,10 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
     with private_endpoint() as short, private_endpoint() as long:
         console.print(f"[scale {scale:g}] short history: simulating {recent_first}..{last}")
         simulate(short.client, start=recent_first, days=8, scale=scale, seed=42, database=short.database)
-        events = sum(short.client.command(f"SELECT count() FROM {short.database}.{table} WHERE toDate(time) = "
-                                          f"'{last}'") for table in ("feed_actions", "message_actions"))
+        events = sum(
+            short.client.command(f"SELECT count() FROM {short.database}.{table} WHERE toDate(time) = '{last}'")
+            for table in ("feed_actions", "message_actions")
+        )
         console.print(f"[scale {scale:g}] 7-day backfill {recent_first}..{last - dt.timedelta(days=1)}")
         wait_for_merges(short.client)
         backfill = short.dbt_run(recent_first, last)
@@ -60,8 +62,9 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         simulate(long.client, start=old_first, days=history + 1, scale=scale, seed=42, database=long.database)
         long.dbt_run(old_first, last)
         waited = wait_for_merges(long.client) + wait_for_merges(short.client)
-        console.print(f"[scale {scale:g}] background merges settled after {waited:.0f} s; "
-                      f"{repeat} alternating one-day runs")
+        console.print(
+            f"[scale {scale:g}] background merges settled after {waited:.0f} s; {repeat} alternating one-day runs"
+        )
         day7, day_long = [], []
         for _ in range(repeat):
             day7.append(settled_run(short, last))
@@ -79,14 +82,29 @@ def main() -> None:
     results = {scale: bench_scale(scale, args.history, args.repeat) for scale in scales}
 
     table = Table(title=f"daily ETL (dbt run), median of {args.repeat}; ClickHouse = time inside the engine")
-    for column in ["scale", "events/day", "1 day wall", "1 day ClickHouse", "7-day backfill wall",
-                   "7-day backfill ClickHouse", f"1 day, {args.history}d history", f"ratio {args.history}d/7d"]:
+    for column in [
+        "scale",
+        "events/day",
+        "1 day wall",
+        "1 day ClickHouse",
+        "7-day backfill wall",
+        "7-day backfill ClickHouse",
+        f"1 day, {args.history}d history",
+        f"ratio {args.history}d/7d",
+    ]:
         table.add_column(column, justify="right")
     for scale, r in results.items():
         day7, long, backfill = r["day7"], r["day_long"], r["backfill"]
-        table.add_row(f"{scale:g}", f"{r['events']:,.0f}", f"{day7.wall:.1f} s", f"{day7.engine:.2f} s",
-                      f"{backfill.wall:.1f} s", f"{backfill.engine:.2f} s",
-                      f"{long.wall:.1f} s ({long.engine:.2f} s)", f"{long.wall / day7.wall:.2f}")
+        table.add_row(
+            f"{scale:g}",
+            f"{r['events']:,.0f}",
+            f"{day7.wall:.1f} s",
+            f"{day7.engine:.2f} s",
+            f"{backfill.wall:.1f} s",
+            f"{backfill.engine:.2f} s",
+            f"{long.wall:.1f} s ({long.engine:.2f} s)",
+            f"{long.wall / day7.wall:.2f}",
+        )
     console.print(table)
     for scale, r in results.items():
         per_model = Table(title=f"scale {scale:g}: dbt execution time per model, one day (median)")

@@ -34,8 +34,16 @@ def users(n: int, groups: tuple[int, ...], seed: int, lift: float = 1.0) -> pd.D
     for i, group in enumerate(groups):
         views = rng.geometric(1 / 20, n)
         ctr = rng.beta(2, 8, n) * (lift if i == len(groups) - 1 else 1.0)
-        frames.append(pd.DataFrame({"exp_group": group, "user_id": np.arange(i * n, (i + 1) * n) + 1,
-                                    "likes": rng.binomial(views, np.clip(ctr, 0, 1)), "views": views}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "exp_group": group,
+                    "user_id": np.arange(i * n, (i + 1) * n) + 1,
+                    "likes": rng.binomial(views, np.clip(ctr, 0, 1)),
+                    "views": views,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -58,21 +66,30 @@ def main() -> None:
     ab_data = users(20_000, (0, 1), seed=2, lift=1.03)
     rows: list[tuple[str, list[float], str]] = []
 
-    times, aa_result = timed(lambda: run_aa(aa_data, groups=(2, 3), sims=10_000, sample_size=500, seed=1),
-                             args.repeat)
-    rows.append(("A/A: 10,000 sims × 500 users/group (10k users/group)", times,
-                 f"fpr {aa_result.fpr:.2%}, works={aa_result.verdict.works}"))
+    times, aa_result = timed(lambda: run_aa(aa_data, groups=(2, 3), sims=10_000, sample_size=500, seed=1), args.repeat)
+    rows.append(
+        (
+            "A/A: 10,000 sims × 500 users/group (10k users/group)",
+            times,
+            f"fpr {aa_result.fpr:.2%}, works={aa_result.verdict.works}",
+        )
+    )
 
     times, ab_result = timed(lambda: run_ab(ab_data, control=0, treatment=1, bootstrap=2000, seed=1), args.repeat)
-    rows.append(("A/B: full run_ab, 2,000 bootstrap, 20k users/group", times,
-                 f"{ab_result.verdict.recommendation} (effect {ab_result.verdict.effect:+.2%})"))
+    rows.append(
+        (
+            "A/B: full run_ab, 2,000 bootstrap, 20k users/group",
+            times,
+            f"{ab_result.verdict.recommendation} (effect {ab_result.verdict.effect:+.2%})",
+        )
+    )
 
     data_c, data_t = ab.group_data(ab_data, 0), ab.group_data(ab_data, 1)
-    times, _ = timed(lambda: ab.poisson_bootstrap(data_c, data_t, 2000, 0.05, np.random.default_rng(1)),
-                     args.repeat)
+    times, _ = timed(lambda: ab.poisson_bootstrap(data_c, data_t, 2000, 0.05, np.random.default_rng(1)), args.repeat)
     rows.append(("  of which Poisson bootstrap (2 × 2,000 × 20k weights)", times, ""))
-    times, _ = timed(lambda: ab.bucket_ids(np.concatenate([data_c.user_id, data_t.user_id]), 50, "feedpulse"),
-                     args.repeat)
+    times, _ = timed(
+        lambda: ab.bucket_ids(np.concatenate([data_c.user_id, data_t.user_id]), 50, "feedpulse"), args.repeat
+    )
     rows.append(("  of which md5 buckets (40k users)", times, ""))
 
     if args.render:

@@ -55,20 +55,47 @@ def main() -> None:
         client = bench.client
         start = time.perf_counter()
         result = simulate(client, start=first, days=2, scale=args.scale, seed=42, database=bench.database)
-        rows.append(("simulate 2 days", time.perf_counter() - start, float("nan"), float("nan"),
-                     f"{result.feed_rows + result.message_rows:,} events"))
+        rows.append(
+            (
+                "simulate 2 days",
+                time.perf_counter() - start,
+                float("nan"),
+                float("nan"),
+                f"{result.feed_rows + result.message_rows:,} events",
+            )
+        )
         bench.dbt_run(first, day)  # history day
 
-        variables = {"start_date": day.isoformat(), "end_date": (day + dt.timedelta(days=1)).isoformat(),
-                     "source_database": bench.database}
-        command = [DBT, "run", "--quiet", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-                   "--target-path", str(bench.target), "--vars", json.dumps(variables)]
+        variables = {
+            "start_date": day.isoformat(),
+            "end_date": (day + dt.timedelta(days=1)).isoformat(),
+            "source_database": bench.database,
+        }
+        command = [
+            DBT,
+            "run",
+            "--quiet",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(bench.target),
+            "--vars",
+            json.dumps(variables),
+        ]
         engine = bench.engine_seconds()
         wall, rss, _ = timed_child(command, {**bench.env, "DBT_LOG_PATH": str(bench.home / "dbt-logs")})
-        events = client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = "
-                                f"'{day}'")
-        rows.append(("daily ETL, one day (dbt run)", wall, bench.engine_seconds() - engine, rss,
-                     f"{events:,} feed events that day; target ≤ 60 s"))
+        events = client.command(f"SELECT count() FROM {bench.database}.feed_actions WHERE toDate(time) = '{day}'")
+        rows.append(
+            (
+                "daily ETL, one day (dbt run)",
+                wall,
+                bench.engine_seconds() - engine,
+                rss,
+                f"{events:,} feed events that day; target ≤ 60 s",
+            )
+        )
 
         config = default_config()
         store = AlertStore(bench.home / "alerts.sqlite")
@@ -76,25 +103,42 @@ def main() -> None:
         check(client, config, bucket, source=bench.database, store=store)  # builds metrics_15min once
         engine, start = bench.engine_seconds(), time.perf_counter()
         check(client, config, bucket + dt.timedelta(minutes=15), source=bench.database, store=store)
-        rows.append(("one sensor evaluation", time.perf_counter() - start, bench.engine_seconds() - engine,
-                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "steady state"))
+        rows.append(
+            (
+                "one sensor evaluation",
+                time.perf_counter() - start,
+                bench.engine_seconds() - engine,
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "steady state",
+            )
+        )
 
         engine, start = bench.engine_seconds(), time.perf_counter()
         with ChartRenderer() as renderer:
             for kind in ("feed", "app"):
                 render(build(kind, client, day), renderer)
-        rows.append(("both reports (queries + charts)", time.perf_counter() - start,
-                     bench.engine_seconds() - engine, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                     "incl. browser start"))
+        rows.append(
+            (
+                "both reports (queries + charts)",
+                time.perf_counter() - start,
+                bench.engine_seconds() - engine,
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "incl. browser start",
+            )
+        )
         server_rss = rss_of(bench.server_pid) if bench.server_pid else float("nan")
-
 
     table = Table(title=f"scale {args.scale:g} on {os.cpu_count()} cores")
     for column in ("step", "wall", "ClickHouse", "peak RSS (our process)", "note"):
         table.add_column(column, justify="right")
     for step, wall, engine, rss, note in rows:
-        table.add_row(step, f"{wall:.1f} s", "-" if engine != engine else f"{engine:.1f} s",
-                      "-" if rss != rss else f"{rss:.0f} MB", note)
+        table.add_row(
+            step,
+            f"{wall:.1f} s",
+            "-" if engine != engine else f"{engine:.1f} s",
+            "-" if rss != rss else f"{rss:.0f} MB",
+            note,
+        )
     console.print(table)
     console.print(f"local endpoint (chDB) peak RSS: {server_rss:.0f} MB")
 

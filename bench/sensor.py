@@ -62,8 +62,13 @@ def main() -> None:
     for column in ("scale", "first (builds metrics_15min)", "median", "max", "target"):
         table.add_column(column, justify="right")
     for scale, r in results.items():
-        table.add_row(f"{scale:g}", f"{r['first']:.2f} s", f"{r['median']:.2f} s", f"{r['max']:.2f} s",
-                      "≤ 2 s" if scale <= 1 else "≤ 10 s")
+        table.add_row(
+            f"{scale:g}",
+            f"{r['first']:.2f} s",
+            f"{r['median']:.2f} s",
+            f"{r['max']:.2f} s",
+            "≤ 2 s" if scale <= 1 else "≤ 10 s",
+        )
     console.print(table)
 
 

@@ -140,16 +140,22 @@ def check_configuration(env: Mapping[str, str]) -> CheckResult:
         return CheckResult("configuration", FAIL, str(exc))
     source = env.get("FEEDPULSE_SOURCE_DATABASE") or DEFAULT_SOURCE_DATABASE
     if not _IDENT.match(source):
-        return CheckResult("configuration", FAIL,
-                           f"FEEDPULSE_SOURCE_DATABASE must be a plain identifier (letters, digits, _), got {source!r}")
+        return CheckResult(
+            "configuration",
+            FAIL,
+            f"FEEDPULSE_SOURCE_DATABASE must be a plain identifier (letters, digits, _), got {source!r}",
+        )
     password = "password set" if settings.password else "no password"
     if settings.is_local:
         detail = f"local endpoint {settings.url} (CLICKHOUSE_HOST unset), user {settings.user}, {password}"
         return CheckResult("configuration", PASS, f"{detail}; source database {source}")
     detail = f"remote server {settings.url}, user {settings.user}, {password}; source database {source}"
     if not settings.secure and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        return CheckResult("configuration", WARN,
-                           f"{detail} — plain HTTP to a remote server: set CLICKHOUSE_SECURE=true (HTTPS, port 8443)")
+        return CheckResult(
+            "configuration",
+            WARN,
+            f"{detail} — plain HTTP to a remote server: set CLICKHOUSE_SECURE=true (HTTPS, port 8443)",
+        )
     return CheckResult("configuration", PASS, detail)
 
 
@@ -163,24 +169,41 @@ def describe_connection_error(exc: BaseException, settings: ClickHouseSettings, 
     where = f"{settings.host}:{settings.port}"
     code = _error_code(text)
     if code in (516, 192) or "authentication_failed" in lowered:
-        message = (f"authentication failed for user {settings.user} (code 516): "
-                   "check CLICKHOUSE_USER/CLICKHOUSE_PASSWORD")
+        message = (
+            f"authentication failed for user {settings.user} (code 516): check CLICKHOUSE_USER/CLICKHOUSE_PASSWORD"
+        )
     elif "connection refused" in lowered:
-        message = (f"cannot connect to {where}: connection refused — is the server running? "
-                   "check CLICKHOUSE_HOST/PORT/SECURE")
+        message = (
+            f"cannot connect to {where}: connection refused — is the server running? check CLICKHOUSE_HOST/PORT/SECURE"
+        )
     elif "timed out" in lowered or "timeout" in lowered:
-        message = (f"cannot connect to {where}: no answer within {timeout:g} s — check CLICKHOUSE_HOST/PORT "
-                   "and the network/firewall")
-    elif any(hint in lowered for hint in ("name or service not known", "nodename nor servname",
-                                          "failed to resolve", "name resolution", "getaddrinfo")):
+        message = (
+            f"cannot connect to {where}: no answer within {timeout:g} s — check CLICKHOUSE_HOST/PORT "
+            "and the network/firewall"
+        )
+    elif any(
+        hint in lowered
+        for hint in (
+            "name or service not known",
+            "nodename nor servname",
+            "failed to resolve",
+            "name resolution",
+            "getaddrinfo",
+        )
+    ):
         message = f"cannot resolve host {settings.host!r}: check CLICKHOUSE_HOST"
     elif "ssl" in lowered or "certificate" in lowered:
-        message = (f"TLS error talking to {where}: check CLICKHOUSE_SECURE (HTTPS is usually port 8443) "
-                   "and the server certificate")
-    elif any(hint in lowered for hint in ("remotedisconnected", "connection aborted", "badstatusline",
-                                          "connection reset")):
-        message = (f"{where} closed the connection — is it ClickHouse's HTTP(S) port (8123/8443) and does "
-                   "CLICKHOUSE_SECURE match?")
+        message = (
+            f"TLS error talking to {where}: check CLICKHOUSE_SECURE (HTTPS is usually port 8443) "
+            "and the server certificate"
+        )
+    elif any(
+        hint in lowered for hint in ("remotedisconnected", "connection aborted", "badstatusline", "connection reset")
+    ):
+        message = (
+            f"{where} closed the connection — is it ClickHouse's HTTP(S) port (8123/8443) and does "
+            "CLICKHOUSE_SECURE match?"
+        )
     else:
         first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         message = f"cannot use {where}: {first_line[:300]}"
@@ -195,9 +218,15 @@ def _default_connect(settings: ClickHouseSettings, timeout: float) -> Any:
     driver_log.setLevel(logging.CRITICAL)  # it logs "Unexpected Http Driver Exception"; we explain instead
     try:
         return clickhouse_connect.get_client(
-            host=settings.host, port=settings.port, username=settings.user, password=settings.password,
-            secure=settings.secure, connect_timeout=max(1, round(timeout)),
-            send_receive_timeout=max(5, round(timeout * 6)), query_retries=0, autogenerate_session_id=False,
+            host=settings.host,
+            port=settings.port,
+            username=settings.user,
+            password=settings.password,
+            secure=settings.secure,
+            connect_timeout=max(1, round(timeout)),
+            send_receive_timeout=max(5, round(timeout * 6)),
+            query_retries=0,
+            autogenerate_session_id=False,
         )
     finally:
         driver_log.setLevel(level)
@@ -226,15 +255,21 @@ def check_local_endpoint(
     if ping(settings.host, settings.port, min(timeout, 2.0)):
         return None
     if not start_local:
-        return CheckResult("connection", FAIL,
-                           f"the local endpoint is not running on {settings.url}: start it with "
-                           "`feedpulse localhouse start` (or run `feedpulse doctor --start-local`), "
-                           "or set CLICKHOUSE_HOST to use a ClickHouse server")
+        return CheckResult(
+            "connection",
+            FAIL,
+            f"the local endpoint is not running on {settings.url}: start it with "
+            "`feedpulse localhouse start` (or run `feedpulse doctor --start-local`), "
+            "or set CLICKHOUSE_HOST to use a ClickHouse server",
+        )
     try:
         start(settings)
     except (RuntimeError, OSError) as exc:
-        return CheckResult("connection", FAIL,
-                           scrub(f"could not start the local endpoint on {settings.url}: {exc}", [settings.password]))
+        return CheckResult(
+            "connection",
+            FAIL,
+            scrub(f"could not start the local endpoint on {settings.url}: {exc}", [settings.password]),
+        )
     return None
 
 
@@ -262,16 +297,19 @@ def check_server_version(client: Any, oldest: str = OLDEST_TESTED) -> CheckResul
     except Exception as exc:
         return CheckResult("server version", FAIL, f"SELECT version() failed: {_short(exc)}")
     if version_tuple(version) < version_tuple(oldest):
-        return CheckResult("server version", WARN,
-                           f"ClickHouse {version} is older than {oldest}, the oldest release feedpulse is tested "
-                           f"with (the suite runs on {TESTED_ON}); upgrade if the ETL fails")
+        return CheckResult(
+            "server version",
+            WARN,
+            f"ClickHouse {version} is older than {oldest}, the oldest release feedpulse is tested "
+            f"with (the suite runs on {TESTED_ON}); upgrade if the ETL fails",
+        )
     return CheckResult("server version", PASS, f"ClickHouse {version} (≥ {oldest}, the oldest tested)")
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip()
     match = re.search(r"(Code: \d+\. DB::Exception: .*?)(?: \(version |$)", text, re.DOTALL)
-    line = (match.group(1) if match else (text.splitlines()[0] if text else type(exc).__name__))
+    line = match.group(1) if match else (text.splitlines()[0] if text else type(exc).__name__)
     return " ".join(line.split())[:300]
 
 
@@ -348,8 +386,11 @@ def column_problems(table: str, columns: Mapping[str, str]) -> list[str]:
     problems = []
     for name, family in SOURCE_COLUMNS[table].items():
         if name not in columns:
-            hint = " (the ETL reads the original spelling; add `reciever_id UInt32 ALIAS receiver_id`)" if (
-                name == "reciever_id" and "receiver_id" in columns) else ""
+            hint = (
+                " (the ETL reads the original spelling; add `reciever_id UInt32 ALIAS receiver_id`)"
+                if (name == "reciever_id" and "receiver_id" in columns)
+                else ""
+            )
             problems.append(f"{table}: missing column {name}{hint}")
         elif type_family(columns[name]) != family:
             problems.append(f"{table}.{name} is {columns[name]}, expected {family}")
@@ -372,22 +413,27 @@ def check_source_tables(client: Any, database: str = DEFAULT_SOURCE_DATABASE) ->
         return CheckResult("source tables", FAIL, f"cannot read system.columns: {_short(exc)}")
     missing = [f"{database}.{table}" for table in SOURCE_COLUMNS if table not in found]
     if missing:
-        return CheckResult("source tables", FAIL,
-                           f"missing table(s) {', '.join(missing)}: set FEEDPULSE_SOURCE_DATABASE, create them "
-                           "(deploy/clickhouse/source_tables.sql) or fill them with `feedpulse simulate`")
+        return CheckResult(
+            "source tables",
+            FAIL,
+            f"missing table(s) {', '.join(missing)}: set FEEDPULSE_SOURCE_DATABASE, create them "
+            "(deploy/clickhouse/source_tables.sql) or fill them with `feedpulse simulate`",
+        )
     problems = [problem for table in SOURCE_COLUMNS for problem in column_problems(table, found[table])]
     problems += [p for table in SOURCE_COLUMNS if (p := _unreadable(client, database, table))]
     if problems:
         return CheckResult("source tables", FAIL, "; ".join(problems))
-    return CheckResult("source tables", PASS,
-                       f"{database}.feed_actions and {database}.message_actions have the expected columns")
+    return CheckResult(
+        "source tables", PASS, f"{database}.feed_actions and {database}.message_actions have the expected columns"
+    )
 
 
 # --- 6. Telegram ---------------------------------------------------------------------------------
 
 
-def check_telegram(env: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
-                   client_factory: Callable[..., Any] | None = None) -> CheckResult:
+def check_telegram(
+    env: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT, client_factory: Callable[..., Any] | None = None
+) -> CheckResult:
     """Outbox mode without a token; otherwise ``getMe`` must answer. The token is never shown."""
     from feedpulse.telegram import TelegramClient, TelegramError, TelegramSettings, redact
 
@@ -397,8 +443,9 @@ def check_telegram(env: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
     except ValueError as exc:
         return CheckResult("telegram", FAIL, scrub(redact(str(exc)), [token]))
     if not settings.token:
-        return CheckResult("telegram", PASS,
-                           "outbox mode: TELEGRAM_BOT_TOKEN unset, reports go to $FEEDPULSE_HOME/outbox/")
+        return CheckResult(
+            "telegram", PASS, "outbox mode: TELEGRAM_BOT_TOKEN unset, reports go to $FEEDPULSE_HOME/outbox/"
+        )
     factory = client_factory or TelegramClient
     try:
         me = factory(settings, max_attempts=1, timeout=timeout).get_me()
@@ -406,8 +453,11 @@ def check_telegram(env: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
         return CheckResult("telegram", FAIL, scrub(redact(_telegram_problem(exc, settings.api_url)), [token]))
     username = (me or {}).get("username") or (me or {}).get("first_name") or "?"
     chats = len(settings.chat_ids)
-    return CheckResult("telegram", PASS, scrub(redact(
-        f"bot @{username} reachable at {settings.api_url}, {chats} chat(s) in TELEGRAM_CHAT_ID"), [token]))
+    return CheckResult(
+        "telegram",
+        PASS,
+        scrub(redact(f"bot @{username} reachable at {settings.api_url}, {chats} chat(s) in TELEGRAM_CHAT_ID"), [token]),
+    )
 
 
 def _telegram_problem(exc: Any, api_url: str) -> str:
@@ -427,14 +477,18 @@ def _default_chromium() -> str | None:
     return chromium_path()
 
 
-def check_chromium(find: Callable[[], str | None] = _default_chromium,
-                   run: Callable[..., Any] = subprocess.run, timeout: float = 30.0) -> CheckResult:
+def check_chromium(
+    find: Callable[[], str | None] = _default_chromium, run: Callable[..., Any] = subprocess.run, timeout: float = 30.0
+) -> CheckResult:
     """kaleido renders the report charts with Chromium: it must exist and start."""
     path = find()
     if not path:
-        return CheckResult("chromium", FAIL,
-                           "no Chromium found: install Debian's chromium (apt-get install -y chromium) or set "
-                           "BROWSER_PATH; reports need it to render charts")
+        return CheckResult(
+            "chromium",
+            FAIL,
+            "no Chromium found: install Debian's chromium (apt-get install -y chromium) or set "
+            "BROWSER_PATH; reports need it to render charts",
+        )
     try:
         done = run([path, "--version"], capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -467,12 +521,17 @@ def check_dbt(env: Mapping[str, str], bin_dir: Path | None = None, profiles: Pat
     target = env.get("FEEDPULSE_DBT_TARGET") or "local"
     targets = _profile_targets(profiles) if profiles.exists() else []
     if targets and target not in targets:
-        return CheckResult("dbt", FAIL,
-                           f"FEEDPULSE_DBT_TARGET={target} is not an output of {profiles.name} ({', '.join(targets)})")
+        return CheckResult(
+            "dbt", FAIL, f"FEEDPULSE_DBT_TARGET={target} is not an output of {profiles.name} ({', '.join(targets)})"
+        )
     if executable.exists() and os.access(executable, os.X_OK):
         if target == "cluster" and not (env.get("CLICKHOUSE_SECURE") or "").strip():
-            return CheckResult("dbt", WARN, f"{executable} ({versions}), target cluster: set CLICKHOUSE_SECURE "
-                               "explicitly (the cluster target defaults to HTTPS, feedpulse's Python side to HTTP)")
+            return CheckResult(
+                "dbt",
+                WARN,
+                f"{executable} ({versions}), target cluster: set CLICKHOUSE_SECURE "
+                "explicitly (the cluster target defaults to HTTPS, feedpulse's Python side to HTTP)",
+            )
         return CheckResult("dbt", PASS, f"{executable} ({versions}), target {target}")
     on_path = shutil.which("dbt")
     if on_path:
@@ -487,8 +546,9 @@ def _skipped(names: Iterable[str], reason: str) -> list[CheckResult]:
     return [CheckResult(name, SKIP, reason) for name in names]
 
 
-def clickhouse_checks(env: Mapping[str, str], start_local: bool = False,
-                      timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:
+def clickhouse_checks(
+    env: Mapping[str, str], start_local: bool = False, timeout: float = DEFAULT_TIMEOUT
+) -> list[CheckResult]:
     """Checks 1–5, each after the one it depends on."""
     results = [check_configuration(env)]
     later = ("server version", "permissions", "source tables")
@@ -511,8 +571,9 @@ def clickhouse_checks(env: Mapping[str, str], start_local: bool = False,
     return results
 
 
-def run_checks(env: Mapping[str, str] | None = None, start_local: bool = False,
-               timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:
+def run_checks(
+    env: Mapping[str, str] | None = None, start_local: bool = False, timeout: float = DEFAULT_TIMEOUT
+) -> list[CheckResult]:
     """All checks, in order, with every secret of ``env`` scrubbed from the details."""
     env = dict(os.environ if env is None else env)
     results = [
@@ -533,8 +594,9 @@ def overall_status(results: Iterable[CheckResult]) -> str:
 
 def render_json(results: list[CheckResult]) -> str:
     status = overall_status(results)
-    return json.dumps({"status": status, "ok": status != FAIL, "checks": [r.to_dict() for r in results]},
-                      indent=2, ensure_ascii=False)
+    return json.dumps(
+        {"status": status, "ok": status != FAIL, "checks": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False
+    )
 
 
 def render_text(results: list[CheckResult]) -> None:
@@ -548,8 +610,7 @@ def render_text(results: list[CheckResult]) -> None:
         label = f"[{styles[result.status]}]{result.status.upper():<4}[/]"
         console.print(f"{label}  {escape(result.name):<{width}}  {escape(result.detail)}")
     counts = {status: sum(r.status == status for r in results) for status in (PASS, WARN, FAIL, SKIP)}
-    console.print(f"\n{counts[PASS]} passed, {counts[WARN]} warning(s), {counts[FAIL]} failed, "
-                  f"{counts[SKIP]} skipped")
+    console.print(f"\n{counts[PASS]} passed, {counts[WARN]} warning(s), {counts[FAIL]} failed, {counts[SKIP]} skipped")
 
 
 def doctor_command(

@@ -22,16 +22,25 @@ from orchestration.sensors import alerts_config, source_database
 def metrics_15min(clickhouse: ClickHouseResource) -> MaterializeResult:
     client = clickhouse.get_client()
     config = alerts_config()
-    since, until = metrics_table.refresh(client, until=server_now(client), source=source_database(),
-                                         slices=config.slices, first_refresh_window=dt.timedelta(days=25))
-    return MaterializeResult(metadata={
-        "recomputed_from": MetadataValue.text(f"{since:%Y-%m-%d %H:%M}"),
-        "recomputed_until": MetadataValue.text(f"{until:%Y-%m-%d %H:%M}"),
-    })
+    since, until = metrics_table.refresh(
+        client,
+        until=server_now(client),
+        source=source_database(),
+        slices=config.slices,
+        first_refresh_window=dt.timedelta(days=25),
+    )
+    return MaterializeResult(
+        metadata={
+            "recomputed_from": MetadataValue.text(f"{since:%Y-%m-%d %H:%M}"),
+            "recomputed_until": MetadataValue.text(f"{until:%Y-%m-%d %H:%M}"),
+        }
+    )
 
 
 metrics_refresh_job = define_asset_job("metrics_15min_job", selection=[metrics_15min])
 metrics_refresh_schedule = ScheduleDefinition(
-    name="metrics_15min_schedule", job=metrics_refresh_job, cron_schedule="*/15 * * * *",
+    name="metrics_15min_schedule",
+    job=metrics_refresh_job,
+    cron_schedule="*/15 * * * *",
     execution_timezone=partition_settings.timezone,
 )

@@ -88,12 +88,16 @@ def daily_etl_assets(
 
 
 def _rejected_metadata(clickhouse: ClickHouseResource, variables: Mapping[str, object]) -> dict[str, Any]:
-    rows = clickhouse.get_client().query(
-        "SELECT source_table, reason, sum(rejected_rows) FROM analytics.stg_rejected_events "
-        "WHERE event_date >= {start:Date} AND event_date < {end:Date} GROUP BY source_table, reason "
-        "ORDER BY source_table, reason",
-        parameters={"start": variables["start_date"], "end": variables["end_date"]},
-    ).result_rows
+    rows = (
+        clickhouse.get_client()
+        .query(
+            "SELECT source_table, reason, sum(rejected_rows) FROM analytics.stg_rejected_events "
+            "WHERE event_date >= {start:Date} AND event_date < {end:Date} GROUP BY source_table, reason "
+            "ORDER BY source_table, reason",
+            parameters={"start": variables["start_date"], "end": variables["end_date"]},
+        )
+        .result_rows
+    )
     table = "\n".join(f"| {t} | {r} | {n:,} |" for t, r, n in rows)
     return {
         "rejected_rows": MetadataValue.int(int(sum(n for _, _, n in rows))),

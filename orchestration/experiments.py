@@ -24,19 +24,25 @@ def _source_database() -> str:
 
 def _result(report: ExperimentReport, config: ExperimentConfig, day) -> MaterializeResult:
     receipt = send(report, day) if config.send else None
-    return MaterializeResult(metadata={
-        "report": MetadataValue.md(report.markdown_with_images()),
-        "result": MetadataValue.json(report.result.to_dict()),
-        "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
-    })
+    return MaterializeResult(
+        metadata={
+            "report": MetadataValue.md(report.markdown_with_images()),
+            "result": MetadataValue.json(report.result.to_dict()),
+            "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
+        }
+    )
 
 
 def _describe(spec: ExperimentSpec, kind: str) -> str:
     if kind == "aa":
-        return (f"A/A test of the split system for {spec.id}: groups {spec.aa.groups} over {spec.aa.start}.."
-                f"{spec.aa.end}, 10,000 simulations of 500 users per group.")
-    return (f"A/B analysis of CTR for {spec.id}: control {spec.ab.control} vs treatment {spec.ab.treatment} over "
-            f"{spec.ab.start}..{spec.ab.end}.")
+        return (
+            f"A/A test of the split system for {spec.id}: groups {spec.aa.groups} over {spec.aa.start}.."
+            f"{spec.aa.end}, 10,000 simulations of 500 users per group."
+        )
+    return (
+        f"A/B analysis of CTR for {spec.id}: control {spec.ab.control} vs treatment {spec.ab.treatment} over "
+        f"{spec.ab.start}..{spec.ab.end}."
+    )
 
 
 def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
@@ -44,11 +50,15 @@ def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
     runner = {"aa": run_aa_experiment, "ab": run_ab_experiment}[kind]
     window = spec.aa if kind == "aa" else spec.ab
 
-    @asset(key=["experiments", f"{kind}_test_{asset_id(spec.id)}"], group_name="experiments",
-           deps=[AssetKey([_source_database(), "feed_actions"])], kinds={"scipy"}, description=_describe(spec, kind))
+    @asset(
+        key=["experiments", f"{kind}_test_{asset_id(spec.id)}"],
+        group_name="experiments",
+        deps=[AssetKey([_source_database(), "feed_actions"])],
+        kinds={"scipy"},
+        description=_describe(spec, kind),
+    )
     def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = runner(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed,
-                        lang=config.lang)
+        report = runner(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed, lang=config.lang)
         return _result(report, config, window.end)
 
     return experiment_test

@@ -30,23 +30,33 @@ class ReportConfig(Config):
     resend: bool = Field(default=False, description="Send again to chats that already got this day's report.")
 
 
-def _report(kind: str, context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
-            ) -> MaterializeResult:
+def _report(
+    kind: str, context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+) -> MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
-    run = run_report(kind, clickhouse.get_client(), day, lang=config.lang, resend=config.resend,  # type: ignore[arg-type]
-                     dashboard_url=dashboard.dashboard_url())
+    run = run_report(
+        kind,
+        clickhouse.get_client(),
+        day,
+        lang=config.lang,
+        resend=config.resend,  # type: ignore[arg-type]
+        dashboard_url=dashboard.dashboard_url(),
+    )
     if run.already_sent_to:
         context.log.info(f"already sent to {', '.join(run.already_sent_to)}: not sent again (set resend to force)")
     receipt = run.receipt
-    return MaterializeResult(metadata={
-        "report": MetadataValue.md(markdown(run)),
-        "day": MetadataValue.text(day.isoformat()),
-        "delivered_to": MetadataValue.text(", ".join(run.delivered_to) or "nobody (already sent)"),
-        "destination": MetadataValue.text(receipt.destination if receipt else "none"),
-        "outbox_path": MetadataValue.path(str(receipt.outbox_path)) if receipt and receipt.outbox_path
-        else MetadataValue.text("-"),
-        **{f"value_{k}": MetadataValue.float(float(v)) for k, v in run.content.numbers.items() if v is not None},
-    })
+    return MaterializeResult(
+        metadata={
+            "report": MetadataValue.md(markdown(run)),
+            "day": MetadataValue.text(day.isoformat()),
+            "delivered_to": MetadataValue.text(", ".join(run.delivered_to) or "nobody (already sent)"),
+            "destination": MetadataValue.text(receipt.destination if receipt else "none"),
+            "outbox_path": MetadataValue.path(str(receipt.outbox_path))
+            if receipt and receipt.outbox_path
+            else MetadataValue.text("-"),
+            **{f"value_{k}": MetadataValue.float(float(v)) for k, v in run.content.numbers.items() if v is not None},
+        }
+    )
 
 
 @asset(
@@ -57,8 +67,9 @@ def _report(kind: str, context: AssetExecutionContext, config: ReportConfig, cli
     kinds={"telegram", "plotly"},
     description="Feed report for the day: DAU, views, likes, CTR with changes vs D−1 and D−7, and a 7-day chart.",
 )
-def feed_report(context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
-                ) -> MaterializeResult:
+def feed_report(
+    context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+) -> MaterializeResult:
     return _report("feed", context, config, clickhouse)
 
 
@@ -71,8 +82,9 @@ def feed_report(context: AssetExecutionContext, config: ReportConfig, clickhouse
     description="App report for the day (feed + messenger), changes vs a day, a week and a month before, "
     "charts for the week.",
 )
-def app_report(context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
-               ) -> MaterializeResult:
+def app_report(
+    context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
+) -> MaterializeResult:
     return _report("app", context, config, clickhouse)
 
 
@@ -86,11 +98,13 @@ def app_report(context: AssetExecutionContext, config: ReportConfig, clickhouse:
 def monitoring_dashboard(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
     source = os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
     path = dashboard.write(dashboard.load(clickhouse.get_client(), source=source))
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(path)),
-        "url": MetadataValue.url(dashboard.dashboard_url()),
-        "size_bytes": MetadataValue.int(path.stat().st_size),
-    })
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(path)),
+            "url": MetadataValue.url(dashboard.dashboard_url()),
+            "size_bytes": MetadataValue.int(path.stat().st_size),
+        }
+    )
 
 
 report_assets = [feed_report, app_report, monitoring_dashboard]
@@ -106,6 +120,8 @@ daily_reports_schedule = build_schedule_from_partitioned_job(
 )
 dashboard_job = define_asset_job("dashboard_job", selection=AssetSelection.assets(monitoring_dashboard))
 dashboard_schedule = ScheduleDefinition(
-    name="dashboard_schedule", job=dashboard_job, cron_schedule="*/15 * * * *",
+    name="dashboard_schedule",
+    job=dashboard_job,
+    cron_schedule="*/15 * * * *",
     execution_timezone=partition_settings.timezone,
 )

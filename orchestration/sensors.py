@@ -42,10 +42,13 @@ class AlertRunConfig(Config):
 @op(description="Render the alert's chart and send it (Telegram, or the outbox without a token).")
 def send_alert(context: OpExecutionContext, config: AlertRunConfig, clickhouse: ClickHouseResource) -> None:
     notification = from_payload(config.notification)
-    receipt = send(clickhouse.get_client(), alerts_config(), notification, lang=config.lang or None,
-                   dashboard_url=dashboard_url())
-    context.log.info(f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "
-                     f"sent to {receipt.destination} {receipt.outbox_path or ''}")
+    receipt = send(
+        clickhouse.get_client(), alerts_config(), notification, lang=config.lang or None, dashboard_url=dashboard_url()
+    )
+    context.log.info(
+        f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "
+        f"sent to {receipt.destination} {receipt.outbox_path or ''}"
+    )
 
 
 @job(description="Send one alert message (requested by anomaly_sensor).")

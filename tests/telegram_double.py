@@ -43,8 +43,15 @@ SUPPORTED_TAGS = {
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _ENTITY_RE = re.compile(r"&(?:(lt|gt|amp|quot)|#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
 _ATTR_RE = re.compile(r"""\s+([A-Za-z][\w-]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
-_STATUS_TEXT = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                504: "Gateway Timeout", 400: "Bad Request", 403: "Forbidden"}
+_STATUS_TEXT = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    400: "Bad Request",
+    403: "Forbidden",
+}
 
 
 class ApiError(Exception):
@@ -73,8 +80,10 @@ def _entities(text: str, start: int, end: int, whole: str, base: int) -> str:
             continue
         match = _ENTITY_RE.match(text, i, end)
         if not match:
-            raise _bad(f"can't parse entities: Character '&' is reserved and must be escaped as &amp; "
-                       f"at byte offset {_offset(whole, base + i)}")
+            raise _bad(
+                f"can't parse entities: Character '&' is reserved and must be escaped as &amp; "
+                f"at byte offset {_offset(whole, base + i)}"
+            )
         named, decimal, hexadecimal = match.groups()
         out.append(NAMED_ENTITIES[named] if named else chr(int(decimal or hexadecimal, 10 if decimal else 16)))
         i = match.end()
@@ -88,8 +97,10 @@ def _attributes(tag: str, rest: str, whole: str, at: int) -> dict[str, str]:
         if not match:
             if rest[pos:].strip() in ("", "/"):
                 break
-            raise _bad(f"can't parse entities: Expected equal sign in declaration of an attribute of the tag "
-                       f"\"{tag}\" at byte offset {_offset(whole, at)}")
+            raise _bad(
+                f"can't parse entities: Expected equal sign in declaration of an attribute of the tag "
+                f'"{tag}" at byte offset {_offset(whole, at)}'
+            )
         value = next((v for v in match.groups()[1:] if v is not None), "")
         attrs[match.group(1).lower()] = _entities(value, 0, len(value), whole, at)
         pos = match.end()
@@ -129,8 +140,10 @@ def _tag(text: str, at: int, stack: list[str]) -> int:
         if not stack:
             raise _bad(f"can't parse entities: Unexpected end tag at byte offset {offset}")
         if stack[-1] != name:
-            raise _bad(f"can't parse entities: Unmatched end tag at byte offset {offset}, "
-                       f"expected \"</{stack[-1]}>\", found \"</{name}>\"")
+            raise _bad(
+                f"can't parse entities: Unmatched end tag at byte offset {offset}, "
+                f'expected "</{stack[-1]}>", found "</{name}>"'
+            )
         stack.pop()
         return end + 1
     name_end = at + 1
@@ -140,12 +153,12 @@ def _tag(text: str, at: int, stack: list[str]) -> int:
         raise _bad(f"can't parse entities: Unclosed start tag at byte offset {offset}")
     name = text[at + 1 : name_end].lower()
     if name not in SUPPORTED_TAGS:
-        raise _bad(f"can't parse entities: Unsupported start tag \"{name}\" at byte offset {offset}")
+        raise _bad(f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {offset}')
     if end < 0:
         raise _bad(f"can't parse entities: Unclosed start tag at byte offset {offset}")
     attrs = _attributes(name, text[name_end:end], text, at)
     if name == "span" and attrs.get("class") != "tg-spoiler":
-        raise _bad(f"can't parse entities: Tag \"span\" must have class \"tg-spoiler\" at byte offset {offset}")
+        raise _bad(f'can\'t parse entities: Tag "span" must have class "tg-spoiler" at byte offset {offset}')
     stack.append(name)
     return end + 1
 
@@ -217,8 +230,14 @@ class TelegramDouble:
 
     # fault injection and assertions
 
-    def fail_next(self, method: str, status: int = 429, retry_after: float | None = 2, times: int = 1,
-                  description: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: float | None = 2,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
         """The next ``times`` calls of ``method`` fail with ``status`` (429 carries ``retry_after``)."""
         with self._lock:
             for _ in range(times):
@@ -253,10 +272,16 @@ class TelegramDouble:
             with self._lock:
                 result = handler(request, self._params(request))
         except ApiError as error:
-            return self._answer(method, error.status, {
-                "ok": False, "error_code": error.status, "description": error.description,
-                **({"parameters": error.parameters} if error.parameters else {}),
-            })
+            return self._answer(
+                method,
+                error.status,
+                {
+                    "ok": False,
+                    "error_code": error.status,
+                    "description": error.description,
+                    **({"parameters": error.parameters} if error.parameters else {}),
+                },
+            )
         return self._answer(method, 200, {"ok": True, "result": result})
 
     def _answer(self, method: str, status: int, body: dict[str, Any]) -> Response:
@@ -379,7 +404,7 @@ class TelegramDouble:
                 raise _bad("wrong file identifier/HTTP URL specified")
             attached = self._file(request, reference.removeprefix("attach://"))
             if attached is None or not attached[1]:
-                raise _bad(f"can't find attached file \"{reference.removeprefix('attach://')}\"")
+                raise _bad(f'can\'t find attached file "{reference.removeprefix("attach://")}"')
             caption = self._caption(item)
             files[reference.removeprefix("attach://")] = attached
             recorded.append({**item, "caption": caption, "file": attached})

@@ -36,8 +36,10 @@ def test_fire_group_repeat_resolve(tmp_path):
     assert [(n.kind, [e.metric for e in n.evaluations]) for n in repeat] == [("repeat", ["views"])]
     assert run(store, 9, {"views": "ok"}) == []
     resolved = run(store, 10, {"views": "ok", "likes": "ok"})
-    assert {(n.kind, e.metric) for n in resolved for e in n.evaluations} == {("resolved", "views"),
-                                                                               ("resolved", "likes")}
+    assert {(n.kind, e.metric) for n in resolved for e in n.evaluations} == {
+        ("resolved", "views"),
+        ("resolved", "likes"),
+    }
 
 
 def test_same_bucket_twice_and_restart_do_not_notify_again(tmp_path):

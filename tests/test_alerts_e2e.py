@@ -18,16 +18,26 @@ DATABASE = "alert_sim"
 DAY = dt.date.today() - dt.timedelta(days=3)
 FIRST = DAY - dt.timedelta(days=24)
 DROP_START = dt.datetime.combine(DAY, dt.time(19, 0))
-ANOMALIES = parse_anomalies([{"name": "views drop", "metric": "views", "start": f"{DROP_START:%Y-%m-%d %H:%M}",
-                              "duration": "1h", "change": -0.6}])
+ANOMALIES = parse_anomalies(
+    [
+        {
+            "name": "views drop",
+            "metric": "views",
+            "start": f"{DROP_START:%Y-%m-%d %H:%M}",
+            "duration": "1h",
+            "change": -0.6,
+        }
+    ]
+)
 
 
 @pytest.fixture(scope="module")
 def alert_data(ch_client):
     from feedpulse.simulator import simulate
 
-    simulate(ch_client, start=FIRST, days=(DAY - FIRST).days + 1, scale=0.3, seed=3, database=DATABASE,
-             anomalies=ANOMALIES)
+    simulate(
+        ch_client, start=FIRST, days=(DAY - FIRST).days + 1, scale=0.3, seed=3, database=DATABASE, anomalies=ANOMALIES
+    )
     ch_client.command("DROP TABLE IF EXISTS analytics.metrics_15min")
     return ch_client
 
@@ -48,8 +58,9 @@ def tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
     from orchestration.definitions import defs
 
     monkeypatch.setattr(sensors, "server_now", lambda client: now)
-    context = build_sensor_context(cursor=cursor, resources={"clickhouse": defs.resources["clickhouse"]},
-                                   instance=DagsterInstance.ephemeral())
+    context = build_sensor_context(
+        cursor=cursor, resources={"clickhouse": defs.resources["clickhouse"]}, instance=DagsterInstance.ephemeral()
+    )
     result = sensors.anomaly_sensor(context)
     return result, context.cursor
 
@@ -72,8 +83,9 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     assert not isinstance(again, list)
 
     request = next(r for r in views_requests if r.tags["feedpulse/slice"] == "total")
-    run = alert_job.execute_in_process(run_config=request.run_config,
-                                       resources={"clickhouse": defs.resources["clickhouse"]})
+    run = alert_job.execute_in_process(
+        run_config=request.run_config, resources={"clickhouse": defs.resources["clickhouse"]}
+    )
     assert run.success
     messages = alert_env.sent("sendMessage")
     photos = alert_env.sent("sendPhoto")

@@ -55,10 +55,18 @@ def etl(simulated):
         if last is None:
             partition_key = first.isoformat()
         else:
-            tags = {"dagster/asset_partition_range_start": first.isoformat(),
-                    "dagster/asset_partition_range_end": last.isoformat()}
-        result = materialize([daily_etl_assets], partition_key=partition_key, tags=tags, resources=resources,
-                             run_config=run_config, instance=instance)
+            tags = {
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            }
+        result = materialize(
+            [daily_etl_assets],
+            partition_key=partition_key,
+            tags=tags,
+            resources=resources,
+            run_config=run_config,
+            instance=instance,
+        )
         assert result.success
         return result
 
@@ -100,16 +108,22 @@ def independent_slices(client) -> pd.DataFrame:
         "AND reciever_id != 0",
         parameters=window,
     )
-    acts = pd.concat([feed[["user_id", "time", "os", "gender", "age"]],
-                      messages[["user_id", "time", "os", "gender", "age"]]])
+    acts = pd.concat(
+        [feed[["user_id", "time", "os", "gender", "age"]], messages[["user_id", "time", "os", "gender", "age"]]]
+    )
     attributes = acts.sort_values("time").groupby("user_id").last()[["os", "gender", "age"]]
 
     per_feed = feed.groupby(["event_date", "user_id"]).agg(
-        views=("action", lambda a: int((a == "view").sum())), likes=("action", lambda a: int((a == "like").sum())))
+        views=("action", lambda a: int((a == "view").sum())), likes=("action", lambda a: int((a == "like").sum()))
+    )
     sent = messages.groupby(["event_date", "user_id"]).agg(
-        messages_sent=("reciever_id", "size"), users_sent=("reciever_id", "nunique"))
-    received = messages.rename(columns={"user_id": "sender", "reciever_id": "user_id"}).groupby(
-        ["event_date", "user_id"]).agg(messages_received=("sender", "size"), users_received=("sender", "nunique"))
+        messages_sent=("reciever_id", "size"), users_sent=("reciever_id", "nunique")
+    )
+    received = (
+        messages.rename(columns={"user_id": "sender", "reciever_id": "user_id"})
+        .groupby(["event_date", "user_id"])
+        .agg(messages_received=("sender", "size"), users_received=("sender", "nunique"))
+    )
     users = per_feed.join(sent, how="outer").join(received, how="outer").fillna(0).reset_index()
     users = users.join(attributes, on="user_id")
     users["os"] = users["os"].fillna("unknown")
@@ -138,8 +152,11 @@ def test_backfill_rerun_and_independent_check(etl, simulated):
     pd.testing.assert_frame_equal(after_backfill, expected, check_dtype=False)
 
     # Bad rows: the run succeeded, staging left them out, and the count is reported.
-    rejected = [m for m in result.get_asset_materialization_events()
-                if m.asset_key == AssetKey(["analytics", "stg_rejected_events"])]
+    rejected = [
+        m
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == AssetKey(["analytics", "stg_rejected_events"])
+    ]
     assert rejected and rejected[0].materialization.metadata["rejected_rows"].value == 4
 
     etl(DAYS[3])  # re-run one day
@@ -159,8 +176,9 @@ def test_late_event_rerun_fixes_the_day(etl, simulated):
     etl(day)
     after = snapshot(simulated)
     other_days = after["event_date"] != day
-    pd.testing.assert_frame_equal(after[other_days].reset_index(drop=True),
-                                  before[before["event_date"] != day].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        after[other_days].reset_index(drop=True), before[before["event_date"] != day].reset_index(drop=True)
+    )
     ios = after[(after["event_date"] == day) & (after["dimension_value"] == "iOS")]["views"].iloc[0]
     ios_before = before[(before["event_date"] == day) & (before["dimension_value"] == "iOS")]["views"].iloc[0]
     assert ios == ios_before + 10

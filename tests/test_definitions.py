@@ -20,12 +20,16 @@ def test_definitions_load_with_schedule_and_graph_shape():
 
     parents = {k: set(graph.get(k).parent_keys) for k in keys}
     assert {key("analytics/int_feed_user_daily"), key("analytics/int_message_user_daily")} <= parents[
-        key("analytics/user_daily")]
+        key("analytics/user_daily")
+    ]
     assert key("analytics/int_message_user_daily") not in parents[key("analytics/int_feed_user_daily")]
     for dimension in ("os", "gender", "age"):
         assert parents[key(f"analytics/slice_{dimension}")] == {key("analytics/user_daily")}
     assert parents[key("test/daily_slice_metrics")] == {
-        key("analytics/slice_os"), key("analytics/slice_gender"), key("analytics/slice_age")}
+        key("analytics/slice_os"),
+        key("analytics/slice_gender"),
+        key("analytics/slice_age"),
+    }
 
     etl = graph.get(key("test/daily_slice_metrics"))
     assert etl.partitions_def is not None and etl.partitions_def.timezone == "Europe/Moscow"

@@ -65,8 +65,9 @@ class FakeClient:
         self.closed = True
 
 
-def source_rows(drop: tuple[str, ...] = (), retype: dict[str, str] | None = None,
-                extra: tuple[tuple[str, str, str], ...] = ()) -> list[tuple[str, str, str]]:
+def source_rows(
+    drop: tuple[str, ...] = (), retype: dict[str, str] | None = None, extra: tuple[tuple[str, str, str], ...] = ()
+) -> list[tuple[str, str, str]]:
     """system.columns rows of well-formed source tables, minus ``drop`` ("table.column")."""
     types = {"integer": "UInt32", "string": "LowCardinality(String)", "datetime": "DateTime('Europe/Moscow')"}
     rows = [
@@ -78,11 +79,13 @@ def source_rows(drop: tuple[str, ...] = (), retype: dict[str, str] | None = None
     return rows + list(extra)
 
 
-ACCESS_DENIED = RuntimeError("Code: 497. DB::Exception: feedpulse: Not enough privileges. (ACCESS_DENIED) "
-                             "(version 24.8.1.1)")
+ACCESS_DENIED = RuntimeError(
+    "Code: 497. DB::Exception: feedpulse: Not enough privileges. (ACCESS_DENIED) (version 24.8.1.1)"
+)
 LOCAL = ClickHouseSettings(port=18123, password=TEST_PASSWORD)
-REMOTE = ClickHouseSettings(host="ch.example.internal", port=8443, user="feedpulse", password="hunter2-secret",
-                            secure=True, is_local=False)
+REMOTE = ClickHouseSettings(
+    host="ch.example.internal", port=8443, user="feedpulse", password="hunter2-secret", secure=True, is_local=False
+)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -115,11 +118,14 @@ def test_configuration_local_and_remote() -> None:
     assert plain.status == WARN and "CLICKHOUSE_SECURE" in plain.detail
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"CLICKHOUSE_PORT": "http"}, "CLICKHOUSE_PORT"),
-    ({"CLICKHOUSE_PORT": "70000"}, "CLICKHOUSE_PORT"),
-    ({"FEEDPULSE_SOURCE_DATABASE": "app; DROP"}, "FEEDPULSE_SOURCE_DATABASE"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"CLICKHOUSE_PORT": "http"}, "CLICKHOUSE_PORT"),
+        ({"CLICKHOUSE_PORT": "70000"}, "CLICKHOUSE_PORT"),
+        ({"FEEDPULSE_SOURCE_DATABASE": "app; DROP"}, "FEEDPULSE_SOURCE_DATABASE"),
+    ],
+)
 def test_configuration_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
     result = doctor.check_configuration(env)
     assert result.status == FAIL and variable in result.detail
@@ -133,18 +139,25 @@ def test_bad_configuration_skips_the_server_checks() -> None:
 # --- 2. connection -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    ("Error HTTPConnectionPool(host='ch', port=8443): Max retries exceeded (Caused by NewConnectionError("
-     "'Failed to establish a new connection: [Errno 111] Connection refused'))",
-     "cannot connect to ch.example.internal:8443: connection refused — is the server running? "
-     "check CLICKHOUSE_HOST/PORT/SECURE"),
-    ("Received ClickHouse exception, code: 516, server response: Code: 516. DB::Exception: feedpulse: "
-     "Authentication failed: password is incorrect (AUTHENTICATION_FAILED)",
-     "authentication failed for user feedpulse (code 516): check CLICKHOUSE_USER/CLICKHOUSE_PASSWORD"),
-    ("HTTPSConnectionPool(host='ch', port=8443): Read timed out. (read timeout=5)", "no answer within 5 s"),
-    ("Failed to resolve 'ch.example.internal' ([Errno -2] Name or service not known)", "cannot resolve host"),
-    ("[SSL: WRONG_VERSION_NUMBER] wrong version number", "TLS error"),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "Error HTTPConnectionPool(host='ch', port=8443): Max retries exceeded (Caused by NewConnectionError("
+            "'Failed to establish a new connection: [Errno 111] Connection refused'))",
+            "cannot connect to ch.example.internal:8443: connection refused — is the server running? "
+            "check CLICKHOUSE_HOST/PORT/SECURE",
+        ),
+        (
+            "Received ClickHouse exception, code: 516, server response: Code: 516. DB::Exception: feedpulse: "
+            "Authentication failed: password is incorrect (AUTHENTICATION_FAILED)",
+            "authentication failed for user feedpulse (code 516): check CLICKHOUSE_USER/CLICKHOUSE_PASSWORD",
+        ),
+        ("HTTPSConnectionPool(host='ch', port=8443): Read timed out. (read timeout=5)", "no answer within 5 s"),
+        ("Failed to resolve 'ch.example.internal' ([Errno -2] Name or service not known)", "cannot resolve host"),
+        ("[SSL: WRONG_VERSION_NUMBER] wrong version number", "TLS error"),
+    ],
+)
 def test_connection_errors_are_explained(error: str, expected: str) -> None:
     message = doctor.describe_connection_error(RuntimeError(error), REMOTE, 5)
     assert expected in message
@@ -209,8 +222,9 @@ def test_permissions_create_and_drop_scratch_tables() -> None:
 
 
 def test_permissions_missing_grant_names_the_database() -> None:
-    client = FakeClient({"system.databases": [("analytics",), ("test",)]},
-                        failing={r"CREATE TABLE `test`": ACCESS_DENIED})
+    client = FakeClient(
+        {"system.databases": [("analytics",), ("test",)]}, failing={r"CREATE TABLE `test`": ACCESS_DENIED}
+    )
     result = doctor.check_permissions(client)
     assert result.status == FAIL and "cannot CREATE TABLE in test" in result.detail and "analytics" not in result.detail
 
@@ -221,8 +235,9 @@ def test_permissions_for_missing_databases() -> None:
     denied = FakeClient({"system.databases": [("test",)], "CHECK GRANT": [(0,)]})
     result = doctor.check_permissions(denied)
     assert result.status == FAIL and "analytics does not exist" in result.detail
-    old_server = FakeClient({"system.databases": [("test",)]},
-                            failing={"CHECK GRANT": RuntimeError("Code: 62. Syntax error")})
+    old_server = FakeClient(
+        {"system.databases": [("test",)]}, failing={"CHECK GRANT": RuntimeError("Code: 62. Syntax error")}
+    )
     assert doctor.check_permissions(old_server).status == WARN
 
 
@@ -245,8 +260,11 @@ def test_source_tables_missing_table() -> None:
 
 
 def test_source_tables_missing_and_mistyped_columns_are_named() -> None:
-    rows = source_rows(drop=("message_actions.reciever_id", "feed_actions.os"), retype={"feed_actions.time": "String"},
-                       extra=(("message_actions", "receiver_id", "UInt32"),))
+    rows = source_rows(
+        drop=("message_actions.reciever_id", "feed_actions.os"),
+        retype={"feed_actions.time": "String"},
+        extra=(("message_actions", "receiver_id", "UInt32"),),
+    )
     result = doctor.check_source_tables(columns_client(rows), "app")
     assert result.status == FAIL
     assert "message_actions: missing column reciever_id" in result.detail and "ALIAS receiver_id" in result.detail
@@ -255,8 +273,9 @@ def test_source_tables_missing_and_mistyped_columns_are_named() -> None:
 
 
 def test_source_tables_unreadable() -> None:
-    result = doctor.check_source_tables(columns_client(source_rows(), {r"FROM `app`.`feed_actions`": ACCESS_DENIED}),
-                                        "app")
+    result = doctor.check_source_tables(
+        columns_client(source_rows(), {r"FROM `app`.`feed_actions`": ACCESS_DENIED}), "app"
+    )
     assert result.status == FAIL and "cannot SELECT from app.feed_actions" in result.detail
 
 
@@ -290,12 +309,18 @@ class FakeTelegram:
         return self.outcome
 
 
-@pytest.mark.parametrize(("outcome", "status", "expected"), [
-    ({"username": "pulse_bot"}, PASS, "@pulse_bot"),
-    (TelegramError("getMe", 401, "Unauthorized"), FAIL, "rejected the token"),
-    (TelegramNetworkError("getMe", f"ConnectionError: https://api.telegram.org/bot{SECRET_TOKEN}/getMe refused"),
-     FAIL, "cannot reach the Bot API"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "status", "expected"),
+    [
+        ({"username": "pulse_bot"}, PASS, "@pulse_bot"),
+        (TelegramError("getMe", 401, "Unauthorized"), FAIL, "rejected the token"),
+        (
+            TelegramNetworkError("getMe", f"ConnectionError: https://api.telegram.org/bot{SECRET_TOKEN}/getMe refused"),
+            FAIL,
+            "cannot reach the Bot API",
+        ),
+    ],
+)
 def test_telegram_get_me(outcome: Any, status: str, expected: str) -> None:
     env = {"TELEGRAM_BOT_TOKEN": SECRET_TOKEN, "TELEGRAM_CHAT_ID": "-100123"}
     result = doctor.check_telegram(env, client_factory=FakeTelegram(outcome))
@@ -334,8 +359,10 @@ def test_dbt_executable_and_target(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     bad_target = doctor.check_dbt({"FEEDPULSE_DBT_TARGET": "prod"}, bin_dir=tmp_path)
     assert bad_target.status == FAIL and "local" in bad_target.detail and "cluster" in bad_target.detail
     assert doctor.check_dbt({"FEEDPULSE_DBT_TARGET": "cluster"}, bin_dir=tmp_path).status == WARN
-    assert doctor.check_dbt({"FEEDPULSE_DBT_TARGET": "cluster", "CLICKHOUSE_SECURE": "true"},
-                            bin_dir=tmp_path).status == PASS
+    assert (
+        doctor.check_dbt({"FEEDPULSE_DBT_TARGET": "cluster", "CLICKHOUSE_SECURE": "true"}, bin_dir=tmp_path).status
+        == PASS
+    )
     monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
     assert doctor.check_dbt({}, bin_dir=tmp_path / "nowhere").status == FAIL
 
@@ -351,8 +378,11 @@ def test_command_output_and_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
     as_json = CliRunner().invoke(cli(), ["--json"])
     assert as_json.exit_code == 1
     body = json.loads(as_json.output)
-    assert body["status"] == FAIL and body["checks"][1] == {"name": "connection", "status": FAIL,
-                                                             "detail": "cannot connect"}
+    assert body["status"] == FAIL and body["checks"][1] == {
+        "name": "connection",
+        "status": FAIL,
+        "detail": "cannot connect",
+    }
     monkeypatch.setattr(doctor, "run_checks", lambda **kwargs: [*results[:1], CheckResult("x", WARN, "meh")])
     assert CliRunner().invoke(cli(), []).exit_code == 0
 
@@ -361,8 +391,12 @@ def test_run_checks_scrubs_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     leaky = [CheckResult("connection", FAIL, f"odd error with {WRONG_PASSWORD} and {SECRET_TOKEN}")]
     monkeypatch.setattr(doctor, "clickhouse_checks", lambda *args: leaky)
     monkeypatch.setattr(doctor, "check_chromium", lambda: CheckResult("chromium", PASS, "ok"))
-    env = {"CLICKHOUSE_PASSWORD": WRONG_PASSWORD, "TELEGRAM_BOT_TOKEN": SECRET_TOKEN, "TELEGRAM_CHAT_ID": "1",
-           "TELEGRAM_API_URL": "http://127.0.0.1:9"}
+    env = {
+        "CLICKHOUSE_PASSWORD": WRONG_PASSWORD,
+        "TELEGRAM_BOT_TOKEN": SECRET_TOKEN,
+        "TELEGRAM_CHAT_ID": "1",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+    }
     monkeypatch.setattr(doctor, "check_telegram", lambda env, timeout: CheckResult("telegram", PASS, "ok"))
     text = json.dumps([r.to_dict() for r in doctor.run_checks(env)])
     assert WRONG_PASSWORD not in text and SECRET_TOKEN not in text
@@ -374,8 +408,12 @@ def test_run_checks_scrubs_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def endpoint_env(localhouse: ClickHouseSettings, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "FEEDPULSE_DBT"))}
     env.pop("CLICKHOUSE_HOST", None)
-    env.update(CLICKHOUSE_PORT=str(localhouse.port), CLICKHOUSE_PASSWORD=localhouse.password,
-               CLICKHOUSE_USER="default", FEEDPULSE_SOURCE_DATABASE="simulator")
+    env.update(
+        CLICKHOUSE_PORT=str(localhouse.port),
+        CLICKHOUSE_PASSWORD=localhouse.password,
+        CLICKHOUSE_USER="default",
+        FEEDPULSE_SOURCE_DATABASE="simulator",
+    )
     env.update(extra)
     return env
 
@@ -410,8 +448,7 @@ def test_source_layout_of_deploy_sql_passes_the_doctor(localhouse: ClickHouseSet
     for statement in statements:
         if "_local ON CLUSTER" not in statement:
             continue
-        local = (statement.replace(" ON CLUSTER feedpulse", "").replace("app.", "doctor_layout.")
-                 .replace("_local", ""))
+        local = statement.replace(" ON CLUSTER feedpulse", "").replace("app.", "doctor_layout.").replace("_local", "")
         local = re.sub(r"ReplicatedMergeTree\([^)]*\)", "MergeTree", local)
         ch_client.command(local)
     try:
@@ -423,8 +460,12 @@ def test_source_layout_of_deploy_sql_passes_the_doctor(localhouse: ClickHouseSet
 @pytest.mark.integration
 def test_closed_port_is_a_clear_failure(localhouse: ClickHouseSettings) -> None:
     port = free_port()
-    remote = {r.name: r for r in doctor.clickhouse_checks(endpoint_env(localhouse, CLICKHOUSE_HOST="127.0.0.1",
-                                                                       CLICKHOUSE_PORT=str(port)), timeout=2)}
+    remote = {
+        r.name: r
+        for r in doctor.clickhouse_checks(
+            endpoint_env(localhouse, CLICKHOUSE_HOST="127.0.0.1", CLICKHOUSE_PORT=str(port)), timeout=2
+        )
+    }
     assert remote["connection"].status == FAIL
     assert f"cannot connect to 127.0.0.1:{port}: connection refused" in remote["connection"].detail
     assert remote["server version"].status == SKIP
@@ -457,8 +498,9 @@ def test_telegram_double_get_me(telegram_double: Any) -> None:
 
 @pytest.mark.integration
 def test_command_with_telegram_never_prints_the_token(localhouse: ClickHouseSettings, telegram_double: Any) -> None:
-    env = endpoint_env(localhouse, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID="1001",
-                       TELEGRAM_API_URL=telegram_double.url)
+    env = endpoint_env(
+        localhouse, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID="1001", TELEGRAM_API_URL=telegram_double.url
+    )
     outcome = CliRunner().invoke(cli(), ["--json"], env=env)
     checks = {c["name"]: c for c in json.loads(outcome.output)["checks"]}
     assert checks["telegram"]["status"] == PASS and "feedpulse_test_bot" in checks["telegram"]["detail"]

@@ -37,8 +37,9 @@ def test_partition_settings_defaults_and_errors():
     settings = PartitionSettings.from_env({}, today=dt.date(2026, 11, 23))
     assert settings.timezone == "Europe/Moscow"
     assert settings.start_date == dt.date(2026, 10, 19)
-    custom = PartitionSettings.from_env({"FEEDPULSE_START_DATE": "2026-01-01", "FEEDPULSE_TIMEZONE": "UTC"},
-                                        today=dt.date(2026, 11, 23))
+    custom = PartitionSettings.from_env(
+        {"FEEDPULSE_START_DATE": "2026-01-01", "FEEDPULSE_TIMEZONE": "UTC"}, today=dt.date(2026, 11, 23)
+    )
     assert (custom.start_date, custom.timezone) == (dt.date(2026, 1, 1), "UTC")
     with pytest.raises(ValueError, match="FEEDPULSE_START_DATE"):
         PartitionSettings.from_env({"FEEDPULSE_START_DATE": "01/01/2026"})

@@ -13,8 +13,15 @@ from typer.testing import CliRunner
 from feedpulse.experiments import report
 from feedpulse.experiments.cli import app
 
-AB_TEST_KEYS = ("welch_t", "mannwhitney", "smoothed_ctr_t", "bucket_t", "bucket_mannwhitney", "linearized_likes_t",
-                "views_t")
+AB_TEST_KEYS = (
+    "welch_t",
+    "mannwhitney",
+    "smoothed_ctr_t",
+    "bucket_t",
+    "bucket_mannwhitney",
+    "linearized_likes_t",
+    "views_t",
+)
 AB_KEYS = {*AB_TEST_KEYS, "poisson_bootstrap", "srm_pvalue", "ctr_control", "ctr_treatment", "verdict"}
 AA_KEYS = {"fpr", "fpr_ci", "uniformity_pvalue", "sims", "verdict"}
 
@@ -27,8 +34,17 @@ def users_frame(n: int = 800, groups: tuple[int, ...] = (0, 1, 2, 3), seed: int 
     for group in groups:
         views = rng.geometric(1 / 15, n)
         likes = rng.binomial(views, rng.beta(2, 8, n) * (1.2 if group == 1 else 1.0))
-        frames.append(pd.DataFrame({"exp_group": group, "user_id": np.arange(group * n, (group + 1) * n) + 1,
-                                    "likes": likes, "views": views, "os": "Android"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "exp_group": group,
+                    "user_id": np.arange(group * n, (group + 1) * n) + 1,
+                    "likes": likes,
+                    "views": views,
+                    "os": "Android",
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -40,8 +56,23 @@ def csv_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ab_json_has_the_documented_keys(csv_file: Path) -> None:
-    result = runner.invoke(app, ["ab", "--csv", str(csv_file), "--control", "0", "--treatment", "1",
-                                 "--seed", "1", "--bootstrap", "300", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "ab",
+            "--csv",
+            str(csv_file),
+            "--control",
+            "0",
+            "--treatment",
+            "1",
+            "--seed",
+            "1",
+            "--bootstrap",
+            "300",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) >= AB_KEYS
@@ -58,8 +89,23 @@ def test_ab_json_has_the_documented_keys(csv_file: Path) -> None:
 
 
 def test_aa_json_has_the_documented_keys(csv_file: Path) -> None:
-    result = runner.invoke(app, ["aa", "--csv", str(csv_file), "--groups", "2,3", "--sims", "300",
-                                 "--sample-size", "100", "--seed", "3", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "aa",
+            "--csv",
+            str(csv_file),
+            "--groups",
+            "2,3",
+            "--sims",
+            "300",
+            "--sample-size",
+            "100",
+            "--seed",
+            "3",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) >= AA_KEYS
@@ -69,22 +115,40 @@ def test_aa_json_has_the_documented_keys(csv_file: Path) -> None:
 
 def test_human_output_and_saved_reports(csv_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "render_pngs", lambda figures: {name: b"png" for name in figures})
-    result = runner.invoke(app, ["ab", "--csv", str(csv_file), "--seed", "1", "--bootstrap", "200",
-                                 "--png-dir", str(tmp_path / "png"), "--markdown", str(tmp_path / "ab.md")])
+    result = runner.invoke(
+        app,
+        [
+            "ab",
+            "--csv",
+            str(csv_file),
+            "--seed",
+            "1",
+            "--bootstrap",
+            "200",
+            "--png-dir",
+            str(tmp_path / "png"),
+            "--markdown",
+            str(tmp_path / "ab.md"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Recommendation" in result.stdout and "Welch" in result.stdout
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["ab_bootstrap_diff.png", "ab_ctr_hist.png"]
     assert (tmp_path / "ab.md").read_text(encoding="utf-8").startswith("# A/B test")
-    russian = runner.invoke(app, ["aa", "--csv", str(csv_file), "--sims", "200", "--sample-size", "100",
-                                  "--lang", "ru"])
+    russian = runner.invoke(
+        app, ["aa", "--csv", str(csv_file), "--sims", "200", "--sample-size", "100", "--lang", "ru"]
+    )
     assert russian.exit_code == 0 and "A/A" in russian.stdout and "Вывод" in russian.stdout
 
 
-@pytest.mark.parametrize(("frame_change", "message"), [
-    (lambda df: df.drop(columns=["views"]), "missing column(s): views"),
-    (lambda df: df.assign(likes=-df.likes), "negative values in column(s) likes"),
-    (lambda df: df.assign(views=df.views.astype(str).where(df.index > 3, "lots")), "non-numeric"),
-])
+@pytest.mark.parametrize(
+    ("frame_change", "message"),
+    [
+        (lambda df: df.drop(columns=["views"]), "missing column(s): views"),
+        (lambda df: df.assign(likes=-df.likes), "negative values in column(s) likes"),
+        (lambda df: df.assign(views=df.views.astype(str).where(df.index > 3, "lots")), "non-numeric"),
+    ],
+)
 def test_bad_csv_exits_2_naming_the_problem(tmp_path: Path, frame_change, message: str) -> None:
     path = tmp_path / "bad.csv"
     frame_change(users_frame(50)).to_csv(path, index=False)
@@ -93,13 +157,16 @@ def test_bad_csv_exits_2_naming_the_problem(tmp_path: Path, frame_change, messag
     assert message in result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["ab", "--csv", "/no/such/file.csv"], "file not found"),
-    (["ab"], "no input"),
-    (["ab", "--from-db"], "--from-db needs --start and --end"),
-    (["aa", "--groups", "2"], "two different groups"),
-    (["aa", "--groups", "a,b"], "comma-separated integers"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ab", "--csv", "/no/such/file.csv"], "file not found"),
+        (["ab"], "no input"),
+        (["ab", "--from-db"], "--from-db needs --start and --end"),
+        (["aa", "--groups", "2"], "two different groups"),
+        (["aa", "--groups", "a,b"], "comma-separated integers"),
+    ],
+)
 def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2
@@ -120,8 +187,9 @@ def test_from_db_uses_the_clickhouse_client(monkeypatch: pytest.MonkeyPatch) -> 
             return users_frame(300, groups=(0, 1))[["exp_group", "user_id", "likes", "views"]]
 
     monkeypatch.setattr("feedpulse.clickhouse.get_client", lambda *a, **k: Client())
-    result = runner.invoke(app, ["ab", "--from-db", "--start", "2026-11-09", "--end", "2026-11-15",
-                                 "--bootstrap", "100", "--json"])
+    result = runner.invoke(
+        app, ["ab", "--from-db", "--start", "2026-11-09", "--end", "2026-11-15", "--bootstrap", "100", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert calls[0]["groups"] == [0, 1] and str(calls[0]["start"]) == "2026-11-09"
     assert set(json.loads(result.stdout)) >= AB_KEYS

@@ -17,8 +17,9 @@ SPEC = ExperimentSpec(
     id="feed-ranking-test",
     groups=5,
     aa=AAWindow(FIRST, FIRST + dt.timedelta(days=6), (2, 3)),
-    ab=ABWindow(FIRST + dt.timedelta(days=7), FIRST + dt.timedelta(days=13), 1, 2, Effect("polarize", share=0.5,
-                                                                                         up=1.5)),
+    ab=ABWindow(
+        FIRST + dt.timedelta(days=7), FIRST + dt.timedelta(days=13), 1, 2, Effect("polarize", share=0.5, up=1.5)
+    ),
 )
 
 
@@ -64,8 +65,9 @@ def test_experiment_assets_report_to_the_outbox(experiment_data, monkeypatch):
     monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", DATABASE)
     assets = experiment_assets([SPEC])
     assert {a.key.path[-1] for a in assets} == {"aa_test_feed_ranking_test", "ab_test_feed_ranking_test"}
-    result = materialize(assets, instance=DagsterInstance.ephemeral(),
-                         resources={"clickhouse": defs.resources["clickhouse"]})
+    result = materialize(
+        assets, instance=DagsterInstance.ephemeral(), resources={"clickhouse": defs.resources["clickhouse"]}
+    )
     assert result.success
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata

@@ -15,9 +15,15 @@ from feedpulse.experiments import aa, ab, report
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db, validate
 
 
-def make_users(n: int, groups: tuple[int, ...], seed: int = 0, lift: dict[int, float] | None = None,
-               polarize: int | None = None, views_mean: float = 20, sizes: dict[int, int] | None = None
-               ) -> pd.DataFrame:
+def make_users(
+    n: int,
+    groups: tuple[int, ...],
+    seed: int = 0,
+    lift: dict[int, float] | None = None,
+    polarize: int | None = None,
+    views_mean: float = 20,
+    sizes: dict[int, int] | None = None,
+) -> pd.DataFrame:
     """Per-user likes/views: CTR ~ Beta(2, 8), views ~ Geometric; every group draws from the same base."""
     rng = np.random.default_rng(seed)
     frames, next_id = [], 1
@@ -28,8 +34,11 @@ def make_users(n: int, groups: tuple[int, ...], seed: int = 0, lift: dict[int, f
         if polarize == group:
             ctr = np.where(rng.random(size) < 0.5, ctr * 1.5, ctr * 0.5)
         likes = rng.binomial(views, np.clip(ctr, 0, 1))
-        frames.append(pd.DataFrame({"exp_group": group, "user_id": np.arange(next_id, next_id + size),
-                                    "likes": likes, "views": views}))
+        frames.append(
+            pd.DataFrame(
+                {"exp_group": group, "user_id": np.arange(next_id, next_id + size), "likes": likes, "views": views}
+            )
+        )
         next_id += size
     return pd.concat(frames, ignore_index=True)
 
@@ -72,8 +81,9 @@ def test_vectorised_aa_pvalues_equal_a_loop_of_ttest_ind() -> None:
     rng = np.random.default_rng(11)
     idx_a = aa.draw_indices(rng, len(ctr_a), size, sims)
     idx_b = aa.draw_indices(rng, len(ctr_b), size, sims)
-    looped = [stats.ttest_ind(ctr_a[ia], ctr_b[ib], equal_var=False).pvalue
-              for ia, ib in zip(idx_a, idx_b, strict=True)]
+    looped = [
+        stats.ttest_ind(ctr_a[ia], ctr_b[ib], equal_var=False).pvalue for ia, ib in zip(idx_a, idx_b, strict=True)
+    ]
     vectorised = aa.aa_pvalues(ctr_a, ctr_b, sims, size, np.random.default_rng(11))
     np.testing.assert_allclose(vectorised, looped, rtol=1e-9)
     result = aa.run_aa(df, groups=(2, 3), sims=sims, sample_size=size, seed=11)
@@ -219,8 +229,11 @@ def test_ab_without_effect_is_inconclusive_and_not_polarised() -> None:
 
 
 def test_ab_uniform_lift_is_not_polarisation() -> None:
-    check = ab.polarization_check(ctr_of(make_users(10_000, (0,), seed=14), 0),
-                                  ctr_of(make_users(10_000, (0,), seed=15, lift={0: 1.2}), 0), alpha=0.05)
+    check = ab.polarization_check(
+        ctr_of(make_users(10_000, (0,), seed=14), 0),
+        ctr_of(make_users(10_000, (0,), seed=15, lift={0: 1.2}), 0),
+        alpha=0.05,
+    )
     assert not check.flagged and check.up.pvalue < 0.05
 
 
@@ -292,8 +305,12 @@ def test_markdown_reports(lift_result: ab.ABResult) -> None:
 
 def test_telegram_html_uses_allowed_tags_and_escapes(lift_result: ab.ABResult) -> None:
     aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=200, sample_size=100, seed=1)
-    for message in (report.ab_telegram_html(lift_result), report.ab_telegram_html(lift_result, lang="ru"),
-                    report.aa_telegram_html(aa_result), report.aa_telegram_html(aa_result, lang="ru")):
+    for message in (
+        report.ab_telegram_html(lift_result),
+        report.ab_telegram_html(lift_result, lang="ru"),
+        report.aa_telegram_html(aa_result),
+        report.aa_telegram_html(aa_result, lang="ru"),
+    ):
         assert set(re.findall(r"</?([a-zA-Z]+)[^>]*>", message)) <= {"b", "i", "code", "pre"}
         stripped = re.sub(r"</?(b|i|code|pre)>", "", message)
         assert "<" not in stripped and ">" not in stripped
@@ -310,8 +327,9 @@ def test_figures_render_through_an_injected_renderer(lift_result: ab.ABResult, t
     assert sorted(p.name for p in paths) == ["ab_bootstrap_diff.png", "ab_ctr_hist.png"]
 
 
-@pytest.mark.skipif(__import__("feedpulse.charts.render", fromlist=["x"]).chromium_path() is None,
-                    reason="needs Chromium for kaleido")
+@pytest.mark.skipif(
+    __import__("feedpulse.charts.render", fromlist=["x"]).chromium_path() is None, reason="needs Chromium for kaleido"
+)
 def test_aa_histogram_renders_a_real_png() -> None:
     aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=300, sample_size=100, seed=1)
     png = report.render_pngs(report.aa_figures(aa_result))["aa_pvalues"]
@@ -323,11 +341,19 @@ def test_load_from_db_against_the_local_endpoint(ch_client) -> None:
     database = f"exp_test_{np.random.default_rng().integers(1 << 30)}"
     ch_client.command(f"CREATE DATABASE {database}")
     try:
-        ch_client.command(f"CREATE TABLE {database}.feed_actions (user_id UInt32, action String, time DateTime, "
-                          "exp_group Int8) ENGINE = MergeTree ORDER BY time")
+        ch_client.command(
+            f"CREATE TABLE {database}.feed_actions (user_id UInt32, action String, time DateTime, "
+            "exp_group Int8) ENGINE = MergeTree ORDER BY time"
+        )
         day, outside = dt.datetime(2026, 11, 10, 12), dt.datetime(2026, 11, 20, 12)
-        rows = [(1, "view", day, 0), (1, "view", day, 0), (1, "like", day, 0), (2, "view", day, 1),
-                (3, "view", day, 4), (1, "view", outside, 0)]
+        rows = [
+            (1, "view", day, 0),
+            (1, "view", day, 0),
+            (1, "like", day, 0),
+            (2, "view", day, 1),
+            (3, "view", day, 4),
+            (1, "view", outside, 0),
+        ]
         ch_client.insert(f"{database}.feed_actions", rows, column_names=["user_id", "action", "time", "exp_group"])
         df = load_from_db(ch_client, "2026-11-09", "2026-11-15", [0, 1], database=database)
         got = df.sort_values("user_id")[["exp_group", "user_id", "likes", "views"]].values.tolist()

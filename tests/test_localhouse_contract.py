@@ -141,8 +141,11 @@ def test_wrong_password_rejected(localhouse, url):
 def test_response_headers(url, auth):
     query_id = f"contract-{uuid.uuid4()}"
     response = requests.post(
-        url, params={"query_id": query_id, "default_format": "JSONEachRow"},
-        data="SELECT number FROM system.numbers LIMIT 10", auth=auth, timeout=5,
+        url,
+        params={"query_id": query_id, "default_format": "JSONEachRow"},
+        data="SELECT number FROM system.numbers LIMIT 10",
+        auth=auth,
+        timeout=5,
     )
     assert response.status_code == 200
     assert response.headers["X-ClickHouse-Query-Id"] == query_id
@@ -172,8 +175,12 @@ def test_chunked_body_with_several_lz4_frames(url, auth, ch_client, db):
     blocks = ["".join(f"{i}\n" for i in range(start, start + 1000)).encode() for start in range(0, 5000, 1000)]
     body = [lz4.frame.compress(block) for block in blocks]
     response = requests.post(
-        url, params={"query": f"INSERT INTO {db}.frames FORMAT TSV"}, data=_chunked(body),
-        headers={"Content-Encoding": "lz4"}, auth=auth, timeout=10,
+        url,
+        params={"query": f"INSERT INTO {db}.frames FORMAT TSV"},
+        data=_chunked(body),
+        headers={"Content-Encoding": "lz4"},
+        auth=auth,
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     assert ch_client.command(f"SELECT count() FROM {db}.frames") == 5000
@@ -201,36 +208,50 @@ def test_bad_rows_rejected_and_nothing_half_written(url, auth, ch_client, db):
 
 def test_compressed_response(url, auth):
     response = requests.post(
-        url, params={"enable_http_compression": "1"}, data="SELECT number FROM numbers(1000)",
-        headers={"Accept-Encoding": "gzip"}, auth=auth, timeout=5,
+        url,
+        params={"enable_http_compression": "1"},
+        data="SELECT number FROM numbers(1000)",
+        headers={"Accept-Encoding": "gzip"},
+        auth=auth,
+        timeout=5,
     )
     assert response.headers["Content-Encoding"] == "gzip"
     assert response.text.splitlines()[-1] == "999"  # requests decodes gzip transparently
 
 
 def test_get_is_readonly(url, auth):
-    response = requests.get(url, params={"query": "CREATE TABLE ro_attempt (x UInt8) ENGINE = Memory"}, auth=auth,
-                            timeout=5)
+    response = requests.get(
+        url, params={"query": "CREATE TABLE ro_attempt (x UInt8) ENGINE = Memory"}, auth=auth, timeout=5
+    )
     assert response.status_code == 403
     assert response.headers["X-ClickHouse-Exception-Code"] == "164"
 
 
 def test_unknown_client_settings_are_ignored(url, auth):
-    response = requests.post(url, params={"some_client_only_option": "1", "max_threads": "1"},
-                             data="SELECT getSetting('max_threads')", auth=auth, timeout=5)
+    response = requests.post(
+        url,
+        params={"some_client_only_option": "1", "max_threads": "1"},
+        data="SELECT getSetting('max_threads')",
+        auth=auth,
+        timeout=5,
+    )
     assert response.status_code == 200
     assert response.text == "1\n"
 
 
 def test_session_check_and_lock(url, auth):
     session = f"s-{uuid.uuid4()}"
-    missing = requests.post(url, params={"session_id": session, "session_check": "1"}, data="SELECT 1", auth=auth,
-                            timeout=5)
+    missing = requests.post(
+        url, params={"session_id": session, "session_check": "1"}, data="SELECT 1", auth=auth, timeout=5
+    )
     assert missing.headers["X-ClickHouse-Exception-Code"] == "372"
-    requests.post(url, params={"session_id": session}, data="CREATE TEMPORARY TABLE held (x UInt8)", auth=auth,
-                  timeout=5).raise_for_status()
-    slow = threading.Thread(target=requests.post, kwargs=dict(
-        url=url, params={"session_id": session}, data="SELECT sleep(1)", auth=auth, timeout=10))
+    requests.post(
+        url, params={"session_id": session}, data="CREATE TEMPORARY TABLE held (x UInt8)", auth=auth, timeout=5
+    ).raise_for_status()
+    slow = threading.Thread(
+        target=requests.post,
+        kwargs=dict(url=url, params={"session_id": session}, data="SELECT sleep(1)", auth=auth, timeout=10),
+    )
     slow.start()
     time.sleep(0.3)
     locked = requests.post(url, params={"session_id": session}, data="SELECT 1", auth=auth, timeout=5)
@@ -240,11 +261,17 @@ def test_session_check_and_lock(url, auth):
 
 def test_sessions_expire(url, auth):
     session = f"s-{uuid.uuid4()}"
-    requests.post(url, params={"session_id": session, "session_timeout": "1"},
-                  data="CREATE TEMPORARY TABLE fleeting (x UInt8)", auth=auth, timeout=5).raise_for_status()
+    requests.post(
+        url,
+        params={"session_id": session, "session_timeout": "1"},
+        data="CREATE TEMPORARY TABLE fleeting (x UInt8)",
+        auth=auth,
+        timeout=5,
+    ).raise_for_status()
     time.sleep(7)  # timeout 1 s, reaper runs every 5 s
-    gone = requests.post(url, params={"session_id": session, "session_check": "1"}, data="SELECT 1", auth=auth,
-                         timeout=5)
+    gone = requests.post(
+        url, params={"session_id": session, "session_check": "1"}, data="SELECT 1", auth=auth, timeout=5
+    )
     assert gone.headers.get("X-ClickHouse-Exception-Code") == "372"
 
 

@@ -16,10 +16,19 @@ DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def dbt(env: dict[str, str], tmp_path: Path, *args: str) -> str:
-    command = [DBT, *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-               "--target-path", str(tmp_path / "target")]
-    result = subprocess.run(command, env={**env, "DBT_LOG_PATH": str(tmp_path / "logs")}, capture_output=True,
-                            text=True, timeout=300)
+    command = [
+        DBT,
+        *args,
+        "--project-dir",
+        str(PROJECT),
+        "--profiles-dir",
+        str(PROJECT),
+        "--target-path",
+        str(tmp_path / "target"),
+    ]
+    result = subprocess.run(
+        command, env={**env, "DBT_LOG_PATH": str(tmp_path / "logs")}, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
 

@@ -37,12 +37,15 @@ def test_format_name_cut_at_end_is_incomplete():
     assert insert is not None and not insert.complete
 
 
-@pytest.mark.parametrize("query", [
-    b"INSERT INTO t SELECT number FROM numbers(3)",
-    b"INSERT INTO t VALUES (1), (2)",
-    b"SELECT 1 FORMAT JSON",
-    b"WITH 1 AS x INSERT INTO t SELECT x",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"INSERT INTO t SELECT number FROM numbers(3)",
+        b"INSERT INTO t VALUES (1), (2)",
+        b"SELECT 1 FORMAT JSON",
+        b"WITH 1 AS x INSERT INTO t SELECT x",
+    ],
+)
 def test_queries_that_carry_no_rows(query):
     assert data_insert(query) is None
 
@@ -54,8 +57,17 @@ def test_values_head_streams_body_as_values():
 
 def test_params_sorted_by_meaning():
     params = parse_params(
-        {"query": "SELECT 1", "database": "db", "session_id": "s", "session_timeout": "30", "param_x": "5",
-         "max_threads": "2", "wait_end_of_query": "1", "client_only_thing": "9", "enable_http_compression": "1"},
+        {
+            "query": "SELECT 1",
+            "database": "db",
+            "session_id": "s",
+            "session_timeout": "30",
+            "param_x": "5",
+            "max_threads": "2",
+            "wait_end_of_query": "1",
+            "client_only_thing": "9",
+            "enable_http_compression": "1",
+        },
         KNOWN,
     )
     assert params.database == "db" and params.session_id == "s" and params.session_timeout == 30
@@ -117,8 +129,9 @@ def test_response_encoding_negotiation():
 def test_settings_from_env():
     local = ClickHouseSettings.from_env({})
     assert local.is_local and local.port == 8123
-    remote = ClickHouseSettings.from_env({"CLICKHOUSE_HOST": "ch.example", "CLICKHOUSE_SECURE": "true",
-                                          "CLICKHOUSE_PASSWORD": "pw"})
+    remote = ClickHouseSettings.from_env(
+        {"CLICKHOUSE_HOST": "ch.example", "CLICKHOUSE_SECURE": "true", "CLICKHOUSE_PASSWORD": "pw"}
+    )
     assert not remote.is_local and remote.port == 8443 and remote.url == "https://ch.example:8443"
     assert "pw" not in repr(remote)
     with pytest.raises(ValueError, match="CLICKHOUSE_PORT"):

@@ -73,9 +73,13 @@ def test_dagster_storage_is_postgres_from_the_environment() -> None:
     storage = load(DAGSTER_YAML)["storage"]
     assert list(storage) == ["postgres"]
     database = storage["postgres"]["postgres_db"]
-    for field, variable in {"username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD",
-                            "hostname": "DAGSTER_PG_HOST", "db_name": "DAGSTER_PG_DB",
-                            "port": "DAGSTER_PG_PORT"}.items():
+    for field, variable in {
+        "username": "DAGSTER_PG_USERNAME",
+        "password": "DAGSTER_PG_PASSWORD",
+        "hostname": "DAGSTER_PG_HOST",
+        "db_name": "DAGSTER_PG_DB",
+        "port": "DAGSTER_PG_PORT",
+    }.items():
         assert database[field] == {"env": variable}, field
 
 
@@ -151,7 +155,7 @@ def test_secret_scanner_catches_literals() -> None:
     assert secret_literals("CLICKHOUSE_PASSWORD=s3cr3t\n")
     assert secret_literals("x: 1234567:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX\n")
     assert not secret_literals("CLICKHOUSE_PASSWORD=\n      password:\n        env: DAGSTER_PG_PASSWORD\n")
-    assert not secret_literals('password: "{{ env_var(\'CLICKHOUSE_PASSWORD\', \'\') }}"\n')
+    assert not secret_literals("password: \"{{ env_var('CLICKHOUSE_PASSWORD', '') }}\"\n")
 
 
 @pytest.mark.parametrize("path", deploy_files(), ids=lambda path: str(path.relative_to(DEPLOY)))
@@ -222,8 +226,14 @@ def cluster_env() -> dict[str, str]:
 
 
 def test_cluster_profile_renders_with_cluster_settings() -> None:
-    done = subprocess.run([sys.executable, "-c", RENDER_PROFILE, str(DBT_DIR)], env=cluster_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", RENDER_PROFILE, str(DBT_DIR)],
+        env=cluster_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     profile = json.loads(done.stdout.strip().splitlines()[-1])
     assert profile["target"] == "cluster" and profile["cluster"] == "prod_cluster" and profile["cluster_mode"] is True
@@ -238,8 +248,21 @@ def test_cluster_profile_renders_with_cluster_settings() -> None:
 def test_dbt_parse_with_the_cluster_target(tmp_path: Path) -> None:
     if not DBT.exists():
         pytest.skip("dbt is not installed next to the interpreter")
-    command = [str(DBT), "parse", "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR), "--target", "cluster",
-               "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--no-partial-parse"]
+    command = [
+        str(DBT),
+        "parse",
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--project-dir",
+        str(DBT_DIR),
+        "--target",
+        "cluster",
+        "--target-path",
+        str(tmp_path / "target"),
+        "--log-path",
+        str(tmp_path / "logs"),
+        "--no-partial-parse",
+    ]
     done = subprocess.run(command, env=cluster_env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
@@ -247,5 +270,7 @@ def test_dbt_parse_with_the_cluster_target(tmp_path: Path) -> None:
     models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
     assert any(node["name"] == "daily_slice_metrics" for node in models)
     tables = [node for node in models if node["config"]["materialized"] != "view"]
-    assert tables and all(str(node["config"].get("engine", "")).startswith("Replicated") and "{replica}" in
-                          str(node["config"]["engine"]) for node in tables), [n["config"].get("engine") for n in tables]
+    assert tables and all(
+        str(node["config"].get("engine", "")).startswith("Replicated") and "{replica}" in str(node["config"]["engine"])
+        for node in tables
+    ), [n["config"].get("engine") for n in tables]

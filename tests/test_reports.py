@@ -33,12 +33,28 @@ def marts(ch_client, ch_env_module, tmp_path_factory):
 
     simulate(ch_client, start=FIRST, days=(DAY - FIRST).days + 1, scale=0.03, seed=11, database=SOURCE_DB)
     target = tmp_path_factory.mktemp("dbt-target")
-    variables = {"start_date": FIRST.isoformat(), "end_date": (DAY + dt.timedelta(days=1)).isoformat(),
-                 "source_database": SOURCE_DB}
+    variables = {
+        "start_date": FIRST.isoformat(),
+        "end_date": (DAY + dt.timedelta(days=1)).isoformat(),
+        "source_database": SOURCE_DB,
+    }
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "run", "--project-dir", str(PROJECT), "--profiles-dir",
-         str(PROJECT), "--target-path", str(target), "--vars", json.dumps(variables)],
-        env={**ch_env_module, "DBT_LOG_PATH": str(target / "logs")}, capture_output=True, text=True, timeout=600,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "run",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(target),
+            "--vars",
+            json.dumps(variables),
+        ],
+        env={**ch_env_module, "DBT_LOG_PATH": str(target / "logs")},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     return ch_client
@@ -65,7 +81,9 @@ def test_feed_report_numbers_equal_the_raw_events(marts):
     content = build("feed", marts, DAY)
     dau, views, likes = marts.query(
         f"SELECT uniqExact(user_id), countIf(action = 'view'), countIf(action = 'like') FROM {SOURCE_DB}.feed_actions "
-        "WHERE toDate(time) = {d:Date}", parameters={"d": DAY}).result_rows[0]
+        "WHERE toDate(time) = {d:Date}",
+        parameters={"d": DAY},
+    ).result_rows[0]
     assert content.numbers["dau"] == dau
     assert content.numbers["views"] == views and content.numbers["likes"] == likes
     assert content.numbers["ctr"] == pytest.approx(likes / views)
@@ -75,8 +93,11 @@ def test_feed_report_numbers_equal_the_raw_events(marts):
 
 def test_app_report_numbers_equal_the_mart(marts):
     content = build("app", marts, DAY, lang="en")
-    row = marts.query("SELECT app_dau, messenger_dau, messages, both_users FROM analytics.app_daily_metrics "
-                      "WHERE event_date = {d:Date}", parameters={"d": DAY}).result_rows[0]
+    row = marts.query(
+        "SELECT app_dau, messenger_dau, messages, both_users FROM analytics.app_daily_metrics "
+        "WHERE event_date = {d:Date}",
+        parameters={"d": DAY},
+    ).result_rows[0]
     assert [content.numbers[k] for k in ("app_dau", "messenger_dau", "messages", "both_users")] == list(row)
     assert "Messenger DAU" in content.html and "New users" in content.html
     assert len(content.figures) == 4
@@ -116,8 +137,9 @@ def test_without_token_both_reports_land_in_the_outbox(marts, renderer, tmp_path
     monkeypatch.setenv("FEEDPULSE_HOME", str(tmp_path))
     settings = TelegramSettings(token="", chat_ids=(), api_url="https://api.telegram.org")
     for kind, pictures in (("feed", 1), ("app", 4)):
-        run = run_report(kind, marts, DAY, telegram=settings, sent_log=SentLog(tmp_path / "sent.sqlite"),
-                         renderer=renderer)
+        run = run_report(
+            kind, marts, DAY, telegram=settings, sent_log=SentLog(tmp_path / "sent.sqlite"), renderer=renderer
+        )
         folder = run.receipt.outbox_path
         assert folder is not None and folder.is_dir()
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -137,14 +159,31 @@ def test_dashboard_loads_in_headless_chromium(marts, tmp_path, monkeypatch):
     path = dashboard.write(dashboard.load(marts, source=SOURCE_DB))
     screenshot = tmp_path / "dashboard.png"
     result = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=8000", "--window-size=1400,2400",
-         f"--screenshot={screenshot}", "--dump-dom", path.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=8000",
+            "--window-size=1400,2400",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    console_errors = [line for line in result.stderr.splitlines()
-                      if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    console_errors = [
+        line for line in result.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)
+    ]
     assert console_errors == []
     assert result.stdout.count('class="main-svg"') >= 6  # plotly drew every panel
     assert screenshot.exists() and screenshot.stat().st_size > 50_000
@@ -162,9 +201,13 @@ def test_report_asset_records_the_report_and_does_not_resend(marts):
     instance = DagsterInstance.ephemeral()
 
     def run(**config):
-        result = materialize([feed_report], partition_key=DAY.isoformat(), instance=instance,
-                             resources={"clickhouse": defs.resources["clickhouse"]},
-                             run_config={"ops": {"reports__feed_report": {"config": config}}} if config else None)
+        result = materialize(
+            [feed_report],
+            partition_key=DAY.isoformat(),
+            instance=instance,
+            resources={"clickhouse": defs.resources["clickhouse"]},
+            run_config={"ops": {"reports__feed_report": {"config": config}}} if config else None,
+        )
         assert result.success
         [event] = result.get_asset_materialization_events()
         return event.materialization.metadata

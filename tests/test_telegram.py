@@ -80,13 +80,24 @@ def test_escape_and_builders():
 
 def test_built_html_is_accepted_and_raw_text_is_rejected(telegram_double):
     client, _ = client_for(telegram_double)
-    html = join("\n", [fmt("<b>{}</b> {}", "A&B <Co>", code("x<y")), link("dash & more", "https://h/?a=1&b=2"),
-                       pre("if a < b:\n    pass", "python"), fmt('<span class="tg-spoiler">{}</span>', "&")])
+    html = join(
+        "\n",
+        [
+            fmt("<b>{}</b> {}", "A&B <Co>", code("x<y")),
+            link("dash & more", "https://h/?a=1&b=2"),
+            pre("if a < b:\n    pass", "python"),
+            fmt('<span class="tg-spoiler">{}</span>', "&"),
+        ],
+    )
     client.send_message("1001", html)
     assert parse_html(telegram_double.sent("sendMessage")[0].text).startswith("A&B <Co> x<y\ndash & more")
-    for bad, reason in [("a & b", "Character '&' is reserved"), ("1 < 2", "Unsupported start tag"),
-                        ("<br>", 'Unsupported start tag "br"'), ("<b>x", "Can't find end tag"),
-                        ("<b><i>x</b></i>", "Unmatched end tag")]:
+    for bad, reason in [
+        ("a & b", "Character '&' is reserved"),
+        ("1 < 2", "Unsupported start tag"),
+        ("<br>", 'Unsupported start tag "br"'),
+        ("<b>x", "Can't find end tag"),
+        ("<b><i>x</b></i>", "Unmatched end tag"),
+    ]:
         with pytest.raises(TelegramError, match="can't parse entities") as info:
             client.send_message("1001", bad)
         assert info.value.status == 400 and reason in info.value.description
@@ -140,8 +151,13 @@ def test_photo_groups():
 
 
 def test_single_photo_document_and_order(telegram_double):
-    delivery = Delivery("alert", DAY, "<b>Alert</b>", photos=[Photo("dau", PNG, "DAU &amp; WAU")],
-                        documents=[Document("metrics-2024-05-01.csv", b"day,dau\n2024-05-01,10\n", "<i>raw</i>")])
+    delivery = Delivery(
+        "alert",
+        DAY,
+        "<b>Alert</b>",
+        photos=[Photo("dau", PNG, "DAU &amp; WAU")],
+        documents=[Document("metrics-2024-05-01.csv", b"day,dau\n2024-05-01,10\n", "<i>raw</i>")],
+    )
     receipt = deliver(delivery, telegram_double.settings(), sleep=Sleeps())
     assert [call.method for call in telegram_double.calls] == ["sendMessage", "sendPhoto", "sendDocument"]
     photo = telegram_double.sent("sendPhoto")[0]
@@ -221,7 +237,10 @@ def test_400_fails_at_once_with_description(telegram_double):
     with pytest.raises(TelegramError) as info:
         client.send_document("1001", "a.csv", b"x")
     assert (info.value.method, info.value.status, info.value.description) == (
-        "sendDocument", 400, "Bad Request: chat not found")
+        "sendDocument",
+        400,
+        "Bad Request: chat not found",
+    )
     assert "Bad Request: chat not found" in str(info.value)
     assert telegram_double.attempts("sendDocument") == 1 and sleeps == []
     with pytest.raises(TelegramError, match="message is too long"):
@@ -313,8 +332,13 @@ def home(tmp_path, monkeypatch) -> Path:
 
 def test_outbox_layout_manifest_and_replacement(home, monkeypatch):
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "1, -100200")
-    delivery = Delivery("feed report", DAY, long_report(), photos=[Photo("dau", PNG, "<b>DAU</b>"), Photo("ctr", PNG2)],
-                        documents=[Document("metrics.csv", b"a,b\n1,2\n", "raw")])
+    delivery = Delivery(
+        "feed report",
+        DAY,
+        long_report(),
+        photos=[Photo("dau", PNG, "<b>DAU</b>"), Photo("ctr", PNG2)],
+        documents=[Document("metrics.csv", b"a,b\n1,2\n", "raw")],
+    )
     receipt = deliver(delivery)
     folder = home / "outbox" / "2024-05-01" / "feed_report"
     assert receipt.destination == "outbox" and receipt.outbox_path == folder and receipt.message_ids == []
@@ -323,7 +347,7 @@ def test_outbox_layout_manifest_and_replacement(home, monkeypatch):
     texts = [part["file"] for part in manifest["parts"] if part["kind"] == "text"]
     assert texts == [f"message-{n}.html" for n in range(1, len(texts) + 1)] and len(texts) >= 4
     assert "".join((folder / file).read_text() for file in texts) == delivery.html
-    assert manifest["parts"][len(texts):] == [
+    assert manifest["parts"][len(texts) :] == [
         {"kind": "photo", "file": "dau.png", "caption": "<b>DAU</b>"},
         {"kind": "photo", "file": "ctr.png", "caption": ""},
         {"kind": "document", "file": "metrics.csv", "caption": "raw"},
@@ -341,8 +365,13 @@ def test_outbox_layout_manifest_and_replacement(home, monkeypatch):
 
 
 def test_outbox_without_chat_ids_and_name_clashes(home):
-    delivery = Delivery("alert/dau", DAY, "x", photos=[Photo("a", PNG), Photo("a.png", PNG2)],
-                        documents=[Document("manifest.json", b"{}"), Document("message.html", b"doc")])
+    delivery = Delivery(
+        "alert/dau",
+        DAY,
+        "x",
+        photos=[Photo("a", PNG), Photo("a.png", PNG2)],
+        documents=[Document("manifest.json", b"{}"), Document("message.html", b"doc")],
+    )
     receipt = deliver(delivery, TelegramSettings())
     files = [part["file"] for part in json.loads((receipt.outbox_path / "manifest.json").read_text())["parts"]]
     assert receipt.outbox_path.name == "alert_dau" and receipt.chat_ids == []
@@ -385,13 +414,17 @@ def test_settings_errors_name_the_variable(env, variable):
 
 def test_several_chats_each_get_everything(telegram_double):
     settings = telegram_double.settings(chat_ids=("1", "-1002", "@feed_channel"))
-    delivery = Delivery("feed", DAY, "<b>hi</b>", photos=[Photo("a", PNG), Photo("b", PNG2)],
-                        documents=[Document("m.csv", b"1")])
+    delivery = Delivery(
+        "feed", DAY, "<b>hi</b>", photos=[Photo("a", PNG), Photo("b", PNG2)], documents=[Document("m.csv", b"1")]
+    )
     receipt = deliver(delivery, settings, sleep=Sleeps())
     assert receipt.chat_ids == ["1", "-1002", "@feed_channel"] and len(receipt.message_ids) == 12
     for chat in settings.chat_ids:
         assert [call.method for call in telegram_double.sent(chat_id=chat)] == [
-            "sendMessage", "sendMediaGroup", "sendDocument"]
+            "sendMessage",
+            "sendMediaGroup",
+            "sendDocument",
+        ]
 
 
 def test_failing_chat_does_not_stop_the_others(telegram_double):

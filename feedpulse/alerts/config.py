@@ -56,7 +56,9 @@ class Sensitivity(_Strict):
     z_sum: float = Field(4.0, gt=0, description="|Σz|/√k over the last k = 2..window buckets (same sign)")
     window: int = Field(4, ge=1, le=12)
     lower_tail: float = Field(
-        1.0, ge=1.0, le=3.0,
+        1.0,
+        ge=1.0,
+        le=3.0,
         description="downward z is divided by this before the thresholds: log counts have a longer lower tail",
     )
 

@@ -119,20 +119,35 @@ class AlertStore:
     # state ---------------------------------------------------------------------------------
     def state(self, metric: str, slice_: str) -> dict[str, Any] | None:
         with closing(self._connect()) as conn:
-            row = conn.execute("SELECT firing, started, last_notified, normal_streak, last_bucket FROM alert_state "
-                               "WHERE metric = ? AND slice = ?", (metric, slice_)).fetchone()
+            row = conn.execute(
+                "SELECT firing, started, last_notified, normal_streak, last_bucket FROM alert_state "
+                "WHERE metric = ? AND slice = ?",
+                (metric, slice_),
+            ).fetchone()
         if row is None:
             return None
-        return {"firing": bool(row[0]), "started": _ts(row[1]), "last_notified": _ts(row[2]),
-                "normal_streak": row[3], "last_bucket": _ts(row[4])}
+        return {
+            "firing": bool(row[0]),
+            "started": _ts(row[1]),
+            "last_notified": _ts(row[2]),
+            "normal_streak": row[3],
+            "last_bucket": _ts(row[4]),
+        }
 
     def save(self, metric: str, slice_: str, state: dict[str, Any]) -> None:
         with closing(self._connect()) as conn, conn:
             conn.execute(
                 "INSERT OR REPLACE INTO alert_state (metric, slice, firing, started, last_notified, normal_streak, "
                 "last_bucket) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (metric, slice_, int(state["firing"]), _iso(state["started"]), _iso(state["last_notified"]),
-                 state["normal_streak"], _iso(state["last_bucket"])),
+                (
+                    metric,
+                    slice_,
+                    int(state["firing"]),
+                    _iso(state["started"]),
+                    _iso(state["last_notified"]),
+                    state["normal_streak"],
+                    _iso(state["last_bucket"]),
+                ),
             )
 
     def firing(self) -> list[tuple[str, str, dict[str, Any]]]:
@@ -162,14 +177,20 @@ def process_bucket(
     for evaluation in evaluations:
         bucket = _as_datetime(evaluation.bucket)
         state = store.state(evaluation.metric, evaluation.slice) or {
-            "firing": False, "started": None, "last_notified": None, "normal_streak": 0, "last_bucket": None}
+            "firing": False,
+            "started": None,
+            "last_notified": None,
+            "normal_streak": 0,
+            "last_bucket": None,
+        }
         if state["last_bucket"] is not None and bucket <= state["last_bucket"]:
             continue  # already processed: never notify twice for a bucket
         kind = _advance(state, evaluation.status in FIRING_STATUSES, bucket, repeat_interval, resolve_after)
         state["last_bucket"] = bucket
         if kind is not None and not store.silenced(evaluation.metric, evaluation.slice, bucket):
-            note = groups.setdefault((evaluation.slice, kind), Notification(kind, evaluation.slice, bucket,
-                                                                             started=state["started"]))
+            note = groups.setdefault(
+                (evaluation.slice, kind), Notification(kind, evaluation.slice, bucket, started=state["started"])
+            )
             note.evaluations.append(evaluation)
             state["last_notified"] = bucket
         if kind == "resolved":
@@ -178,8 +199,9 @@ def process_bucket(
     return list(groups.values())
 
 
-def _advance(state: dict[str, Any], bad: bool, bucket: dt.datetime, repeat_interval: dt.timedelta,
-             resolve_after: int) -> Kind | None:
+def _advance(
+    state: dict[str, Any], bad: bool, bucket: dt.datetime, repeat_interval: dt.timedelta, resolve_after: int
+) -> Kind | None:
     if bad:
         state["normal_streak"] = 0
         if not state["firing"]:

@@ -19,23 +19,28 @@ import plotly.graph_objects as go
 from feedpulse.charts import apply_style, number
 
 TEXTS = {
-    "firing": {"ru": "🔴 Метрика <b>{metric}</b> в срезе <b>{slice}</b>. Текущее значение <b>{value}</b>. "
-                     "Отклонение более {pct}%.",
-               "en": "🔴 Metric <b>{metric}</b> in slice <b>{slice}</b>. Current value <b>{value}</b>. "
-                     "Deviation over {pct}%."},
-    "no_data": {"ru": "⚪ Нет данных: метрика <b>{metric}</b> в срезе <b>{slice}</b> — {value} "
-                       "при ожидаемых ~{expected}.",
-                "en": "⚪ No data: metric <b>{metric}</b> in slice <b>{slice}</b> is {value} where ~{expected} was "
-                      "expected."},
-    "resolved": {"ru": "✅ Метрика <b>{metric}</b> в срезе <b>{slice}</b> вернулась к норме: {value} "
-                       "(ожидалось {expected}).",
-                 "en": "✅ Metric <b>{metric}</b> in slice <b>{slice}</b> is back to normal: {value} "
-                       "(expected {expected})."},
-    "details": {"ru": "ожидалось {expected} (коридор {lower} – {upper}), z = {z}",
-                "en": "expected {expected} (band {lower} – {upper}), z = {z}"},
-    "header": {"firing": {"ru": "Аномалия", "en": "Anomaly"},
-               "repeat": {"ru": "Всё ещё аномалия", "en": "Still firing"},
-               "resolved": {"ru": "Норма", "en": "Resolved"}},
+    "firing": {
+        "ru": "🔴 Метрика <b>{metric}</b> в срезе <b>{slice}</b>. Текущее значение <b>{value}</b>. "
+        "Отклонение более {pct}%.",
+        "en": "🔴 Metric <b>{metric}</b> in slice <b>{slice}</b>. Current value <b>{value}</b>. Deviation over {pct}%.",
+    },
+    "no_data": {
+        "ru": "⚪ Нет данных: метрика <b>{metric}</b> в срезе <b>{slice}</b> — {value} при ожидаемых ~{expected}.",
+        "en": "⚪ No data: metric <b>{metric}</b> in slice <b>{slice}</b> is {value} where ~{expected} was expected.",
+    },
+    "resolved": {
+        "ru": "✅ Метрика <b>{metric}</b> в срезе <b>{slice}</b> вернулась к норме: {value} (ожидалось {expected}).",
+        "en": "✅ Metric <b>{metric}</b> in slice <b>{slice}</b> is back to normal: {value} (expected {expected}).",
+    },
+    "details": {
+        "ru": "ожидалось {expected} (коридор {lower} – {upper}), z = {z}",
+        "en": "expected {expected} (band {lower} – {upper}), z = {z}",
+    },
+    "header": {
+        "firing": {"ru": "Аномалия", "en": "Anomaly"},
+        "repeat": {"ru": "Всё ещё аномалия", "en": "Still firing"},
+        "resolved": {"ru": "Норма", "en": "Resolved"},
+    },
     "window": {"ru": "окно {start}–{end} {day}", "en": "window {start}–{end} {day}"},
     "since": {"ru": "с {start}", "en": "since {start}"},
     "dashboard": {"ru": "Дашборд", "en": "Dashboard"},
@@ -61,20 +66,31 @@ def _t(key: str, lang: str, **values: object) -> str:
 
 def evaluation_line(evaluation, kind: str, lang: str) -> str:
     metric, esc = evaluation.metric, html.escape
-    values = {"metric": esc(metric), "slice": esc(evaluation.slice), "value": fmt(metric, evaluation.value),
-              "expected": fmt(metric, evaluation.expected)}
+    values = {
+        "metric": esc(metric),
+        "slice": esc(evaluation.slice),
+        "value": fmt(metric, evaluation.value),
+        "expected": fmt(metric, evaluation.expected),
+    }
     if kind == "resolved":
         return _t("resolved", lang, **values)
     if evaluation.status == "no_data":
         return _t("no_data", lang, **values)
     pct = math.floor(abs(evaluation.deviation) * 100) if evaluation.deviation == evaluation.deviation else 0
-    details = _t("details", lang, expected=values["expected"], lower=fmt(metric, evaluation.lower),
-                 upper=fmt(metric, evaluation.upper), z=f"{evaluation.z:+.1f}".replace("-", "−"))
+    details = _t(
+        "details",
+        lang,
+        expected=values["expected"],
+        lower=fmt(metric, evaluation.lower),
+        upper=fmt(metric, evaluation.upper),
+        z=f"{evaluation.z:+.1f}".replace("-", "−"),
+    )
     return _t("firing", lang, pct=pct, **values) + f"\n<i>{details}</i>"
 
 
-def alert_html(notification, *, owners: Sequence[str] = (), links: Mapping[str, str] | None = None,
-               lang: str = "ru") -> str:
+def alert_html(
+    notification, *, owners: Sequence[str] = (), links: Mapping[str, str] | None = None, lang: str = "ru"
+) -> str:
     """One message for the metrics of one slice that changed state in the same bucket."""
     if lang not in ("ru", "en"):
         raise ValueError(f"alert language must be ru or en, got {lang!r}")
@@ -86,8 +102,11 @@ def alert_html(notification, *, owners: Sequence[str] = (), links: Mapping[str, 
     if notification.kind != "firing" and notification.started is not None:
         lines[0] += " · " + _t("since", lang, start=f"{notification.started:%d.%m %H:%M}")
     lines += [evaluation_line(e, notification.kind, lang) for e in notification.evaluations]
-    link_parts = [f'<a href="{html.escape(url, quote=True)}">{html.escape(TEXTS[name][lang])}</a>'
-                  for name, url in (links or {}).items() if url and name in ("dashboard", "chart")]
+    link_parts = [
+        f'<a href="{html.escape(url, quote=True)}">{html.escape(TEXTS[name][lang])}</a>'
+        for name, url in (links or {}).items()
+        if url and name in ("dashboard", "chart")
+    ]
     if link_parts:
         lines.append(" · ".join(link_parts))
     mentions = sorted({o for o in owners if o})
@@ -96,27 +115,62 @@ def alert_html(notification, *, owners: Sequence[str] = (), links: Mapping[str, 
     return "\n".join(lines)
 
 
-def alert_chart(history: pd.DataFrame, metric: str, slice_label: str, bucket: dt.datetime,
-                lang: str = "ru") -> go.Figure:
+def alert_chart(
+    history: pd.DataFrame, metric: str, slice_label: str, bucket: dt.datetime, lang: str = "ru"
+) -> go.Figure:
     """``history``: index = bucket timestamps (at least the last 8 days), columns ``value`` and,
     where known, ``expected``, ``lower``, ``upper``."""
     end = pd.Timestamp(bucket) + pd.Timedelta(minutes=15)
     recent = history[(history.index >= end - pd.Timedelta(hours=48)) & (history.index < end)]
-    week = history[(history.index >= end - pd.Timedelta(hours=48 + 168)) & (history.index < end - pd.Timedelta(
-        hours=168))]
+    week = history[
+        (history.index >= end - pd.Timedelta(hours=48 + 168)) & (history.index < end - pd.Timedelta(hours=168))
+    ]
     figure = go.Figure()
     if "lower" in recent and recent["lower"].notna().any():
-        figure.add_trace(go.Scatter(x=recent.index, y=recent["upper"], mode="lines", line={"width": 0},
-                                    showlegend=False, hoverinfo="skip"))
-        figure.add_trace(go.Scatter(x=recent.index, y=recent["lower"], mode="lines", line={"width": 0},
-                                    fill="tonexty", fillcolor="rgba(37,99,235,0.15)", name=TEXTS["band"][lang]))
+        figure.add_trace(
+            go.Scatter(
+                x=recent.index, y=recent["upper"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=recent.index,
+                y=recent["lower"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(37,99,235,0.15)",
+                name=TEXTS["band"][lang],
+            )
+        )
     if "expected" in recent:
-        figure.add_trace(go.Scatter(x=recent.index, y=recent["expected"], mode="lines", name=TEXTS["expected"][lang],
-                                    line={"dash": "dash", "color": "#2563eb"}))
-    figure.add_trace(go.Scatter(x=week.index + pd.Timedelta(days=7), y=week["value"], mode="lines",
-                                name=TEXTS["week_before"][lang], line={"dash": "dot", "color": "#9ca3af"}))
-    figure.add_trace(go.Scatter(x=recent.index, y=recent["value"], mode="lines", name=TEXTS["actual"][lang],
-                                line={"width": 3, "color": "#dc2626"}))
+        figure.add_trace(
+            go.Scatter(
+                x=recent.index,
+                y=recent["expected"],
+                mode="lines",
+                name=TEXTS["expected"][lang],
+                line={"dash": "dash", "color": "#2563eb"},
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=week.index + pd.Timedelta(days=7),
+            y=week["value"],
+            mode="lines",
+            name=TEXTS["week_before"][lang],
+            line={"dash": "dot", "color": "#9ca3af"},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=recent.index,
+            y=recent["value"],
+            mode="lines",
+            name=TEXTS["actual"][lang],
+            line={"width": 3, "color": "#dc2626"},
+        )
+    )
     figure.add_vrect(x0=pd.Timestamp(bucket), x1=end, fillcolor="rgba(220,38,38,0.15)", line_width=0)
     apply_style(figure, TEXTS["chart_title"][lang].format(metric=metric, slice=slice_label), width=1100, height=550)
     figure.update_yaxes(rangemode="tozero", tickformat=".3f" if metric in RATIO_METRICS else ",~r")

@@ -52,9 +52,16 @@ def last_bucket(client, database: str = "analytics") -> dt.datetime | None:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
-def refresh(client, *, until: dt.datetime, since: dt.datetime | None = None, source: str = "simulator",
-            database: str = "analytics", slices: Sequence[str] = DEFAULT_SLICES,
-            first_refresh_window: dt.timedelta = dt.timedelta(days=15)) -> tuple[dt.datetime, dt.datetime]:
+def refresh(
+    client,
+    *,
+    until: dt.datetime,
+    since: dt.datetime | None = None,
+    source: str = "simulator",
+    database: str = "analytics",
+    slices: Sequence[str] = DEFAULT_SLICES,
+    first_refresh_window: dt.timedelta = dt.timedelta(days=15),
+) -> tuple[dt.datetime, dt.datetime]:
     """Recompute buckets in [since, until) (default: from the last stored bucket − 1 h, or the last
     ``first_refresh_window`` on an empty table). Returns the range recomputed."""
     ensure_table(client, database)
@@ -89,8 +96,9 @@ def refresh(client, *, until: dt.datetime, since: dt.datetime | None = None, sou
     return since, until
 
 
-def load(client, *, start: dt.datetime, end: dt.datetime, database: str = "analytics",
-         slices: Sequence[str] | None = None) -> pd.DataFrame:
+def load(
+    client, *, start: dt.datetime, end: dt.datetime, database: str = "analytics", slices: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Metrics for buckets in [start, end) as a frame indexed by (bucket, slice), the same shape as
     :func:`feedpulse.alerts.series.load_series`: every bucket present for every slice (a bucket
     with no events is zero, ``ctr`` NaN)."""

@@ -36,34 +36,48 @@ def history_window(config: AlertsConfig) -> dt.timedelta:
     return dt.timedelta(days=Detector(next(iter(config.metrics.values())), config.detector).window_days)
 
 
-def check(client, config: AlertsConfig, bucket: dt.datetime, *, source: str = "simulator",
-          store: AlertStore | None = None) -> list[Notification]:
+def check(
+    client, config: AlertsConfig, bucket: dt.datetime, *, source: str = "simulator", store: AlertStore | None = None
+) -> list[Notification]:
     """Evaluate ``bucket`` for every metric and slice; the notifications the lifecycle wants sent."""
     end = bucket + BUCKET.to_pytimedelta()
-    metrics_table.refresh(client, until=end, source=source, slices=config.slices,
-                          first_refresh_window=history_window(config) + dt.timedelta(days=3))
+    metrics_table.refresh(
+        client,
+        until=end,
+        source=source,
+        slices=config.slices,
+        first_refresh_window=history_window(config) + dt.timedelta(days=3),
+    )
     frame = metrics_table.load(client, start=bucket - history_window(config), end=end, slices=config.slices)
     if frame.empty:
         return []
     evaluations = evaluate_frame(frame, config, pd.Timestamp(bucket))
-    return process_bucket(store or AlertStore(), evaluations, repeat_interval=config.repeat_interval,
-                          resolve_after=config.resolve_after_buckets)
+    return process_bucket(
+        store or AlertStore(),
+        evaluations,
+        repeat_interval=config.repeat_interval,
+        resolve_after=config.resolve_after_buckets,
+    )
 
 
 def to_payload(notification: Notification) -> str:
-    return json.dumps({
-        "kind": notification.kind,
-        "slice": notification.slice,
-        "bucket": notification.bucket.isoformat(),
-        "started": notification.started.isoformat() if notification.started else None,
-        "evaluations": [_evaluation_dict(e) for e in notification.evaluations],
-    })
+    return json.dumps(
+        {
+            "kind": notification.kind,
+            "slice": notification.slice,
+            "bucket": notification.bucket.isoformat(),
+            "started": notification.started.isoformat() if notification.started else None,
+            "evaluations": [_evaluation_dict(e) for e in notification.evaluations],
+        }
+    )
 
 
 def from_payload(payload: str) -> Notification:
     data = json.loads(payload)
     return Notification(
-        kind=data["kind"], slice=data["slice"], bucket=dt.datetime.fromisoformat(data["bucket"]),
+        kind=data["kind"],
+        slice=data["slice"],
+        bucket=dt.datetime.fromisoformat(data["bucket"]),
         started=dt.datetime.fromisoformat(data["started"]) if data["started"] else None,
         evaluations=[Evaluation(**{**e, "bucket": pd.Timestamp(e["bucket"])}) for e in data["evaluations"]],
     )
@@ -89,27 +103,45 @@ def chart_history(client, config: AlertsConfig, evaluation: Evaluation, bucket: 
     users = stream(frame, metric.per_user_of, evaluation.slice) if metric.per_user_of else None
     scan = Detector(metric, config.detector).run(series, volume, users=users)
     grid = pd.date_range(series.index.min(), series.index.max(), freq=BUCKET)
-    return pd.DataFrame({"value": series.reindex(grid).to_numpy(), "expected": scan.expected, "lower": scan.lower,
-                         "upper": scan.upper}, index=grid)
+    return pd.DataFrame(
+        {"value": series.reindex(grid).to_numpy(), "expected": scan.expected, "lower": scan.lower, "upper": scan.upper},
+        index=grid,
+    )
 
 
-def send(client, config: AlertsConfig, notification: Notification, *, lang: str | None = None,
-         dashboard_url: str | None = None, telegram: TelegramSettings | None = None,
-         renderer: ChartRenderer | None = None) -> DeliveryReceipt:
+def send(
+    client,
+    config: AlertsConfig,
+    notification: Notification,
+    *,
+    lang: str | None = None,
+    dashboard_url: str | None = None,
+    telegram: TelegramSettings | None = None,
+    renderer: ChartRenderer | None = None,
+) -> DeliveryReceipt:
     lang = lang or config.language
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
     lead = max(evaluations, key=lambda e: abs(e.z) if e.z == e.z else 0.0)
     links = config.metrics[lead.metric].links(lead.slice, notification.bucket, config.dashboard_url or dashboard_url)
     html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang)
-    figure = alert_chart(chart_history(client, config, lead, notification.bucket), lead.metric, lead.slice,
-                         notification.bucket, lang=lang)
+    figure = alert_chart(
+        chart_history(client, config, lead, notification.bucket),
+        lead.metric,
+        lead.slice,
+        notification.bucket,
+        lang=lang,
+    )
     if renderer is None:
         with ChartRenderer() as own:
             png = own.png(figure)
     else:
         png = renderer.png(figure)
     name = f"alert-{notification.bucket:%H%M}-{notification.slice.replace(':', '-')}-{notification.kind}"
-    delivery = Delivery(name=name, day=notification.bucket.date(), html=html,
-                        photos=[Photo(name=f"{lead.metric}-{lead.slice.replace(':', '-')}.png", png=png)])
+    delivery = Delivery(
+        name=name,
+        day=notification.bucket.date(),
+        html=html,
+        photos=[Photo(name=f"{lead.metric}-{lead.slice.replace(':', '-')}.png", png=png)],
+    )
     return deliver(delivery, telegram)

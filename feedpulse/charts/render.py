@@ -41,15 +41,18 @@ class ChartRenderer:
 
         browser = chromium_path()
         if browser is None:
-            raise RuntimeError("no Chromium found: install Debian's `chromium` (apt-get install -y chromium) "
-                               "or set BROWSER_PATH; kaleido needs it to render charts")
+            raise RuntimeError(
+                "no Chromium found: install Debian's `chromium` (apt-get install -y chromium) "
+                "or set BROWSER_PATH; kaleido needs it to render charts"
+            )
         os.environ.setdefault("BROWSER_PATH", browser)
         kaleido.start_sync_server(silence_warnings=True)
         self._started = True
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:

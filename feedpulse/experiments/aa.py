@@ -92,8 +92,14 @@ def draw_indices(rng: np.random.Generator, n: int, k: int, rows: int) -> np.ndar
         idx[dup] = rng.integers(0, n, size=count)
 
 
-def aa_pvalues(ctr_a: np.ndarray, ctr_b: np.ndarray, sims: int, sample_size: int,
-               rng: np.random.Generator, chunk: int | None = None) -> np.ndarray:
+def aa_pvalues(
+    ctr_a: np.ndarray,
+    ctr_b: np.ndarray,
+    sims: int,
+    sample_size: int,
+    rng: np.random.Generator,
+    chunk: int | None = None,
+) -> np.ndarray:
     """Welch p-values of ``sims`` draws of ``sample_size`` users per group, computed chunk by chunk.
 
     Each chunk draws its group-a indices, then its group-b indices, from ``rng``.
@@ -104,7 +110,7 @@ def aa_pvalues(ctr_a: np.ndarray, ctr_b: np.ndarray, sims: int, sample_size: int
         rows = min(chunk, sims - start)
         sample_a = ctr_a[draw_indices(rng, len(ctr_a), sample_size, rows)]
         sample_b = ctr_b[draw_indices(rng, len(ctr_b), sample_size, rows)]
-        out[start:start + rows] = welch_t(sample_a, sample_b, axis=1)[1]
+        out[start : start + rows] = welch_t(sample_a, sample_b, axis=1)[1]
     return out
 
 
@@ -144,9 +150,13 @@ class AAResult:
             "uniformity_pvalue": self.uniformity_pvalue,
             "uniformity_statistic": self.uniformity_statistic,
             "sims": self.sims,
-            "verdict": {"works": self.verdict.works, "fpr_ok": self.verdict.fpr_ok,
-                        "uniform_ok": self.verdict.uniform_ok, "reasons": list(self.verdict.reasons),
-                        "text": aa_verdict_text(self, lang)},
+            "verdict": {
+                "works": self.verdict.works,
+                "fpr_ok": self.verdict.fpr_ok,
+                "uniform_ok": self.verdict.uniform_ok,
+                "reasons": list(self.verdict.reasons),
+                "text": aa_verdict_text(self, lang),
+            },
             "groups": list(self.groups),
             "sample_size": self.sample_size,
             "alpha": self.alpha,
@@ -162,9 +172,16 @@ def _group_ctr(df: pd.DataFrame, group: int) -> tuple[np.ndarray, int]:
     return ctr, len(rows) - len(ctr)
 
 
-def aa_verdict(fpr: float, fpr_ci: tuple[float, float], uniformity_pvalue: float, uniformity_statistic: float,
-               alpha: float, tolerance: float = FPR_TOLERANCE, uniformity_threshold: float = UNIFORMITY_THRESHOLD,
-               max_deviation: float = UNIFORMITY_MAX_DEVIATION) -> AAVerdict:
+def aa_verdict(
+    fpr: float,
+    fpr_ci: tuple[float, float],
+    uniformity_pvalue: float,
+    uniformity_statistic: float,
+    alpha: float,
+    tolerance: float = FPR_TOLERANCE,
+    uniformity_threshold: float = UNIFORMITY_THRESHOLD,
+    max_deviation: float = UNIFORMITY_MAX_DEVIATION,
+) -> AAVerdict:
     """Works ⇔ (the fpr CI contains alpha or fpr ≤ alpha + tolerance) and the p-values are uniform.
 
     Uniform: KS p-value > threshold, or a KS distance ≤ ``max_deviation``. The tolerance matters with
@@ -182,8 +199,15 @@ def aa_verdict(fpr: float, fpr_ci: tuple[float, float], uniformity_pvalue: float
     return AAVerdict(works=fpr_ok and uniform_ok, fpr_ok=fpr_ok, uniform_ok=uniform_ok, reasons=reasons)
 
 
-def run_aa(df: pd.DataFrame, groups: Sequence[int] = (2, 3), sims: int = 10_000, sample_size: int = 500,
-           alpha: float = 0.05, seed: int | None = None, chunk: int | None = None) -> AAResult:
+def run_aa(
+    df: pd.DataFrame,
+    groups: Sequence[int] = (2, 3),
+    sims: int = 10_000,
+    sample_size: int = 500,
+    alpha: float = 0.05,
+    seed: int | None = None,
+    chunk: int | None = None,
+) -> AAResult:
     """Simulate ``sims`` A/A tests between two groups; see the module docstring."""
     if len(groups) != 2 or groups[0] == groups[1]:
         raise ExperimentDataError(f"an A/A test needs two different groups, got {list(groups)}")
@@ -197,8 +221,9 @@ def run_aa(df: pd.DataFrame, groups: Sequence[int] = (2, 3), sims: int = 10_000,
     ctr_b, zero_b = _group_ctr(df, group_b)
     for group, ctr in ((group_a, ctr_a), (group_b, ctr_b)):
         if len(ctr) < sample_size:
-            raise ExperimentDataError(f"exp_group {group} has {len(ctr)} users with views > 0, "
-                                      f"fewer than sample_size={sample_size}")
+            raise ExperimentDataError(
+                f"exp_group {group} has {len(ctr)} users with views > 0, fewer than sample_size={sample_size}"
+            )
     pvalues = aa_pvalues(ctr_a, ctr_b, sims, sample_size, np.random.default_rng(seed), chunk)
     valid = pvalues[np.isfinite(pvalues)]
     if valid.size == 0:
@@ -208,9 +233,19 @@ def run_aa(df: pd.DataFrame, groups: Sequence[int] = (2, 3), sims: int = 10_000,
     fpr, fpr_ci = positives / valid.size, (float(ci.low), float(ci.high))
     ks = stats.kstest(valid, "uniform")
     uniformity, deviation = float(ks.pvalue), float(ks.statistic)
-    return AAResult(groups=(group_a, group_b), sims=sims, sample_size=sample_size, alpha=alpha, seed=seed,
-                    fpr=fpr, fpr_ci=fpr_ci, uniformity_pvalue=uniformity, uniformity_statistic=deviation,
-                    users={group_a: len(ctr_a), group_b: len(ctr_b)},
-                    zero_view_users={group_a: zero_a, group_b: zero_b},
-                    verdict=aa_verdict(fpr, fpr_ci, uniformity, deviation, alpha), pvalues=pvalues,
-                    nan_pvalues=int(sims - valid.size))
+    return AAResult(
+        groups=(group_a, group_b),
+        sims=sims,
+        sample_size=sample_size,
+        alpha=alpha,
+        seed=seed,
+        fpr=fpr,
+        fpr_ci=fpr_ci,
+        uniformity_pvalue=uniformity,
+        uniformity_statistic=deviation,
+        users={group_a: len(ctr_a), group_b: len(ctr_b)},
+        zero_view_users={group_a: zero_a, group_b: zero_b},
+        verdict=aa_verdict(fpr, fpr_ci, uniformity, deviation, alpha),
+        pvalues=pvalues,
+        nan_pvalues=int(sims - valid.size),
+    )

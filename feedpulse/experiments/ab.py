@@ -37,8 +37,15 @@ from scipy import stats
 from feedpulse.experiments.aa import TestStat, _finite, welch_test
 from feedpulse.experiments.data import ExperimentDataError, group_frame, validate
 
-CTR_TESTS: tuple[str, ...] = ("welch_t", "mannwhitney", "smoothed_ctr_t", "bucket_t", "bucket_mannwhitney",
-                              "linearized_likes_t", "poisson_bootstrap")
+CTR_TESTS: tuple[str, ...] = (
+    "welch_t",
+    "mannwhitney",
+    "smoothed_ctr_t",
+    "bucket_t",
+    "bucket_mannwhitney",
+    "linearized_likes_t",
+    "poisson_bootstrap",
+)
 SRM_THRESHOLD = 0.001  # the usual, strict threshold: a sample-ratio mismatch invalidates the experiment
 MIN_POLARIZED_SHARE = 0.02  # polarisation: ≥ 2 % of users moved down *and* ≥ 2 % moved up (KS distances)
 CHUNK_CELLS = 4_000_000  # bootstrap weight-matrix cells per chunk
@@ -90,9 +97,14 @@ class BootstrapResult:
         return self.treatment - self.control
 
     def to_dict(self) -> dict[str, Any]:
-        return {"control_ci": list(self.control_ci), "treatment_ci": list(self.treatment_ci),
-                "diff_ci": list(self.diff_ci), "relative_ci": list(self.relative_ci),
-                "pvalue": self.pvalue, "resamples": self.resamples}
+        return {
+            "control_ci": list(self.control_ci),
+            "treatment_ci": list(self.treatment_ci),
+            "diff_ci": list(self.diff_ci),
+            "relative_ci": list(self.relative_ci),
+            "pvalue": self.pvalue,
+            "resamples": self.resamples,
+        }
 
 
 @dataclass
@@ -116,11 +128,18 @@ class PolarizationCheck:
     high_share: tuple[float, float]  # (control, treatment) share with CTR > high_cut
 
     def to_dict(self) -> dict[str, Any]:
-        return {"flagged": self.flagged, "spread_ratio": _finite(self.spread_ratio),
-                "levene": self.levene.to_dict(), "ks": self.ks.to_dict(),
-                "ks_down": self.down.to_dict(), "ks_up": self.up.to_dict(),
-                "low_cut": self.low_cut, "low_share": list(self.low_share),
-                "high_cut": self.high_cut, "high_share": list(self.high_share)}
+        return {
+            "flagged": self.flagged,
+            "spread_ratio": _finite(self.spread_ratio),
+            "levene": self.levene.to_dict(),
+            "ks": self.ks.to_dict(),
+            "ks_down": self.down.to_dict(),
+            "ks_up": self.up.to_dict(),
+            "low_cut": self.low_cut,
+            "low_share": list(self.low_share),
+            "high_cut": self.high_cut,
+            "high_share": list(self.high_share),
+        }
 
 
 @dataclass
@@ -139,8 +158,9 @@ class ABVerdict:
     @classmethod
     def pending(cls) -> ABVerdict:
         """Placeholder while the result is assembled (``decide`` needs the other fields)."""
-        return cls(RECOMMEND_INCONCLUSIVE, "", False, False, float("nan"), (float("nan"), float("nan")),
-                   [], [], [], False)
+        return cls(
+            RECOMMEND_INCONCLUSIVE, "", False, False, float("nan"), (float("nan"), float("nan")), [], [], [], False
+        )
 
 
 @dataclass
@@ -189,31 +209,53 @@ class ABResult:
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         from feedpulse.experiments.report import ab_verdict_text
 
-        out: dict[str, Any] = {name: self.tests[name].to_dict() for name in
-                               ("welch_t", "mannwhitney", "smoothed_ctr_t", "bucket_t", "bucket_mannwhitney",
-                                "linearized_likes_t", "views_t")}
+        out: dict[str, Any] = {
+            name: self.tests[name].to_dict()
+            for name in (
+                "welch_t",
+                "mannwhitney",
+                "smoothed_ctr_t",
+                "bucket_t",
+                "bucket_mannwhitney",
+                "linearized_likes_t",
+                "views_t",
+            )
+        }
         verdict = self.verdict
-        out.update({
-            "poisson_bootstrap": self.bootstrap.to_dict(),
-            "srm_pvalue": self.srm_pvalue,
-            "ctr_control": self.ctr_control,
-            "ctr_treatment": self.ctr_treatment,
-            "verdict": {"recommendation": verdict.recommendation, "reason": verdict.reason,
-                        "polarization": verdict.polarization, "srm": verdict.srm,
-                        "effect": verdict.effect, "effect_ci": list(verdict.effect_ci),
-                        "agreeing_tests": list(verdict.agreeing_tests),
-                        "disagreeing_tests": list(verdict.disagreeing_tests),
-                        "not_significant": list(verdict.not_significant),
-                        "guardrail_hit": verdict.guardrail_hit,
-                        "text": ab_verdict_text(self, lang)},
-            "control": self.control, "treatment": self.treatment, "alpha": self.alpha, "seed": self.seed,
-            "users": {"control": self.users[0], "treatment": self.users[1]},
-            "zero_view_users_excluded_from_ctr": {"control": self.zero_view_users[0],
-                                                  "treatment": self.zero_view_users[1]},
-            "views_change": self.views_change,
-            "polarization": self.polarization.to_dict(),
-            "smoothing_alpha": self.smoothing_alpha, "buckets": self.buckets,
-        })
+        out.update(
+            {
+                "poisson_bootstrap": self.bootstrap.to_dict(),
+                "srm_pvalue": self.srm_pvalue,
+                "ctr_control": self.ctr_control,
+                "ctr_treatment": self.ctr_treatment,
+                "verdict": {
+                    "recommendation": verdict.recommendation,
+                    "reason": verdict.reason,
+                    "polarization": verdict.polarization,
+                    "srm": verdict.srm,
+                    "effect": verdict.effect,
+                    "effect_ci": list(verdict.effect_ci),
+                    "agreeing_tests": list(verdict.agreeing_tests),
+                    "disagreeing_tests": list(verdict.disagreeing_tests),
+                    "not_significant": list(verdict.not_significant),
+                    "guardrail_hit": verdict.guardrail_hit,
+                    "text": ab_verdict_text(self, lang),
+                },
+                "control": self.control,
+                "treatment": self.treatment,
+                "alpha": self.alpha,
+                "seed": self.seed,
+                "users": {"control": self.users[0], "treatment": self.users[1]},
+                "zero_view_users_excluded_from_ctr": {
+                    "control": self.zero_view_users[0],
+                    "treatment": self.zero_view_users[1],
+                },
+                "views_change": self.views_change,
+                "polarization": self.polarization.to_dict(),
+                "smoothing_alpha": self.smoothing_alpha,
+                "buckets": self.buckets,
+            }
+        )
         return out
 
 
@@ -225,9 +267,13 @@ def group_data(df: pd.DataFrame, group: int) -> GroupData:
     viewed = rows[rows["views"] > 0]
     if len(viewed) < 2:
         raise ExperimentDataError(f"exp_group {group} has {len(viewed)} user(s) with views > 0; need at least 2")
-    return GroupData(users=len(rows), views_all=rows["views"].to_numpy(np.float64),
-                     user_id=viewed["user_id"].to_numpy(), likes=viewed["likes"].to_numpy(np.float64),
-                     views=viewed["views"].to_numpy(np.float64))
+    return GroupData(
+        users=len(rows),
+        views_all=rows["views"].to_numpy(np.float64),
+        user_id=viewed["user_id"].to_numpy(),
+        likes=viewed["likes"].to_numpy(np.float64),
+        views=viewed["views"].to_numpy(np.float64),
+    )
 
 
 def mannwhitney(treatment: np.ndarray, control: np.ndarray) -> TestStat:
@@ -284,12 +330,13 @@ def bootstrap_ctr(likes: np.ndarray, views: np.ndarray, resamples: int, rng: np.
         rows = min(chunk, resamples - start)
         sums = poisson_weights(rng, (rows, len(likes))).astype(np.float64) @ data
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[start:start + rows] = sums[:, 0] / sums[:, 1]
+            out[start : start + rows] = sums[:, 0] / sums[:, 1]
     return out
 
 
-def poisson_bootstrap(control: GroupData, treatment: GroupData, resamples: int, alpha: float,
-                      rng: np.random.Generator) -> BootstrapResult:
+def poisson_bootstrap(
+    control: GroupData, treatment: GroupData, resamples: int, alpha: float, rng: np.random.Generator
+) -> BootstrapResult:
     if resamples < 10:
         raise ExperimentDataError(f"bootstrap needs at least 10 resamples, got {resamples}")
     boot_c = bootstrap_ctr(control.likes, control.views, resamples, rng)
@@ -299,9 +346,16 @@ def poisson_bootstrap(control: GroupData, treatment: GroupData, resamples: int, 
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = boot_t / boot_c - 1
     pvalue = min(1.0, 2 * min(float(np.mean(diff <= 0)), float(np.mean(diff >= 0))))
-    return BootstrapResult(control_ci=_ci(boot_c, q), treatment_ci=_ci(boot_t, q), diff_ci=_ci(diff, q),
-                           relative_ci=_ci(relative, q), pvalue=pvalue, resamples=resamples,
-                           control=boot_c, treatment=boot_t)
+    return BootstrapResult(
+        control_ci=_ci(boot_c, q),
+        treatment_ci=_ci(boot_t, q),
+        diff_ci=_ci(diff, q),
+        relative_ci=_ci(relative, q),
+        pvalue=pvalue,
+        resamples=resamples,
+        control=boot_c,
+        treatment=boot_t,
+    )
 
 
 def _ci(values: np.ndarray, percentiles: list[float]) -> tuple[float, float]:
@@ -323,8 +377,9 @@ def _ecdf(sorted_values: np.ndarray, x: float) -> float:
     return float(np.searchsorted(sorted_values, x, side="right") / len(sorted_values))
 
 
-def polarization_check(ctr_c: np.ndarray, ctr_t: np.ndarray, alpha: float,
-                       min_shift: float = MIN_POLARIZED_SHARE) -> PolarizationCheck:
+def polarization_check(
+    ctr_c: np.ndarray, ctr_t: np.ndarray, alpha: float, min_shift: float = MIN_POLARIZED_SHARE
+) -> PolarizationCheck:
     """Flag a treatment that moves users both ways: both one-sided KS tests significant, each by ≥ ``min_shift``."""
     mean_c, mean_t = ctr_c.mean(), ctr_t.mean()
     norm_c = ctr_c / mean_c if mean_c > 0 else ctr_c
@@ -340,14 +395,21 @@ def polarization_check(ctr_c: np.ndarray, ctr_t: np.ndarray, alpha: float,
     low_cut, high_cut = float(down.statistic_location), float(up.statistic_location)
     low_share = (_ecdf(sorted_c, low_cut), _ecdf(sorted_t, low_cut))
     high_share = (1 - _ecdf(sorted_c, high_cut), 1 - _ecdf(sorted_t, high_cut))
-    flagged = bool(down.pvalue <= alpha and up.pvalue <= alpha
-                   and down.statistic >= min_shift and up.statistic >= min_shift)
-    return PolarizationCheck(flagged=flagged, spread_ratio=spread_ratio,
-                             levene=TestStat(float(levene.statistic), float(levene.pvalue)),
-                             ks=TestStat(float(ks.statistic), float(ks.pvalue)),
-                             down=TestStat(float(down.statistic), float(down.pvalue)),
-                             up=TestStat(float(up.statistic), float(up.pvalue)),
-                             low_cut=low_cut, low_share=low_share, high_cut=high_cut, high_share=high_share)
+    flagged = bool(
+        down.pvalue <= alpha and up.pvalue <= alpha and down.statistic >= min_shift and up.statistic >= min_shift
+    )
+    return PolarizationCheck(
+        flagged=flagged,
+        spread_ratio=spread_ratio,
+        levene=TestStat(float(levene.statistic), float(levene.pvalue)),
+        ks=TestStat(float(ks.statistic), float(ks.pvalue)),
+        down=TestStat(float(down.statistic), float(down.pvalue)),
+        up=TestStat(float(up.statistic), float(up.pvalue)),
+        low_cut=low_cut,
+        low_share=low_share,
+        high_cut=high_cut,
+        high_share=high_share,
+    )
 
 
 def decide(result: ABResult, srm_threshold: float = SRM_THRESHOLD) -> ABVerdict:
@@ -382,18 +444,35 @@ def decide(result: ABResult, srm_threshold: float = SRM_THRESHOLD) -> ABVerdict:
     else:
         recommendation, reason = RECOMMEND_INCONCLUSIVE, "no_effect"
     effect = result.ctr_treatment / result.ctr_control - 1 if result.ctr_control > 0 else float("nan")
-    return ABVerdict(recommendation=recommendation, reason=reason, polarization=result.polarization.flagged,
-                     srm=srm, effect=float(effect), effect_ci=result.bootstrap.relative_ci,
-                     agreeing_tests=agreeing, disagreeing_tests=disagreeing, not_significant=quiet,
-                     guardrail_hit=bool(guardrail_hit))
+    return ABVerdict(
+        recommendation=recommendation,
+        reason=reason,
+        polarization=result.polarization.flagged,
+        srm=srm,
+        effect=float(effect),
+        effect_ci=result.bootstrap.relative_ci,
+        agreeing_tests=agreeing,
+        disagreeing_tests=disagreeing,
+        not_significant=quiet,
+        guardrail_hit=bool(guardrail_hit),
+    )
 
 
 # --- the whole analysis ----------------------------------------------------------------------------------------
 
 
-def run_ab(df: pd.DataFrame, control: int = 0, treatment: int = 1, alpha: float = 0.05,
-           smoothing_alpha: float = 5, bootstrap: int = 2000, buckets: int = 50, seed: int | None = None,
-           salt: str = "feedpulse", expected_split: tuple[float, float] = (1.0, 1.0)) -> ABResult:
+def run_ab(
+    df: pd.DataFrame,
+    control: int = 0,
+    treatment: int = 1,
+    alpha: float = 0.05,
+    smoothing_alpha: float = 5,
+    bootstrap: int = 2000,
+    buckets: int = 50,
+    seed: int | None = None,
+    salt: str = "feedpulse",
+    expected_split: tuple[float, float] = (1.0, 1.0),
+) -> ABResult:
     """Run every A/B test of the module docstring on ``df`` and decide; see :class:`ABResult`."""
     if control == treatment:
         raise ExperimentDataError(f"control and treatment must differ, both are {control}")
@@ -409,22 +488,34 @@ def run_ab(df: pd.DataFrame, control: int = 0, treatment: int = 1, alpha: float 
     boot = poisson_bootstrap(data_c, data_t, bootstrap, alpha, rng)
     mean_views_c = data_c.views_all.mean()
     result = ABResult(
-        control=int(control), treatment=int(treatment), alpha=alpha, seed=seed, smoothing_alpha=smoothing_alpha,
-        buckets=buckets, users=(data_c.users, data_t.users),
+        control=int(control),
+        treatment=int(treatment),
+        alpha=alpha,
+        seed=seed,
+        smoothing_alpha=smoothing_alpha,
+        buckets=buckets,
+        users=(data_c.users, data_t.users),
         zero_view_users=(data_c.zero_view_users, data_t.zero_view_users),
-        ctr_control=ctr_c, ctr_treatment=ctr_t, tests=tests, bootstrap=boot,
-        srm_pvalue=srm_pvalue(data_c.users, data_t.users, expected_split), expected_split=expected_split,
+        ctr_control=ctr_c,
+        ctr_treatment=ctr_t,
+        tests=tests,
+        bootstrap=boot,
+        srm_pvalue=srm_pvalue(data_c.users, data_t.users, expected_split),
+        expected_split=expected_split,
         views_change=float(data_t.views_all.mean() / mean_views_c - 1) if mean_views_c > 0 else float("nan"),
         polarization=polarization_check(data_c.ctr, data_t.ctr, alpha),
         verdict=ABVerdict.pending(),
-        ctr_control_users=data_c.ctr, ctr_treatment_users=data_t.ctr, buckets_used=buckets_used,
+        ctr_control_users=data_c.ctr,
+        ctr_treatment_users=data_t.ctr,
+        buckets_used=buckets_used,
     )
     result.verdict = decide(result)
     return result
 
 
-def _tests(data_c: GroupData, data_t: GroupData, ctr_c: float, smoothing_alpha: float, buckets: int,
-           salt: str) -> tuple[dict[str, TestStat], tuple[int, int]]:
+def _tests(
+    data_c: GroupData, data_t: GroupData, ctr_c: float, smoothing_alpha: float, buckets: int, salt: str
+) -> tuple[dict[str, TestStat], tuple[int, int]]:
     bucket_c = bucket_ctr(data_c.likes, data_c.views, bucket_ids(data_c.user_id, buckets, salt), buckets)
     bucket_t = bucket_ctr(data_t.likes, data_t.views, bucket_ids(data_t.user_id, buckets, salt), buckets)
     smooth_c = smoothed_ctr(data_c.likes, data_c.views, ctr_c, smoothing_alpha)
@@ -435,8 +526,9 @@ def _tests(data_c: GroupData, data_t: GroupData, ctr_c: float, smoothing_alpha: 
         "smoothed_ctr_t": welch_test(smooth_t, smooth_c),
         "bucket_t": welch_test(bucket_t, bucket_c),
         "bucket_mannwhitney": mannwhitney(bucket_t, bucket_c),
-        "linearized_likes_t": welch_test(linearized_likes(data_t.likes, data_t.views, ctr_c),
-                                         linearized_likes(data_c.likes, data_c.views, ctr_c)),
+        "linearized_likes_t": welch_test(
+            linearized_likes(data_t.likes, data_t.views, ctr_c), linearized_likes(data_c.likes, data_c.views, ctr_c)
+        ),
         "views_t": welch_test(data_t.views_all, data_c.views_all),
     }
     return tests, (len(bucket_c), len(bucket_t))

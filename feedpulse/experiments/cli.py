@@ -26,8 +26,11 @@ from feedpulse.experiments.aa import AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
 
-app = typer.Typer(help="Experiment statistics: A/A checks of the split and A/B tests of feed CTR.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Experiment statistics: A/A checks of the split and A/B tests of feed CTR.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 
 CSV = typer.Option(None, "--csv", help="Per-user CSV with columns exp_group,user_id,likes,views.")
 FROM_DB = typer.Option(False, "--from-db", help="Aggregate feed_actions in ClickHouse instead of reading a CSV.")
@@ -61,8 +64,9 @@ def _parse_groups(text: str) -> list[int]:
     return groups
 
 
-def _load(csv: Path | None, from_db: bool, start: str | None, end: str | None, database: str,
-          groups: Sequence[int]) -> pd.DataFrame:
+def _load(
+    csv: Path | None, from_db: bool, start: str | None, end: str | None, database: str, groups: Sequence[int]
+) -> pd.DataFrame:
     if csv is not None and from_db:
         _fail("use either --csv FILE or --from-db, not both")
     if from_db:
@@ -96,9 +100,16 @@ def _print_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(_jsonable(data), ensure_ascii=False, indent=2, allow_nan=False))
 
 
-def _emit(result: AAResult | ABResult, lang: str, print_table: Callable[[Any, str], None],
-          figures: Callable[[], dict], markdown_text: Callable[[], str], png_dir: Path | None,
-          markdown: Path | None, json_output: bool) -> None:
+def _emit(
+    result: AAResult | ABResult,
+    lang: str,
+    print_table: Callable[[Any, str], None],
+    figures: Callable[[], dict],
+    markdown_text: Callable[[], str],
+    png_dir: Path | None,
+    markdown: Path | None,
+    json_output: bool,
+) -> None:
     """Print the result (JSON or table), then write the markdown / PNGs asked for (built only then)."""
     if json_output:
         _print_json(result.to_dict(lang))
@@ -125,12 +136,22 @@ def _check_lang(lang: str) -> None:
 
 
 @app.command("aa")
-def aa_command(csv: Path | None = CSV, groups: str = typer.Option("2,3", "--groups", help="The two groups, e.g. 2,3."),
-               sims: int = typer.Option(10_000, "--sims", help="Number of simulated A/A tests.", min=1),
-               sample_size: int = typer.Option(500, "--sample-size", help="Users drawn per group.", min=2),
-               alpha: float = ALPHA, seed: int | None = SEED, json_output: bool = JSON, from_db: bool = FROM_DB,
-               start: str | None = START, end: str | None = END, database: str = DATABASE,
-               png_dir: Path | None = PNG_DIR, markdown: Path | None = MARKDOWN, lang: str = LANG) -> None:
+def aa_command(
+    csv: Path | None = CSV,
+    groups: str = typer.Option("2,3", "--groups", help="The two groups, e.g. 2,3."),
+    sims: int = typer.Option(10_000, "--sims", help="Number of simulated A/A tests.", min=1),
+    sample_size: int = typer.Option(500, "--sample-size", help="Users drawn per group.", min=2),
+    alpha: float = ALPHA,
+    seed: int | None = SEED,
+    json_output: bool = JSON,
+    from_db: bool = FROM_DB,
+    start: str | None = START,
+    end: str | None = END,
+    database: str = DATABASE,
+    png_dir: Path | None = PNG_DIR,
+    markdown: Path | None = MARKDOWN,
+    lang: str = LANG,
+) -> None:
     """A/A test: repeated Welch t-tests on random subsamples of two groups; is the false positive rate ≈ alpha?"""
     _check_lang(lang)
     group_list = _parse_groups(groups)
@@ -139,30 +160,63 @@ def aa_command(csv: Path | None = CSV, groups: str = typer.Option("2,3", "--grou
         result = run_aa(df, groups=group_list, sims=sims, sample_size=sample_size, alpha=alpha, seed=seed)
     except ExperimentDataError as exc:
         _fail(str(exc))
-    _emit(result, lang, _print_aa, lambda: report.aa_figures(result), lambda: report.aa_markdown(result, lang),
-          png_dir, markdown, json_output)
+    _emit(
+        result,
+        lang,
+        _print_aa,
+        lambda: report.aa_figures(result),
+        lambda: report.aa_markdown(result, lang),
+        png_dir,
+        markdown,
+        json_output,
+    )
 
 
 @app.command("ab")
-def ab_command(csv: Path | None = CSV, control: int = typer.Option(0, "--control", help="Control group."),
-               treatment: int = typer.Option(1, "--treatment", help="Treatment group."),
-               alpha: float = ALPHA, seed: int | None = SEED,
-               bootstrap: int = typer.Option(2000, "--bootstrap", help="Poisson bootstrap resamples.", min=10),
-               buckets: int = typer.Option(50, "--buckets", help="Buckets for the bucket transform.", min=2),
-               smoothing_alpha: float = typer.Option(5.0, "--smoothing-alpha", help="α of the smoothed CTR."),
-               json_output: bool = JSON, from_db: bool = FROM_DB, start: str | None = START,
-               end: str | None = END, database: str = DATABASE, png_dir: Path | None = PNG_DIR,
-               markdown: Path | None = MARKDOWN, lang: str = LANG) -> None:
+def ab_command(
+    csv: Path | None = CSV,
+    control: int = typer.Option(0, "--control", help="Control group."),
+    treatment: int = typer.Option(1, "--treatment", help="Treatment group."),
+    alpha: float = ALPHA,
+    seed: int | None = SEED,
+    bootstrap: int = typer.Option(2000, "--bootstrap", help="Poisson bootstrap resamples.", min=10),
+    buckets: int = typer.Option(50, "--buckets", help="Buckets for the bucket transform.", min=2),
+    smoothing_alpha: float = typer.Option(5.0, "--smoothing-alpha", help="α of the smoothed CTR."),
+    json_output: bool = JSON,
+    from_db: bool = FROM_DB,
+    start: str | None = START,
+    end: str | None = END,
+    database: str = DATABASE,
+    png_dir: Path | None = PNG_DIR,
+    markdown: Path | None = MARKDOWN,
+    lang: str = LANG,
+) -> None:
     """A/B test of CTR: t-tests, Mann–Whitney, bootstrap, buckets, linearization, SRM, guardrail and a verdict."""
     _check_lang(lang)
     try:
         df = _load(csv, from_db, start, end, database, [control, treatment])
-        result = run_ab(df, control=control, treatment=treatment, alpha=alpha, smoothing_alpha=smoothing_alpha,
-                        bootstrap=bootstrap, buckets=buckets, seed=seed)
+        result = run_ab(
+            df,
+            control=control,
+            treatment=treatment,
+            alpha=alpha,
+            smoothing_alpha=smoothing_alpha,
+            bootstrap=bootstrap,
+            buckets=buckets,
+            seed=seed,
+        )
     except ExperimentDataError as exc:
         _fail(str(exc))
-    _emit(result, lang, _print_ab, lambda: report.ab_figures(result), lambda: report.ab_markdown(result, lang),
-          png_dir, markdown, json_output)
+    _emit(
+        result,
+        lang,
+        _print_ab,
+        lambda: report.ab_figures(result),
+        lambda: report.ab_markdown(result, lang),
+        png_dir,
+        markdown,
+        json_output,
+    )
 
 
 def _print_aa(result: AAResult, lang: str) -> None:
@@ -175,12 +229,15 @@ def _print_aa(result: AAResult, lang: str) -> None:
     table.add_row(f"users with views > 0 ({a} / {b})", f"{result.users[a]:,} / {result.users[b]:,}")
     table.add_row(f"share of p ≤ {result.alpha}", report.pct(result.fpr))
     table.add_row("95% CI (Wilson)", f"{report.pct(result.fpr_ci[0])} – {report.pct(result.fpr_ci[1])}")
-    table.add_row("KS p / D (uniform p-values)",
-                  f"{report.pval(result.uniformity_pvalue)} / {report.num(result.uniformity_statistic, 4)}")
+    table.add_row(
+        "KS p / D (uniform p-values)",
+        f"{report.pval(result.uniformity_pvalue)} / {report.num(result.uniformity_statistic, 4)}",
+    )
     console.print(table)
     style = "green" if result.verdict.works else "red"
-    console.print(Panel(report.aa_verdict_text(result, lang), title=report.HEADERS["verdict"][lang],
-                        border_style=style))
+    console.print(
+        Panel(report.aa_verdict_text(result, lang), title=report.HEADERS["verdict"][lang], border_style=style)
+    )
 
 
 def _print_ab(result: ABResult, lang: str) -> None:
@@ -190,12 +247,23 @@ def _print_ab(result: ABResult, lang: str) -> None:
         groups.add_column(report.HEADERS[key][lang], justify="left" if key == "group" else "right")
     boot = result.bootstrap
     for name, group, users, zero, ctr, ci in (
-            ("control", result.control, result.users[0], result.zero_view_users[0], result.ctr_control,
-             boot.control_ci),
-            ("treatment", result.treatment, result.users[1], result.zero_view_users[1], result.ctr_treatment,
-             boot.treatment_ci)):
-        groups.add_row(f"{report.HEADERS[name][lang]} ({group})", f"{users:,}", f"{zero:,}", report.num(ctr),
-                       f"[{report.num(ci[0])}, {report.num(ci[1])}]")
+        ("control", result.control, result.users[0], result.zero_view_users[0], result.ctr_control, boot.control_ci),
+        (
+            "treatment",
+            result.treatment,
+            result.users[1],
+            result.zero_view_users[1],
+            result.ctr_treatment,
+            boot.treatment_ci,
+        ),
+    ):
+        groups.add_row(
+            f"{report.HEADERS[name][lang]} ({group})",
+            f"{users:,}",
+            f"{zero:,}",
+            report.num(ctr),
+            f"[{report.num(ci[0])}, {report.num(ci[1])}]",
+        )
     console.print(groups)
     tests = Table()
     for key in ("test", "statistic", "pvalue", "direction", "significant"):
@@ -203,6 +271,10 @@ def _print_ab(result: ABResult, lang: str) -> None:
     for row in report.ab_test_rows(result, lang):
         tests.add_row(*row)
     console.print(tests)
-    console.print(Panel("\n".join(report.ab_verdict_sentences(result, lang)),
-                        title=f"{report.HEADERS['verdict'][lang]}: {result.verdict.recommendation}",
-                        border_style=VERDICT_COLORS.get(result.verdict.recommendation, "white")))
+    console.print(
+        Panel(
+            "\n".join(report.ab_verdict_sentences(result, lang)),
+            title=f"{report.HEADERS['verdict'][lang]}: {result.verdict.recommendation}",
+            border_style=VERDICT_COLORS.get(result.verdict.recommendation, "white"),
+        )
+    )

@@ -40,8 +40,10 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in df.columns]
     if missing:
-        raise ExperimentDataError(f"missing column(s): {', '.join(missing)} "
-                                  f"(expected {', '.join(REQUIRED_COLUMNS)}; got {', '.join(map(str, df.columns))})")
+        raise ExperimentDataError(
+            f"missing column(s): {', '.join(missing)} "
+            f"(expected {', '.join(REQUIRED_COLUMNS)}; got {', '.join(map(str, df.columns))})"
+        )
     if df.empty:
         raise ExperimentDataError("no rows: the data set is empty")
     out = df.copy()
@@ -54,8 +56,10 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     duplicated = out.duplicated(["exp_group", "user_id"])
     if duplicated.any():
         example = out.loc[duplicated, ["exp_group", "user_id"]].iloc[0].tolist()
-        raise ExperimentDataError(f"{int(duplicated.sum())} duplicated (exp_group, user_id) row(s), "
-                                  f"e.g. {example}: expected one row per user and group")
+        raise ExperimentDataError(
+            f"{int(duplicated.sum())} duplicated (exp_group, user_id) row(s), "
+            f"e.g. {example}: expected one row per user and group"
+        )
     others = [column for column in out.columns if column not in REQUIRED_COLUMNS]
     return out[list(REQUIRED_COLUMNS) + others].reset_index(drop=True)
 
@@ -98,8 +102,9 @@ def users_query(database: str = "simulator") -> str:
     return USERS_SQL.format(database=database)
 
 
-def load_from_db(client: Any, start: dt.date | str, end: dt.date | str, groups: Sequence[int],
-                 database: str = "simulator") -> pd.DataFrame:
+def load_from_db(
+    client: Any, start: dt.date | str, end: dt.date | str, groups: Sequence[int], database: str = "simulator"
+) -> pd.DataFrame:
     """Per-user likes/views of ``groups`` between ``start`` and ``end`` (inclusive), aggregated in ClickHouse.
 
     ``client`` is a clickhouse-connect client; values travel as server-side query parameters.
@@ -112,8 +117,9 @@ def load_from_db(client: Any, start: dt.date | str, end: dt.date | str, groups: 
     parameters = {"start": start_date, "end": end_date, "groups": [int(group) for group in groups]}
     df = client.query_df(users_query(database), parameters=parameters)
     if df.empty:
-        raise ExperimentDataError(f"no feed actions for groups {list(groups)} between {start_date} and {end_date} "
-                                  f"in {database}.feed_actions")
+        raise ExperimentDataError(
+            f"no feed actions for groups {list(groups)} between {start_date} and {end_date} in {database}.feed_actions"
+        )
     return validate(df)
 
 

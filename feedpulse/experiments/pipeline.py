@@ -39,33 +39,52 @@ class ExperimentReport:
         return self.markdown + images
 
 
-def run_aa_experiment(client, spec: ExperimentSpec, *, database: str = "simulator", sims: int = 10_000,
-                      seed: int | None = 42, lang: str = "en", render=None) -> ExperimentReport:
+def run_aa_experiment(
+    client,
+    spec: ExperimentSpec,
+    *,
+    database: str = "simulator",
+    sims: int = 10_000,
+    seed: int | None = 42,
+    lang: str = "en",
+    render=None,
+) -> ExperimentReport:
     if spec.aa is None:
         raise ValueError(f"experiment {spec.id} has no aa window")
     frame = load_from_db(client, spec.aa.start, spec.aa.end, list(spec.aa.groups), database=database)
     result = run_aa(frame, groups=spec.aa.groups, sims=sims, seed=seed)
     return ExperimentReport(
-        name=f"aa_test_{asset_id(spec.id)}", result=result, markdown=aa_markdown(result, lang=lang),
-        html=aa_telegram_html(result, lang=lang), pngs=render_pngs(aa_figures(result), render),
+        name=f"aa_test_{asset_id(spec.id)}",
+        result=result,
+        markdown=aa_markdown(result, lang=lang),
+        html=aa_telegram_html(result, lang=lang),
+        pngs=render_pngs(aa_figures(result), render),
     )
 
 
-def run_ab_experiment(client, spec: ExperimentSpec, *, database: str = "simulator", seed: int | None = 42,
-                      lang: str = "en", render=None) -> ExperimentReport:
+def run_ab_experiment(
+    client, spec: ExperimentSpec, *, database: str = "simulator", seed: int | None = 42, lang: str = "en", render=None
+) -> ExperimentReport:
     if spec.ab is None:
         raise ValueError(f"experiment {spec.id} has no ab window")
     groups = [spec.ab.control, spec.ab.treatment]
     frame = load_from_db(client, spec.ab.start, spec.ab.end, groups, database=database)
     result = run_ab(frame, control=spec.ab.control, treatment=spec.ab.treatment, seed=seed)
     return ExperimentReport(
-        name=f"ab_test_{asset_id(spec.id)}", result=result, markdown=ab_markdown(result, lang=lang),
-        html=ab_telegram_html(result, lang=lang), pngs=render_pngs(ab_figures(result), render),
+        name=f"ab_test_{asset_id(spec.id)}",
+        result=result,
+        markdown=ab_markdown(result, lang=lang),
+        html=ab_telegram_html(result, lang=lang),
+        pngs=render_pngs(ab_figures(result), render),
     )
 
 
 def send(report: ExperimentReport, day, settings: TelegramSettings | None = None) -> DeliveryReceipt:
-    delivery = Delivery(name=report.name, day=day, html=report.html,
-                        photos=[Photo(name=f"{name}.png", png=png) for name, png in report.pngs.items()])
+    delivery = Delivery(
+        name=report.name,
+        day=day,
+        html=report.html,
+        photos=[Photo(name=f"{name}.png", png=png) for name, png in report.pngs.items()],
+    )
     report.receipt = deliver(delivery, settings)
     return report.receipt

@@ -39,67 +39,106 @@ TEST_LABELS: dict[str, dict[str, str]] = {
 T: dict[str, dict[str, str]] = {
     "aa_works": {
         "en": "A/A works: {fpr} of {sims} simulated tests had p ≤ {alpha} (95% CI {lo}–{hi}) and the p-values look "
-              "uniform (KS p = {ks}, D = {d}). The split and the t-test keep the false positive rate.",
+        "uniform (KS p = {ks}, D = {d}). The split and the t-test keep the false positive rate.",
         "ru": "A/A пройден: p ≤ {alpha} в {fpr} из {sims} симуляций (95% ДИ {lo}–{hi}), p-значения распределены "
-              "равномерно (KS p = {ks}, D = {d}). Сплитование работает корректно.",
+        "равномерно (KS p = {ks}, D = {d}). Сплитование работает корректно.",
     },
-    "aa_broken": {"en": "A/A is broken: {reasons}. Check the split system and the metric before trusting A/B tests "
-                        "on these groups.",
-                  "ru": "A/A не пройден: {reasons}. Проверьте сплитование и метрику, прежде чем доверять A/B-тестам."},
-    "aa_fpr_high": {"en": "the false positive rate {fpr} (95% CI {lo}–{hi}) exceeds alpha = {alpha}",
-                    "ru": "доля ложноположительных {fpr} (95% ДИ {lo}–{hi}) выше alpha = {alpha}"},
-    "aa_not_uniform": {"en": "the p-values are not uniform (KS p = {ks}, D = {d})",
-                       "ru": "p-значения распределены неравномерно (KS p = {ks}, D = {d})"},
-    "zero_views": {"en": "{n} user(s) with 0 views excluded from the CTR tests (counted for SRM and the guardrail).",
-                   "ru": "{n} польз. без просмотров исключены из тестов CTR (учтены в SRM и guardrail)."},
-    "aa_zero_views": {"en": "{n} user(s) with 0 views have no CTR and were left out of the draws.",
-                      "ru": "{n} польз. без просмотров не имеют CTR и не участвовали в выборках."},
-    "effect": {"en": "Global CTR: control {c}, treatment {t} ({effect}, 95% bootstrap CI {lo} … {hi}).",
-               "ru": "Общий CTR: контроль {c}, тест {t} ({effect}, 95% ДИ бутстрепа {lo} … {hi})."},
-    "agree": {"en": "Significant in the same direction: {tests} ({k} of {n} CTR tests).",
-              "ru": "Значимы в том же направлении: {tests} ({k} из {n} тестов CTR)."},
-    "disagree": {"en": "Significant in the opposite direction: {tests}.",
-                 "ru": "Значимы в обратном направлении: {tests}."},
-    "none_agree": {"en": "No CTR test is significant in the direction of the global CTR change.",
-                   "ru": "Ни один тест CTR не значим в направлении изменения общего CTR."},
+    "aa_broken": {
+        "en": "A/A is broken: {reasons}. Check the split system and the metric before trusting A/B tests "
+        "on these groups.",
+        "ru": "A/A не пройден: {reasons}. Проверьте сплитование и метрику, прежде чем доверять A/B-тестам.",
+    },
+    "aa_fpr_high": {
+        "en": "the false positive rate {fpr} (95% CI {lo}–{hi}) exceeds alpha = {alpha}",
+        "ru": "доля ложноположительных {fpr} (95% ДИ {lo}–{hi}) выше alpha = {alpha}",
+    },
+    "aa_not_uniform": {
+        "en": "the p-values are not uniform (KS p = {ks}, D = {d})",
+        "ru": "p-значения распределены неравномерно (KS p = {ks}, D = {d})",
+    },
+    "zero_views": {
+        "en": "{n} user(s) with 0 views excluded from the CTR tests (counted for SRM and the guardrail).",
+        "ru": "{n} польз. без просмотров исключены из тестов CTR (учтены в SRM и guardrail).",
+    },
+    "aa_zero_views": {
+        "en": "{n} user(s) with 0 views have no CTR and were left out of the draws.",
+        "ru": "{n} польз. без просмотров не имеют CTR и не участвовали в выборках.",
+    },
+    "effect": {
+        "en": "Global CTR: control {c}, treatment {t} ({effect}, 95% bootstrap CI {lo} … {hi}).",
+        "ru": "Общий CTR: контроль {c}, тест {t} ({effect}, 95% ДИ бутстрепа {lo} … {hi}).",
+    },
+    "agree": {
+        "en": "Significant in the same direction: {tests} ({k} of {n} CTR tests).",
+        "ru": "Значимы в том же направлении: {tests} ({k} из {n} тестов CTR).",
+    },
+    "disagree": {
+        "en": "Significant in the opposite direction: {tests}.",
+        "ru": "Значимы в обратном направлении: {tests}.",
+    },
+    "none_agree": {
+        "en": "No CTR test is significant in the direction of the global CTR change.",
+        "ru": "Ни один тест CTR не значим в направлении изменения общего CTR.",
+    },
     "polarized": {
         "en": "The treatment polarises users: {low_t} of treatment users have CTR ≤ {low_cut} (vs {low_c} in "
-              "control) and {high_t} have CTR > {high_cut} (vs {high_c}); both shifts are significant (one-sided "
-              "KS p = {p_down} and {p_up}) and the spread of per-user CTR changes by {spread} (Levene p = {lev}). "
-              "Some users like the change, others dislike it, while the global CTR moves by {effect}; "
-              "recommend against rollout.",
+        "control) and {high_t} have CTR > {high_cut} (vs {high_c}); both shifts are significant (one-sided "
+        "KS p = {p_down} and {p_up}) and the spread of per-user CTR changes by {spread} (Levene p = {lev}). "
+        "Some users like the change, others dislike it, while the global CTR moves by {effect}; "
+        "recommend against rollout.",
         "ru": "Тест поляризует пользователей: у {low_t} пользователей теста CTR ≤ {low_cut} (в контроле {low_c}), "
-              "а у {high_t} CTR > {high_cut} (в контроле {high_c}); оба сдвига значимы (односторонний KS "
-              "p = {p_down} и {p_up}), разброс CTR изменился на {spread} (Levene p = {lev}). Одним изменение "
-              "нравится, другим нет, а общий CTR сдвинулся на {effect}; раскатывать не рекомендуем.",
+        "а у {high_t} CTR > {high_cut} (в контроле {high_c}); оба сдвига значимы (односторонний KS "
+        "p = {p_down} и {p_up}), разброс CTR изменился на {spread} (Levene p = {lev}). Одним изменение "
+        "нравится, другим нет, а общий CTR сдвинулся на {effect}; раскатывать не рекомендуем.",
     },
-    "distribution_differs": {"en": "Per-user CTR distributions differ (KS p = {ks}) without polarisation.",
-                             "ru": "Распределения CTR пользователей различаются (KS p = {ks}), без поляризации."},
-    "guardrail": {"en": "Guardrail, views per user: {change} (p = {p}){flag}.",
-                  "ru": "Guardrail, просмотры на пользователя: {change} (p = {p}){flag}."},
+    "distribution_differs": {
+        "en": "Per-user CTR distributions differ (KS p = {ks}) without polarisation.",
+        "ru": "Распределения CTR пользователей различаются (KS p = {ks}), без поляризации.",
+    },
+    "guardrail": {
+        "en": "Guardrail, views per user: {change} (p = {p}){flag}.",
+        "ru": "Guardrail, просмотры на пользователя: {change} (p = {p}){flag}.",
+    },
     "guardrail_flag": {"en": ", significantly down", "ru": ", значимо упали"},
-    "srm": {"en": "Sample ratio mismatch: {n_c} vs {n_t} users (χ² p = {p}): the split is broken, the results are "
-                  "not trustworthy.",
-            "ru": "Нарушено соотношение групп: {n_c} против {n_t} пользователей (χ² p = {p}): сплит сломан, "
-                  "результатам нельзя доверять."},
-    "srm_ok": {"en": "Split OK: {n_c} vs {n_t} users (SRM p = {p}).",
-               "ru": "Сплит в порядке: {n_c} и {n_t} пользователей (SRM p = {p})."},
-    "rec_ctr_up": {"en": "Recommendation: roll out (CTR is up; bootstrap and linearized likes agree).",
-                   "ru": "Рекомендация: раскатывать (CTR вырос; бутстреп и линеаризация согласны)."},
-    "rec_ctr_down": {"en": "Recommendation: do not roll out (CTR is down).",
-                     "ru": "Рекомендация: не раскатывать (CTR упал)."},
-    "rec_polarization": {"en": "Recommendation: do not roll out (the treatment polarises users).",
-                         "ru": "Рекомендация: не раскатывать (тест поляризует пользователей)."},
-    "rec_guardrail": {"en": "Recommendation: inconclusive (CTR is up but views per user dropped significantly).",
-                      "ru": "Рекомендация: не ясно (CTR вырос, но просмотры на пользователя значимо упали)."},
-    "rec_srm": {"en": "Recommendation: inconclusive (fix the sample ratio mismatch and rerun).",
-                "ru": "Рекомендация: не ясно (исправьте сплит и перезапустите)."},
-    "rec_mixed": {"en": "Recommendation: inconclusive (the tests disagree; the global CTR change is not confirmed "
-                        "by both the bootstrap and the linearized likes).",
-                  "ru": "Рекомендация: не ясно (тесты расходятся; бутстреп и линеаризация не подтверждают "
-                        "изменение вместе)."},
-    "rec_no_effect": {"en": "Recommendation: inconclusive (no significant difference: neutral or underpowered).",
-                      "ru": "Рекомендация: не ясно (значимых различий нет: эффект нулевой или мала мощность)."},
+    "srm": {
+        "en": "Sample ratio mismatch: {n_c} vs {n_t} users (χ² p = {p}): the split is broken, the results are "
+        "not trustworthy.",
+        "ru": "Нарушено соотношение групп: {n_c} против {n_t} пользователей (χ² p = {p}): сплит сломан, "
+        "результатам нельзя доверять.",
+    },
+    "srm_ok": {
+        "en": "Split OK: {n_c} vs {n_t} users (SRM p = {p}).",
+        "ru": "Сплит в порядке: {n_c} и {n_t} пользователей (SRM p = {p}).",
+    },
+    "rec_ctr_up": {
+        "en": "Recommendation: roll out (CTR is up; bootstrap and linearized likes agree).",
+        "ru": "Рекомендация: раскатывать (CTR вырос; бутстреп и линеаризация согласны).",
+    },
+    "rec_ctr_down": {
+        "en": "Recommendation: do not roll out (CTR is down).",
+        "ru": "Рекомендация: не раскатывать (CTR упал).",
+    },
+    "rec_polarization": {
+        "en": "Recommendation: do not roll out (the treatment polarises users).",
+        "ru": "Рекомендация: не раскатывать (тест поляризует пользователей).",
+    },
+    "rec_guardrail": {
+        "en": "Recommendation: inconclusive (CTR is up but views per user dropped significantly).",
+        "ru": "Рекомендация: не ясно (CTR вырос, но просмотры на пользователя значимо упали).",
+    },
+    "rec_srm": {
+        "en": "Recommendation: inconclusive (fix the sample ratio mismatch and rerun).",
+        "ru": "Рекомендация: не ясно (исправьте сплит и перезапустите).",
+    },
+    "rec_mixed": {
+        "en": "Recommendation: inconclusive (the tests disagree; the global CTR change is not confirmed "
+        "by both the bootstrap and the linearized likes).",
+        "ru": "Рекомендация: не ясно (тесты расходятся; бутстреп и линеаризация не подтверждают изменение вместе).",
+    },
+    "rec_no_effect": {
+        "en": "Recommendation: inconclusive (no significant difference: neutral or underpowered).",
+        "ru": "Рекомендация: не ясно (значимых различий нет: эффект нулевой или мала мощность).",
+    },
     "ab_title": {"en": "A/B test: treatment {t} vs control {c}", "ru": "A/B-тест: группа {t} против контроля {c}"},
     "aa_title": {"en": "A/A test: groups {a} and {b}", "ru": "A/A-тест: группы {a} и {b}"},
     "yes": {"en": "yes", "ru": "да"},
@@ -107,15 +146,23 @@ T: dict[str, dict[str, str]] = {
 }
 
 HEADERS = {
-    "test": {"en": "Test", "ru": "Тест"}, "statistic": {"en": "Statistic", "ru": "Статистика"},
-    "pvalue": {"en": "p-value", "ru": "p-value"}, "direction": {"en": "Direction", "ru": "Направление"},
-    "significant": {"en": "Significant?", "ru": "Значим?"}, "group": {"en": "Group", "ru": "Группа"},
-    "users": {"en": "Users", "ru": "Пользователи"}, "zero": {"en": "0-view users", "ru": "Без просмотров"},
-    "ctr": {"en": "Global CTR", "ru": "Общий CTR"}, "ci": {"en": "Bootstrap 95% CI", "ru": "95% ДИ бутстрепа"},
-    "metric": {"en": "Metric", "ru": "Метрика"}, "value": {"en": "Value", "ru": "Значение"},
-    "verdict": {"en": "Verdict", "ru": "Вывод"}, "tests": {"en": "Tests", "ru": "Тесты"},
+    "test": {"en": "Test", "ru": "Тест"},
+    "statistic": {"en": "Statistic", "ru": "Статистика"},
+    "pvalue": {"en": "p-value", "ru": "p-value"},
+    "direction": {"en": "Direction", "ru": "Направление"},
+    "significant": {"en": "Significant?", "ru": "Значим?"},
+    "group": {"en": "Group", "ru": "Группа"},
+    "users": {"en": "Users", "ru": "Пользователи"},
+    "zero": {"en": "0-view users", "ru": "Без просмотров"},
+    "ctr": {"en": "Global CTR", "ru": "Общий CTR"},
+    "ci": {"en": "Bootstrap 95% CI", "ru": "95% ДИ бутстрепа"},
+    "metric": {"en": "Metric", "ru": "Метрика"},
+    "value": {"en": "Value", "ru": "Значение"},
+    "verdict": {"en": "Verdict", "ru": "Вывод"},
+    "tests": {"en": "Tests", "ru": "Тесты"},
     "polarization": {"en": "Polarisation check", "ru": "Проверка поляризации"},
-    "control": {"en": "control", "ru": "контроль"}, "treatment": {"en": "treatment", "ru": "тест"},
+    "control": {"en": "control", "ru": "контроль"},
+    "treatment": {"en": "treatment", "ru": "тест"},
 }
 
 
@@ -160,9 +207,15 @@ def pval(value: float | None) -> str:
 
 def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
     lo, hi = result.fpr_ci
-    values = {"fpr": pct(result.fpr), "lo": pct(lo), "hi": pct(hi), "alpha": result.alpha,
-              "ks": pval(result.uniformity_pvalue), "d": num(result.uniformity_statistic, 3),
-              "sims": f"{result.sims:,}"}
+    values = {
+        "fpr": pct(result.fpr),
+        "lo": pct(lo),
+        "hi": pct(hi),
+        "alpha": result.alpha,
+        "ks": pval(result.uniformity_pvalue),
+        "d": num(result.uniformity_statistic, 3),
+        "sims": f"{result.sims:,}",
+    }
     if result.verdict.works:
         text = _t("aa_works", lang, **values)
     else:
@@ -184,15 +237,30 @@ def ab_verdict_sentences(result: ABResult, lang: str = "en") -> list[str]:
         sentences.append(_srm_sentence(result, lang))
     if verdict.polarization:
         sentences.append(_polarization_sentence(result, lang))
-    sentences.append(_t("effect", lang, c=num(result.ctr_control), t=num(result.ctr_treatment),
-                        effect=pct(verdict.effect, signed=True), lo=pct(verdict.effect_ci[0], signed=True),
-                        hi=pct(verdict.effect_ci[1], signed=True)))
+    sentences.append(
+        _t(
+            "effect",
+            lang,
+            c=num(result.ctr_control),
+            t=num(result.ctr_treatment),
+            effect=pct(verdict.effect, signed=True),
+            lo=pct(verdict.effect_ci[0], signed=True),
+            hi=pct(verdict.effect_ci[1], signed=True),
+        )
+    )
     sentences.extend(_agreement_sentences(result, lang))
     if not verdict.polarization and result.polarization.ks.significant(result.alpha):
         sentences.append(_t("distribution_differs", lang, ks=pval(result.polarization.ks.pvalue)))
     views = result.tests["views_t"]
-    sentences.append(_t("guardrail", lang, change=pct(result.views_change, signed=True), p=pval(views.pvalue),
-                        flag=_t("guardrail_flag", lang) if verdict.guardrail_hit else ""))
+    sentences.append(
+        _t(
+            "guardrail",
+            lang,
+            change=pct(result.views_change, signed=True),
+            p=pval(views.pvalue),
+            flag=_t("guardrail_flag", lang) if verdict.guardrail_hit else "",
+        )
+    )
     if not verdict.srm:
         sentences.append(_t("srm_ok", lang, n_c=result.users[0], n_t=result.users[1], p=pval(result.srm_pvalue)))
     zero = sum(result.zero_view_users)
@@ -208,12 +276,21 @@ def _srm_sentence(result: ABResult, lang: str) -> str:
 
 def _polarization_sentence(result: ABResult, lang: str) -> str:
     check = result.polarization
-    return _t("polarized", lang, spread=pct(check.spread_ratio - 1, 0, signed=True), lev=pval(check.levene.pvalue),
-              p_down=pval(check.down.pvalue), p_up=pval(check.up.pvalue),
-              low_cut=num(check.low_cut, 3), high_cut=num(check.high_cut, 3),
-              low_t=pct(check.low_share[1], 1), low_c=pct(check.low_share[0], 1),
-              high_t=pct(check.high_share[1], 1), high_c=pct(check.high_share[0], 1),
-              effect=pct(result.verdict.effect, signed=True))
+    return _t(
+        "polarized",
+        lang,
+        spread=pct(check.spread_ratio - 1, 0, signed=True),
+        lev=pval(check.levene.pvalue),
+        p_down=pval(check.down.pvalue),
+        p_up=pval(check.up.pvalue),
+        low_cut=num(check.low_cut, 3),
+        high_cut=num(check.high_cut, 3),
+        low_t=pct(check.low_share[1], 1),
+        low_c=pct(check.low_share[0], 1),
+        high_t=pct(check.high_share[1], 1),
+        high_c=pct(check.high_share[0], 1),
+        effect=pct(result.verdict.effect, signed=True),
+    )
 
 
 def _agreement_sentences(result: ABResult, lang: str) -> list[str]:
@@ -222,8 +299,15 @@ def _agreement_sentences(result: ABResult, lang: str) -> list[str]:
     verdict = result.verdict
     out = []
     if verdict.agreeing_tests:
-        out.append(_t("agree", lang, tests="; ".join(label(n, lang) for n in verdict.agreeing_tests),
-                      k=len(verdict.agreeing_tests), n=len(CTR_TESTS)))
+        out.append(
+            _t(
+                "agree",
+                lang,
+                tests="; ".join(label(n, lang) for n in verdict.agreeing_tests),
+                k=len(verdict.agreeing_tests),
+                n=len(CTR_TESTS),
+            )
+        )
     else:
         out.append(_t("none_agree", lang))
     if verdict.disagreeing_tests:
@@ -245,8 +329,15 @@ def ab_test_rows(result: ABResult, lang: str = "en") -> list[tuple[str, str, str
             statistic = f"{num(result.ctr_treatment - result.ctr_control)} [{num(low)}, {num(high)}]"
             pvalue = result.bootstrap.pvalue
             if pvalue == 0:
-                rows.append((label(name, lang), statistic, f"< {1 / result.bootstrap.resamples:.4f}",
-                             _direction_symbol(result, name), _t("yes", lang)))
+                rows.append(
+                    (
+                        label(name, lang),
+                        statistic,
+                        f"< {1 / result.bootstrap.resamples:.4f}",
+                        _direction_symbol(result, name),
+                        _t("yes", lang),
+                    )
+                )
                 continue
         else:
             statistic, pvalue = num(result.tests[name].statistic), result.tests[name].pvalue
@@ -279,10 +370,20 @@ def ab_markdown(result: ABResult, lang: str = "en") -> str:
     _check_lang(lang)
     boot = result.bootstrap
     groups = [
-        (f"{_h('control', lang)} ({result.control})", str(result.users[0]), str(result.zero_view_users[0]),
-         num(result.ctr_control), f"[{num(boot.control_ci[0])}, {num(boot.control_ci[1])}]"),
-        (f"{_h('treatment', lang)} ({result.treatment})", str(result.users[1]), str(result.zero_view_users[1]),
-         num(result.ctr_treatment), f"[{num(boot.treatment_ci[0])}, {num(boot.treatment_ci[1])}]"),
+        (
+            f"{_h('control', lang)} ({result.control})",
+            str(result.users[0]),
+            str(result.zero_view_users[0]),
+            num(result.ctr_control),
+            f"[{num(boot.control_ci[0])}, {num(boot.control_ci[1])}]",
+        ),
+        (
+            f"{_h('treatment', lang)} ({result.treatment})",
+            str(result.users[1]),
+            str(result.zero_view_users[1]),
+            num(result.ctr_treatment),
+            f"[{num(boot.treatment_ci[0])}, {num(boot.treatment_ci[1])}]",
+        ),
     ]
     check = result.polarization
     polar = [
@@ -290,10 +391,14 @@ def ab_markdown(result: ABResult, lang: str = "en") -> str:
         ("Levene / Brown–Forsythe p", pval(check.levene.pvalue)),
         ("KS p, two-sided (per-user CTR)", pval(check.ks.pvalue)),
         ("KS p, more users down / up", f"{pval(check.down.pvalue)} / {pval(check.up.pvalue)}"),
-        (f"share with CTR ≤ {num(check.low_cut, 3)} (control → treatment)",
-         f"{pct(check.low_share[0], 1)} → {pct(check.low_share[1], 1)}"),
-        (f"share with CTR > {num(check.high_cut, 3)} (control → treatment)",
-         f"{pct(check.high_share[0], 1)} → {pct(check.high_share[1], 1)}"),
+        (
+            f"share with CTR ≤ {num(check.low_cut, 3)} (control → treatment)",
+            f"{pct(check.low_share[0], 1)} → {pct(check.low_share[1], 1)}",
+        ),
+        (
+            f"share with CTR > {num(check.high_cut, 3)} (control → treatment)",
+            f"{pct(check.high_share[0], 1)} → {pct(check.high_share[1], 1)}",
+        ),
         ("flagged", _t("yes", lang) if check.flagged else _t("no", lang)),
     ]
     heads = [_h(k, lang) for k in ("test", "statistic", "pvalue", "direction", "significant")]
@@ -354,8 +459,10 @@ def ab_telegram_html(result: ABResult, lang: str = "en") -> str:
         f"<b>{_e(head)}</b>",
         f"<b>{_e(result.verdict.recommendation)}</b>",
         f"<pre>{_e(table)}</pre>",
-        "\n".join(f"<i>{_e(s)}</i>" if i == 0 and result.verdict.polarization else _e(s)
-                  for i, s in enumerate(ab_verdict_sentences(result, lang))),
+        "\n".join(
+            f"<i>{_e(s)}</i>" if i == 0 and result.verdict.polarization else _e(s)
+            for i, s in enumerate(ab_verdict_sentences(result, lang))
+        ),
     ]
     return "\n".join(lines)
 
@@ -364,10 +471,17 @@ def aa_telegram_html(result: AAResult, lang: str = "en") -> str:
     _check_lang(lang)
     a, b = result.groups
     status = "✅" if result.verdict.works else "❌"
-    stats_line = (f"fpr = {pct(result.fpr)} [{pct(result.fpr_ci[0])}, {pct(result.fpr_ci[1])}], "
-                  f"KS p = {pval(result.uniformity_pvalue)}, sims = {result.sims}")
-    return "\n".join([f"<b>{status} {_e(_t('aa_title', lang, a=a, b=b))}</b>", f"<code>{_e(stats_line)}</code>",
-                      _e(aa_verdict_text(result, lang))])
+    stats_line = (
+        f"fpr = {pct(result.fpr)} [{pct(result.fpr_ci[0])}, {pct(result.fpr_ci[1])}], "
+        f"KS p = {pval(result.uniformity_pvalue)}, sims = {result.sims}"
+    )
+    return "\n".join(
+        [
+            f"<b>{status} {_e(_t('aa_title', lang, a=a, b=b))}</b>",
+            f"<code>{_e(stats_line)}</code>",
+            _e(aa_verdict_text(result, lang)),
+        ]
+    )
 
 
 # --- plots -----------------------------------------------------------------------------------------------------
@@ -377,12 +491,22 @@ def aa_figures(result: AAResult, bins: int = 20) -> dict[str, go.Figure]:
     """Histogram of the simulated p-values with the count a uniform distribution would give."""
     pvalues = result.pvalues[np.isfinite(result.pvalues)]
     counts, edges = np.histogram(pvalues, bins=bins, range=(0, 1))
-    figure = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=1 / bins * 0.95, name="p-values",
-                              marker_color=PALETTE[0]))
-    figure.add_hline(y=len(pvalues) / bins, line_dash="dash", line_color=PALETTE[3],
-                     annotation_text="uniform", annotation_position="top right")
-    apply_style(figure, f"A/A {result.groups[0]} vs {result.groups[1]}: p-values of {result.sims:,} t-tests "
-                        f"(fpr {pct(result.fpr)})")
+    figure = go.Figure(
+        go.Bar(
+            x=(edges[:-1] + edges[1:]) / 2, y=counts, width=1 / bins * 0.95, name="p-values", marker_color=PALETTE[0]
+        )
+    )
+    figure.add_hline(
+        y=len(pvalues) / bins,
+        line_dash="dash",
+        line_color=PALETTE[3],
+        annotation_text="uniform",
+        annotation_position="top right",
+    )
+    apply_style(
+        figure,
+        f"A/A {result.groups[0]} vs {result.groups[1]}: p-values of {result.sims:,} t-tests (fpr {pct(result.fpr)})",
+    )
     figure.update_xaxes(title_text="p-value", range=[0, 1])
     figure.update_yaxes(title_text="simulations")
     return {"aa_pvalues": figure}
@@ -391,18 +515,28 @@ def aa_figures(result: AAResult, bins: int = 20) -> dict[str, go.Figure]:
 def ab_figures(result: ABResult, bins: int = 50) -> dict[str, go.Figure]:
     """Overlaid per-user CTR histograms and the bootstrap distribution of the CTR difference."""
     ctr = go.Figure()
-    for name, values, color in ((f"control ({result.control})", result.ctr_control_users, PALETTE[0]),
-                                (f"treatment ({result.treatment})", result.ctr_treatment_users, PALETTE[1])):
-        ctr.add_trace(go.Histogram(x=values, name=name, histnorm="probability", opacity=0.55,
-                                   xbins={"start": 0, "end": float(max(1.0, values.max())), "size": 1 / bins},
-                                   marker_color=color))
+    for name, values, color in (
+        (f"control ({result.control})", result.ctr_control_users, PALETTE[0]),
+        (f"treatment ({result.treatment})", result.ctr_treatment_users, PALETTE[1]),
+    ):
+        ctr.add_trace(
+            go.Histogram(
+                x=values,
+                name=name,
+                histnorm="probability",
+                opacity=0.55,
+                xbins={"start": 0, "end": float(max(1.0, values.max())), "size": 1 / bins},
+                marker_color=color,
+            )
+        )
     ctr.update_layout(barmode="overlay")
     apply_style(ctr, f"Per-user CTR: treatment {result.treatment} vs control {result.control}")
     ctr.update_xaxes(title_text="CTR")
     ctr.update_yaxes(title_text="share of users", tickformat=".0%")
     diff = result.bootstrap.diff
-    boot = go.Figure(go.Histogram(x=diff[np.isfinite(diff)], nbinsx=60, name="treatment − control",
-                                  marker_color=PALETTE[2]))
+    boot = go.Figure(
+        go.Histogram(x=diff[np.isfinite(diff)], nbinsx=60, name="treatment − control", marker_color=PALETTE[2])
+    )
     low, high = result.bootstrap.diff_ci
     for x, dash, text in ((0.0, "solid", "0"), (low, "dash", "CI low"), (high, "dash", "CI high")):
         boot.add_vline(x=x, line_dash=dash, line_color=PALETTE[3], annotation_text=text)

@@ -24,10 +24,15 @@ def _port(port: int | None) -> int:
 
 
 @app.command()
-def serve(host: str = HOST, port: int | None = PORT, path: Path | None = PATH,
-          timezone: str = typer.Option(None, "--timezone",
-                                       help="Server timezone (default: FEEDPULSE_TIMEZONE or Europe/Moscow)."),
-          log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error.")) -> None:
+def serve(
+    host: str = HOST,
+    port: int | None = PORT,
+    path: Path | None = PATH,
+    timezone: str = typer.Option(
+        None, "--timezone", help="Server timezone (default: FEEDPULSE_TIMEZONE or Europe/Moscow)."
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it)."""
     # The engine reads the server timezone from TZ when it starts: set it before chDB loads.
     os.environ["TZ"] = timezone or os.environ.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE

@@ -131,8 +131,19 @@ def start(host: str = "127.0.0.1", port: int = 8123, path: Path | None = None) -
                 f"something else already answers on http://{host}:{port}/ping (another FEEDPULSE_HOME or a "
                 "ClickHouse server); set CLICKHOUSE_PORT to a free port or CLICKHOUSE_HOST to use that server"
             )
-        command = [sys.executable, "-m", "feedpulse.cli", "localhouse", "serve", "--host", host, "--port",
-                   str(port), "--path", str(data_path)]
+        command = [
+            sys.executable,
+            "-m",
+            "feedpulse.cli",
+            "localhouse",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--path",
+            str(data_path),
+        ]
         with open(log_file(), "ab") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

@@ -142,9 +142,7 @@ class LocalHouse:
             with conn.scoped(params.settings, params.database, restore=not persist):
                 return conn.execute(query, fmt, params.query_parameters)
 
-    async def _stream_insert(
-        self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]
-    ) -> QueryStats:
+    async def _stream_insert(self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]) -> QueryStats:
         """Push the rows into chDB's streaming insert block by block as they arrive."""
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
             scope = conn.scoped(params.settings, params.database)

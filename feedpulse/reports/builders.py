@@ -52,12 +52,15 @@ def _day(value: dt.date) -> str:
 
 def _changes(series: DailySeries, key: str, compare: dict[str, int]) -> list[str]:
     current = series.value(key, series.day)
-    return [fmt_change(relative_change(current, series.value(key, series.day - dt.timedelta(days=back))))
-            for back in compare.values()]
+    return [
+        fmt_change(relative_change(current, series.value(key, series.day - dt.timedelta(days=back))))
+        for back in compare.values()
+    ]
 
 
-def _line(series: DailySeries, key: str, lang: Lang, compare: dict[str, int], label: str | None = None,
-          detail: str = "") -> str:
+def _line(
+    series: DailySeries, key: str, lang: Lang, compare: dict[str, int], label: str | None = None, detail: str = ""
+) -> str:
     value = fmt_value(key, series.value(key, series.day))
     changes = _changes(series, key, compare)
     joined = " / ".join(changes) if len(changes) > 1 else changes[0]
@@ -73,8 +76,9 @@ def _link(dashboard_url: str | None, lang: Lang) -> str:
 
 
 def _feed_changes_note(day: dt.date, lang: Lang) -> str:
-    return text("changes_feed", lang, prev_day=_day(day - dt.timedelta(days=1)),
-                week_day=_day(day - dt.timedelta(days=7)))
+    return text(
+        "changes_feed", lang, prev_day=_day(day - dt.timedelta(days=1)), week_day=_day(day - dt.timedelta(days=7))
+    )
 
 
 def _chart_title(title: str) -> str:
@@ -106,8 +110,10 @@ def app_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None
     ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
     ads, organic = series.value("new_users_ads", day), series.value("new_users_organic", day)
     platform = f"(iOS {fmt_value('app_dau_ios', ios)}, Android {fmt_value('app_dau_android', android)})"
-    sources = (f"({metric('new_users_ads', lang)} {fmt_value('new_users_ads', ads)}, "
-               f"{metric('new_users_organic', lang)} {fmt_value('new_users_organic', organic)})")
+    sources = (
+        f"({metric('new_users_ads', lang)} {fmt_value('new_users_ads', ads)}, "
+        f"{metric('new_users_organic', lang)} {fmt_value('new_users_organic', organic)})"
+    )
     compare = COMPARE_APP
     lines = [
         f"<b>{html.escape(text('app_title', lang, day=_day(day)))}</b>",
@@ -157,8 +163,13 @@ def platforms_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
     week = series.last_days(WEEK)
     figure = make_subplots(rows=1, cols=2, subplot_titles=[metric("app_dau", lang), metric("new_users", lang)])
     for key in ("app_dau_ios", "app_dau_android"):
-        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
-                                    line={"width": 3}), row=1, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang), line={"width": 3}
+            ),
+            row=1,
+            col=1,
+        )
     for key in ("new_users_ads", "new_users_organic"):
         figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)), row=1, col=2)
     figure.update_layout(barmode="stack")
@@ -167,17 +178,32 @@ def platforms_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
     return figure
 
 
-def _metric_grid(series: DailySeries, keys: list[str], lang: Lang, title: str, cols: int = 2,
-                 width: int = 1000, height: int = 800) -> go.Figure:
+def _metric_grid(
+    series: DailySeries, keys: list[str], lang: Lang, title: str, cols: int = 2, width: int = 1000, height: int = 800
+) -> go.Figure:
     """One line chart per metric over the week, in a grid (CTR with three decimals)."""
     week = series.last_days(WEEK)
     rows = -(-len(keys) // cols)
-    figure = make_subplots(rows=rows, cols=cols, subplot_titles=[metric(k, lang) for k in keys],
-                           vertical_spacing=0.16, horizontal_spacing=0.1)
+    figure = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[metric(k, lang) for k in keys],
+        vertical_spacing=0.16,
+        horizontal_spacing=0.1,
+    )
     for i, key in enumerate(keys):
         position = {"row": i // cols + 1, "col": i % cols + 1}
-        figure.add_trace(go.Scatter(x=list(week.index), y=week[key], mode="lines+markers", name=metric(key, lang),
-                                    line={"width": 3}, showlegend=False), **position)
+        figure.add_trace(
+            go.Scatter(
+                x=list(week.index),
+                y=week[key],
+                mode="lines+markers",
+                name=metric(key, lang),
+                line={"width": 3},
+                showlegend=False,
+            ),
+            **position,
+        )
         if key == "ctr":
             figure.update_yaxes(tickformat=".3f", **position)
     apply_style(figure, title, width=width, height=height)
@@ -197,5 +223,12 @@ def app_feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
 
 
 def messenger_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
-    return _metric_grid(series, ["messenger_dau", "messages", "messages_per_user"], lang,
-                        text("section_messenger", lang), cols=3, width=1200, height=500)
+    return _metric_grid(
+        series,
+        ["messenger_dau", "messages", "messages_per_user"],
+        lang,
+        text("section_messenger", lang),
+        cols=3,
+        width=1200,
+        height=500,
+    )

@@ -72,8 +72,10 @@ def _quarter_hours(client, source: str, day: dt.date) -> pd.DataFrame:
         "        messenger_users, messages"
         " FROM feed LEFT JOIN messages USING (bucket) ORDER BY slot"
     )
-    frames = [client.query_df(query, parameters={"day": d, "label": label})
-              for label, d in (("latest", day), ("week_before", day - dt.timedelta(days=7)))]
+    frames = [
+        client.query_df(query, parameters={"day": d, "label": label})
+        for label, d in (("latest", day), ("week_before", day - dt.timedelta(days=7)))
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -86,16 +88,19 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
     for column, name, window in (("dau", "DAU", 1), ("wau", "WAU", 7), ("mau", "MAU", ACTIVE_WINDOW_DAYS)):
         # A rolling window that reaches before the first day of history would undercount: leave it out.
         complete = active_days >= active_days.min() + pd.Timedelta(days=window - 1)
-        active.add_trace(go.Scatter(x=list(active_days[complete]), y=data.active[column][complete], name=name,
-                                    mode="lines"))
+        active.add_trace(
+            go.Scatter(x=list(active_days[complete]), y=data.active[column][complete], name=name, mode="lines")
+        )
     out.append(("active", apply_style(active, "Active users: DAU / WAU / MAU (rolling 7 and 30 days)", height=450)))
 
     audience = go.Figure()
-    for column, name in (("both_users", "feed and messenger"), ("feed_only_users", "feed only"),
-                         ("messenger_only_users", "messenger only")):
+    for column, name in (
+        ("both_users", "feed and messenger"),
+        ("feed_only_users", "feed only"),
+        ("messenger_only_users", "messenger only"),
+    ):
         audience.add_trace(go.Scatter(x=days, y=daily[column], name=name, stackgroup="audience", mode="lines"))
-    out.append(("audience", apply_style(audience, "Audience by day: both / feed only / messenger only",
-                                        height=450)))
+    out.append(("audience", apply_style(audience, "Audience by day: both / feed only / messenger only", height=450)))
 
     new_users = go.Figure()
     # In the first week of history everyone looks new (first seen = first processed day): skip it.
@@ -125,17 +130,26 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
 
 def _quarter_hour_figure(data: DashboardData) -> go.Figure:
     metrics = ["feed_users", "views", "likes", "messages"]
-    figure = make_subplots(rows=2, cols=2, subplot_titles=["Feed users", "Views", "Likes", "Messages"],
-                           vertical_spacing=0.15)
+    figure = make_subplots(
+        rows=2, cols=2, subplot_titles=["Feed users", "Views", "Likes", "Messages"], vertical_spacing=0.15
+    )
     names = {"latest": str(data.latest_day), "week_before": str(data.latest_day - dt.timedelta(days=7))}
     for series, dash in (("latest", "solid"), ("week_before", "dot")):
         part = data.quarter_hours[data.quarter_hours["series"] == series]
         times = [f"{int(s) // 60:02d}:{int(s) % 60:02d}" for s in part["slot"]]
         for i, metric in enumerate(metrics):
             figure.add_trace(
-                go.Scatter(x=times, y=part[metric], mode="lines", name=names[series], legendgroup=series,
-                           showlegend=i == 0, line={"dash": dash}),
-                row=i // 2 + 1, col=i % 2 + 1,
+                go.Scatter(
+                    x=times,
+                    y=part[metric],
+                    mode="lines",
+                    name=names[series],
+                    legendgroup=series,
+                    showlegend=i == 0,
+                    line={"dash": dash},
+                ),
+                row=i // 2 + 1,
+                col=i % 2 + 1,
             )
     return apply_style(figure, f"Per 15 minutes: {data.latest_day} vs a week before", height=700)
 
@@ -160,13 +174,19 @@ PAGE = """<!DOCTYPE html>
 
 def render_html(data: DashboardData, generated_at: dt.datetime | None = None) -> str:
     generated_at = generated_at or dt.datetime.now()
-    first, last = (pd.Timestamp(data.daily["event_date"].min()).date(),
-                   pd.Timestamp(data.daily["event_date"].max()).date())
+    first, last = (
+        pd.Timestamp(data.daily["event_date"].min()).date(),
+        pd.Timestamp(data.daily["event_date"].max()).date(),
+    )
     sections = []
     for i, (name, figure) in enumerate(figures(data)):
         figure.update_layout(width=None, autosize=True)
-        body = figure.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{name}",
-                              config={"responsive": True, "displaylogo": False})
+        body = figure.to_html(
+            full_html=False,
+            include_plotlyjs=(i == 0),
+            div_id=f"chart-{name}",
+            config={"responsive": True, "displaylogo": False},
+        )
         sections.append(f'<section id="{name}">{body}</section>')
     subtitle = html.escape(f"days {first} … {last}; generated {generated_at:%Y-%m-%d %H:%M}")
     return PAGE.format(subtitle=subtitle, sections="\n".join(sections))

@@ -16,9 +16,23 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 FEED_COLUMNS = ["dau", "views", "likes", "ctr"]
 APP_COLUMNS = [
-    "app_dau", "app_dau_ios", "app_dau_android", "feed_only_users", "messenger_only_users", "both_users",
-    "new_users", "new_users_ads", "new_users_organic", "feed_dau", "views", "likes", "ctr", "likes_per_user",
-    "messenger_dau", "messages", "messages_per_user",
+    "app_dau",
+    "app_dau_ios",
+    "app_dau_android",
+    "feed_only_users",
+    "messenger_only_users",
+    "both_users",
+    "new_users",
+    "new_users_ads",
+    "new_users_organic",
+    "feed_dau",
+    "views",
+    "likes",
+    "ctr",
+    "likes_per_user",
+    "messenger_dau",
+    "messages",
+    "messages_per_user",
 ]
 
 

@@ -38,8 +38,7 @@ class ReportRun:
     receipt: DeliveryReceipt | None = None
 
 
-def build(kind: ReportKind, client, day: dt.date, lang: Lang = "ru", dashboard_url: str | None = None
-          ) -> ReportContent:
+def build(kind: ReportKind, client, day: dt.date, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
     """The report's content; raises ReportDataMissing when the ETL has not produced the day."""
     check_lang(lang)
     if kind == "feed":

@@ -11,10 +11,14 @@ LANGS: tuple[Lang, ...] = ("ru", "en")
 TEXTS: dict[str, dict[str, str]] = {
     "feed_title": {"ru": "📰 Лента: ключевые метрики за {day}", "en": "📰 Feed: key metrics for {day}"},
     "app_title": {"ru": "📱 Приложение: отчёт за {day}", "en": "📱 App: report for {day}"},
-    "changes_feed": {"ru": "в скобках — изменение к {prev_day} и к {week_day}",
-                     "en": "in brackets: change vs {prev_day} and vs {week_day}"},
-    "changes_app": {"ru": "изменения: к вчера / к неделе назад / к месяцу назад",
-                    "en": "changes: vs day before / week before / month before"},
+    "changes_feed": {
+        "ru": "в скобках — изменение к {prev_day} и к {week_day}",
+        "en": "in brackets: change vs {prev_day} and vs {week_day}",
+    },
+    "changes_app": {
+        "ru": "изменения: к вчера / к неделе назад / к месяцу назад",
+        "en": "changes: vs day before / week before / month before",
+    },
     "section_audience": {"ru": "Аудитория", "en": "Audience"},
     "section_feed": {"ru": "Лента", "en": "Feed"},
     "section_messenger": {"ru": "Мессенджер", "en": "Messenger"},
