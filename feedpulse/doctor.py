@@ -41,6 +41,7 @@ import typer
 import yaml
 
 from feedpulse.config import ClickHouseSettings
+from feedpulse.identifiers import InvalidIdentifierError, check_identifier
 
 OLDEST_TESTED = "24.3"  # the oldest ClickHouse release feedpulse is known to work with
 TESTED_ON = "26.9"  # the test suite runs on this release (the engine of the local endpoint, chDB)
@@ -51,7 +52,6 @@ DBT_PROFILES = Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.y
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 _RANK = {PASS: 0, SKIP: 0, WARN: 1, FAIL: 2}
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Columns the ETL reads from the source tables, by type family (see :func:`type_family`).
 SOURCE_COLUMNS: dict[str, dict[str, str]] = {
@@ -139,12 +139,10 @@ def check_configuration(env: Mapping[str, str]) -> CheckResult:
     except ValueError as exc:
         return CheckResult("configuration", FAIL, str(exc))
     source = env.get("FEEDPULSE_SOURCE_DATABASE") or DEFAULT_SOURCE_DATABASE
-    if not _IDENT.match(source):
-        return CheckResult(
-            "configuration",
-            FAIL,
-            f"FEEDPULSE_SOURCE_DATABASE must be a plain identifier (letters, digits, _), got {source!r}",
-        )
+    try:
+        check_identifier(source, "FEEDPULSE_SOURCE_DATABASE")
+    except InvalidIdentifierError as exc:
+        return CheckResult("configuration", FAIL, str(exc))
     password = "password set" if settings.password else "no password"
     if settings.is_local:
         detail = f"local endpoint {settings.url} (CLICKHOUSE_HOST unset), user {settings.user}, {password}"

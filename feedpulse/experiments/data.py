@@ -10,7 +10,6 @@ undefined) but count them for the sample-ratio check and the views guardrail.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feedpulse.identifiers import InvalidIdentifierError, check_identifier
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("exp_group", "user_id", "likes", "views")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 USERS_SQL = """
 SELECT exp_group, user_id, countIf(action = 'like') AS likes, countIf(action = 'view') AS views
@@ -97,8 +97,10 @@ def load_csv(path: str | Path) -> pd.DataFrame:
 
 def users_query(database: str = "simulator") -> str:
     """The per-user aggregate query; only the (validated) database name is formatted in."""
-    if not IDENTIFIER.match(database):
-        raise ExperimentDataError(f"invalid database name {database!r}: expected an identifier like 'simulator'")
+    try:
+        check_identifier(database)
+    except InvalidIdentifierError as exc:
+        raise ExperimentDataError(str(exc)) from None
     return USERS_SQL.format(database=database)
 
 

@@ -6,13 +6,13 @@ Queries are parameterized; the database names are validated identifiers.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
+from feedpulse.identifiers import check_identifier
+
 ANALYTICS_DATABASE = "analytics"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 FEED_COLUMNS = ["dau", "views", "likes", "ctr"]
 APP_COLUMNS = [
@@ -59,9 +59,7 @@ class DailySeries:
 
 
 def identifier(name: str) -> str:
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"not a valid database name: {name!r}")
-    return name
+    return check_identifier(name)
 
 
 def load_feed_series(client, day: dt.date, days_back: int = 7, database: str = ANALYTICS_DATABASE) -> DailySeries:

@@ -15,16 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from feedpulse.identifiers import InvalidIdentifierError, quoted
 from feedpulse.simulator.anomalies import Anomaly, AnomalySpec
 from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.model import AGE_BUCKETS, CITIES, EPOCH, QUANTILES, SECONDS_PER_DAY, Model
 
 UINT32_MAX = 2**32 - 1
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 FEED_COLUMNS = "user_id, post_id, action, time, gender, age, country, city, os, source, exp_group"
 MESSAGE_COLUMNS = "user_id, reciever_id, time, source, exp_group, gender, age, country, city, os"
@@ -35,9 +34,10 @@ class SimulationError(ValueError):
 
 
 def quote_ident(name: str) -> str:
-    if not _IDENT.match(name):
-        raise SimulationError(f"database name {name!r} is not a plain identifier (letters, digits, _)")
-    return f"`{name}`"
+    try:
+        return quoted(name)
+    except InvalidIdentifierError as exc:
+        raise SimulationError(str(exc)) from None
 
 
 def create_statements(database: str) -> list[str]:
