@@ -278,7 +278,7 @@ def test_load_from_db_uses_query_parameters() -> None:
     assert "{start:Date}" in sql and "{end:Date}" in sql and "{groups:Array(Int8)}" in sql
     assert "simulator.feed_actions" in sql and "2026" not in sql
     assert parameters == {"start": dt.date(2026, 11, 9), "end": dt.date(2026, 11, 15), "groups": [0, 1]}
-    with pytest.raises(ExperimentDataError, match="invalid database name"):
+    with pytest.raises(ExperimentDataError, match="database name must be a plain identifier"):
         load_from_db(client, "2026-11-09", "2026-11-15", [0, 1], database="x; DROP TABLE y")
     with pytest.raises(ExperimentDataError, match="before start"):
         load_from_db(client, "2026-11-15", "2026-11-09", [0, 1])
