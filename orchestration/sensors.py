@@ -46,7 +46,7 @@ def send_alert(context: OpExecutionContext, config: AlertRunConfig, clickhouse: 
     )
     context.log.info(
         f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "
-        f"sent to {receipt.destination} {receipt.outbox_path or ''}"
+        f"({receipt.destination} {receipt.outbox_path or ''}): {receipt.summary()}"
     )
 
 
