@@ -206,7 +206,12 @@ def _to_outbox(run: _Run, chat_ids: Sequence[str]) -> DeliveryReceipt:
         receipt.already_delivered.append(OUTBOX_CHAT)
         return receipt
     writer.start(fresh=progress.new)
-    run.send(OUTBOX_CHAT, progress, receipt, lambda part: (writer.write(part), [])[1])
+
+    def write(part: Part) -> list[int]:
+        writer.write(part)
+        return []  # no message ids in a folder
+
+    run.send(OUTBOX_CHAT, progress, receipt, write)
     writer.finish()
     run.finish(OUTBOX_CHAT, progress, receipt)
     log.info("%s written to the outbox: %s", run.key, writer.path)
