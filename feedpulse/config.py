@@ -39,6 +39,12 @@ def feedpulse_home() -> Path:
     return home
 
 
+def alerts_config_path() -> Path | None:
+    """``FEEDPULSE_ALERTS_CONFIG``: the alerts.yaml to use; ``None`` ⇒ the shipped one."""
+    value = (os.environ.get("FEEDPULSE_ALERTS_CONFIG") or "").strip()
+    return Path(value).expanduser() if value else None
+
+
 @dataclass(frozen=True)
 class ClickHouseSettings:
     """Where ClickHouse is and how to log in. ``is_local`` ⇒ the embedded chDB endpoint."""

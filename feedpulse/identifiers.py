@@ -40,3 +40,35 @@ def check_identifier(name: object, what: str = "database name") -> str:
 def quoted(name: str, what: str = "database name") -> str:
     """The checked identifier in backticks, for SQL text that cannot take a parameter (DDL)."""
     return f"`{check_identifier(name, what)}`"
+
+
+# --- scratch databases --------------------------------------------------------------------------
+# A tool that needs a database for a while (``feedpulse alerts evaluate`` simulates weeks into one)
+# creates it under a reserved prefix and drops only what it created: a scratch name always starts
+# with SCRATCH_PREFIX, so it is never `test`, `analytics`, `simulator`, `system` or `default`; and
+# it is created without IF NOT EXISTS, so an existing database of that name (whatever it holds) is
+# refused, even one created concurrently. The lifecycle is feedpulse.scratch.scratch_database.
+
+SCRATCH_PREFIX = "feedpulse_scratch_"
+
+
+def scratch_name() -> str:
+    """A new scratch database name: ``feedpulse_scratch_<32 hex digits>`` (a random UUID)."""
+    import uuid
+
+    return f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
+
+
+def is_scratch_name(name: object) -> bool:
+    return is_identifier(name) and str(name).startswith(SCRATCH_PREFIX) and len(str(name)) > len(SCRATCH_PREFIX)
+
+
+def check_scratch_name(name: object, what: str = "scratch database") -> str:
+    """``name`` if it is a plain identifier under the reserved prefix; else an error naming ``what``."""
+    check_identifier(name, what)
+    if not is_scratch_name(name):
+        raise InvalidIdentifierError(
+            f"{what} must start with {SCRATCH_PREFIX!r} (a database the tool creates and drops; existing "
+            f"databases such as test, analytics or the source database are never used), got {name!r}"
+        )
+    return name  # type: ignore[return-value]

@@ -16,6 +16,11 @@ class ExperimentConfig(Config):
     lang: str = Field(default="en", description="Report language: en or ru.")
     seed: int = Field(default=42, description="Seed of the simulations and the bootstrap.")
     send: bool = Field(default=True, description="Deliver the report to Telegram (or the outbox).")
+    resend: bool = Field(
+        default=False,
+        description="Send a new copy to chats that already got this report (an interrupted delivery is "
+        "completed either way, each part once).",
+    )
 
 
 def _source_database() -> str:
@@ -23,12 +28,13 @@ def _source_database() -> str:
 
 
 def _result(report: ExperimentReport, config: ExperimentConfig, day) -> MaterializeResult:
-    receipt = send(report, day) if config.send else None
+    receipt = send(report, day, resend=config.resend) if config.send else None
     return MaterializeResult(
         metadata={
             "report": MetadataValue.md(report.markdown_with_images()),
             "result": MetadataValue.json(report.result.to_dict()),
             "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
+            "delivery": MetadataValue.text(receipt.summary() if receipt else "-"),
         }
     )
 

@@ -27,7 +27,11 @@ REPORT_HOUR, REPORT_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_RE
 
 class ReportConfig(Config):
     lang: str = Field(default="ru", description="Language of the report text: ru or en.")
-    resend: bool = Field(default=False, description="Send again to chats that already got this day's report.")
+    resend: bool = Field(
+        default=False,
+        description="Send a new copy to chats that already got this day's report (an interrupted delivery is "
+        "completed either way, each part once).",
+    )
 
 
 def _report(
@@ -42,14 +46,15 @@ def _report(
         resend=config.resend,  # type: ignore[arg-type]
         dashboard_url=dashboard.dashboard_url(),
     )
-    if run.already_sent_to:
-        context.log.info(f"already sent to {', '.join(run.already_sent_to)}: not sent again (set resend to force)")
     receipt = run.receipt
+    if receipt is not None:
+        context.log.info(f"delivery: {receipt.summary()}" + (" (set resend to force)" if run.already_sent_to else ""))
     return MaterializeResult(
         metadata={
             "report": MetadataValue.md(markdown(run)),
             "day": MetadataValue.text(day.isoformat()),
             "delivered_to": MetadataValue.text(", ".join(run.delivered_to) or "nobody (already sent)"),
+            "delivery": MetadataValue.text(receipt.summary() if receipt else "-"),
             "destination": MetadataValue.text(receipt.destination if receipt else "none"),
             "outbox_path": MetadataValue.path(str(receipt.outbox_path))
             if receipt and receipt.outbox_path

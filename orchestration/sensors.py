@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from feedpulse.alerts.config import AlertsConfig, default_config, load_config
+from feedpulse.alerts.config import AlertsConfig, configured_config
 from feedpulse.alerts.service import check, from_payload, last_complete_bucket, send, to_payload
 from feedpulse.clickhouse import server_now
 from feedpulse.reports.dashboard import dashboard_url
@@ -26,8 +26,7 @@ SENSOR_INTERVAL_SECONDS = int(os.environ.get("FEEDPULSE_ALERT_INTERVAL_SECONDS",
 
 
 def alerts_config() -> AlertsConfig:
-    path = os.environ.get("FEEDPULSE_ALERTS_CONFIG")
-    return load_config(path) if path else default_config()
+    return configured_config()
 
 
 def source_database() -> str:
@@ -47,7 +46,7 @@ def send_alert(context: OpExecutionContext, config: AlertRunConfig, clickhouse: 
     )
     context.log.info(
         f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "
-        f"sent to {receipt.destination} {receipt.outbox_path or ''}"
+        f"({receipt.destination} {receipt.outbox_path or ''}): {receipt.summary()}"
     )
 
 

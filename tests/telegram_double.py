@@ -5,8 +5,11 @@ unknown method ⇒ 404), required fields of getMe, sendMessage, sendPhoto, sendM
 JSON whose ``attach://<name>`` files must be attached) and sendDocument, Telegram's HTML parse
 mode (supported tags only, balanced, ``&`` must start an entity, ``<`` must start a tag; a bare
 ``>`` is accepted, as Telegram does) and the length limits, counted on the parsed text in UTF-16
-units like Telegram. Faults are injected with :meth:`TelegramDouble.fail_next`. Every accepted
-call is recorded in ``calls``; every request (accepted or not) in ``requests``.
+units like Telegram. Faults are injected with :meth:`TelegramDouble.fail_next` (an error answer:
+nothing delivered) and :meth:`TelegramDouble.lose_next_answer` (the call is carried out, but the
+answer comes only after the client gave up: a lost response). Every accepted call is recorded in
+``calls``; every request (accepted or not) in ``requests``. The server is threaded, so a retry is
+served while a lost answer is still pending.
 
 Use it in a test module with::
 
@@ -205,9 +208,10 @@ class TelegramDouble:
         self.calls: list[Call] = []
         self.requests: list[tuple[str, int]] = []  # (method, status) of every request
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
+        self._lost: dict[str, deque[float]] = defaultdict(deque)  # delays of answers to hold back
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.server = _QuickServer(host="127.0.0.1", port=0)
+        self.server = _QuickServer(host="127.0.0.1", port=0, threaded=True)
 
     # lifecycle
 
@@ -243,6 +247,12 @@ class TelegramDouble:
             for _ in range(times):
                 self._faults[method].append(_Fault(status, retry_after if status == 429 else None, description))
 
+    def lose_next_answer(self, method: str, delay: float = 1.0, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out (recorded, delivered), but their answer
+        is held back ``delay`` seconds — longer than the client's timeout, so the client sees a read timeout."""
+        with self._lock:
+            self._lost[method].extend([delay] * times)
+
     def sent(self, method: str | None = None, chat_id: str | None = None) -> list[Call]:
         """Accepted calls, optionally of one method and/or to one chat."""
         return [
@@ -271,6 +281,9 @@ class TelegramDouble:
                 raise self._fault_error(fault)
             with self._lock:
                 result = handler(request, self._params(request))
+                delay = self._lost[method].popleft() if self._lost[method] else 0.0
+            if delay:
+                time.sleep(delay)  # the message is delivered; the answer arrives after the client gave up
         except ApiError as error:
             return self._answer(
                 method,

@@ -67,10 +67,12 @@ def tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
 
 def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, tmp_path):
     from feedpulse.alerts.lifecycle import AlertStore
+    from feedpulse.telegram import SentLog
     from orchestration.definitions import defs
     from orchestration.sensors import alert_job
 
     monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
+    monkeypatch.setattr("feedpulse.alerts.service.SentLog", lambda: SentLog(tmp_path / "sent.sqlite"))
     now = DROP_START + dt.timedelta(minutes=35)  # bucket 19:15 complete after the 5-minute delay
     result, cursor = tick(monkeypatch, now)
     assert isinstance(result, list) and result, f"no run requested: {result}"
@@ -83,15 +85,25 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     assert not isinstance(again, list)
 
     request = next(r for r in views_requests if r.tags["feedpulse/slice"] == "total")
-    run = alert_job.execute_in_process(
-        run_config=request.run_config, resources={"clickhouse": defs.resources["clickhouse"]}
-    )
-    assert run.success
+
+    def execute():
+        return alert_job.execute_in_process(
+            run_config=request.run_config, resources={"clickhouse": defs.resources["clickhouse"]}, raise_on_error=False
+        )
+
+    # issue 12: the chart is refused after the text went out; re-executing the run must not repeat the text
+    alert_env.fail_next("sendPhoto", status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    assert not execute().success
+    assert len(alert_env.sent("sendMessage")) == 1 and alert_env.sent("sendPhoto") == []
+    assert execute().success
     messages = alert_env.sent("sendMessage")
     photos = alert_env.sent("sendPhoto")
     assert len(messages) == 1 and len(photos) == 1
     assert "views" in messages[0].text and "total" in messages[0].text and "%" in messages[0].text
     assert next(iter(photos[0].files.values()))[1][:4] == b"\x89PNG"
+    # re-executing a delivered alert_job (e.g. from the UI) sends nothing
+    assert execute().success
+    assert len(alert_env.sent()) == 2
 
 
 def test_clean_bucket_sends_nothing(alert_env, monkeypatch, tmp_path):

@@ -10,15 +10,22 @@ import pytest
 from typer.testing import CliRunner
 
 from feedpulse.alerts.cli import app
+from feedpulse.alerts.evaluate import run_evaluation
+from feedpulse.identifiers import SCRATCH_PREFIX
+from feedpulse.scratch import ScratchDatabaseError, scratch_database
 
 pytestmark = pytest.mark.integration
 
 MAGNITUDE_KEYS = {"15", "20", "30", "40", "60"}
 
 
+def scratch_databases(client) -> set[str]:
+    return {row[0] for row in client.query("SHOW DATABASES").result_rows if row[0].startswith(SCRATCH_PREFIX)}
+
+
 def test_evaluate_json_shape_and_feedpulse_beats_the_rules(ch_client) -> None:
-    args = ["evaluate", "--weeks", "1", "--scale", "0.3", "--warmup-days", "8", "--seed", "3",
-            "--database", "alerts_eval_test", "--json"]  # fmt: skip
+    before = scratch_databases(ch_client)
+    args = ["evaluate", "--weeks", "1", "--scale", "0.3", "--warmup-days", "8", "--seed", "3", "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -32,8 +39,66 @@ def test_evaluate_json_shape_and_feedpulse_beats_the_rules(ch_client) -> None:
         assert summary["median_delay_buckets"] is None or summary["median_delay_buckets"] >= 0
     f1 = {name: s["f1"] for name, s in report["detectors"].items()}
     assert f1["feedpulse"] > f1["yesterday_pct"] and f1["feedpulse"] > f1["iqr"], f1
-    databases = {row[0] for row in ch_client.query("SHOW DATABASES").result_rows}
-    assert "alerts_eval_test" not in databases
+    assert scratch_databases(ch_client) == before  # its own scratch database was dropped
+
+
+def sentinel(client, database: str) -> None:
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(f"CREATE TABLE IF NOT EXISTS {database}.sentinel (x UInt8) ENGINE = MergeTree ORDER BY x")
+    client.command(f"INSERT INTO {database}.sentinel VALUES (1), (2)")
+
+
+def sentinel_rows(client, database: str) -> int:
+    return client.query(f"SELECT count() FROM {database}.sentinel").result_rows[0][0]
+
+
+@pytest.mark.parametrize("database", ["test", "analytics", "simulator", "default", "system"])
+def test_evaluate_refuses_existing_and_feedpulse_databases(ch_client, database: str) -> None:
+    """`evaluate --database test` used to simulate into `test` and drop it (the final table with it), exit 0."""
+    if database != "system":
+        sentinel(ch_client, database)
+        rows = sentinel_rows(ch_client, database)
+    try:
+        result = CliRunner().invoke(app, ["evaluate", "--weeks", "1", "--database", database])
+        assert result.exit_code == 2, result.output
+        assert "must start with 'feedpulse_scratch_'" in result.output
+        if database != "system":
+            assert sentinel_rows(ch_client, database) == rows  # untouched
+        with pytest.raises(ScratchDatabaseError):  # the library refuses too, before any SQL
+            run_evaluation(ch_client, weeks=1, database=database)
+    finally:
+        if database != "system":
+            ch_client.command(f"DROP TABLE IF EXISTS {database}.sentinel")
+
+
+def test_an_existing_scratch_name_is_refused_and_kept(ch_client, monkeypatch) -> None:
+    existing = f"{SCRATCH_PREFIX}already_there"
+    sentinel(ch_client, existing)
+    try:
+        result = CliRunner().invoke(app, ["evaluate", "--weeks", "1", "--database", existing])
+        assert result.exit_code == 2 and "exists already" in result.output, result.output
+        assert sentinel_rows(ch_client, existing) == 2
+        # created concurrently between the check and CREATE DATABASE: ClickHouse refuses, nothing is dropped
+        monkeypatch.setattr("feedpulse.scratch.database_exists", lambda client, name: False)
+        with pytest.raises(ScratchDatabaseError, match="cannot create"):
+            with scratch_database(ch_client, existing):
+                pytest.fail("must not get a database that exists")
+        assert sentinel_rows(ch_client, existing) == 2
+    finally:
+        ch_client.command(f"DROP DATABASE IF EXISTS {existing}")
+
+
+def test_scratch_database_is_new_and_dropped_even_on_error(ch_client) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with scratch_database(ch_client) as name:
+            assert name.startswith(SCRATCH_PREFIX) and len(name) == len(SCRATCH_PREFIX) + 32
+            assert name in scratch_databases(ch_client)
+            raise RuntimeError("boom")
+    assert name not in scratch_databases(ch_client)
+    with scratch_database(ch_client, keep=True) as kept:
+        pass
+    assert kept in scratch_databases(ch_client)
+    ch_client.command(f"DROP DATABASE {kept}")
 
 
 def test_per_user_metrics_get_the_users_series_and_keep_their_own_ground_truth() -> None:

@@ -15,8 +15,7 @@ import pytest
 from feedpulse.charts import ChartRenderer, chromium_path
 from feedpulse.reports.data import ReportDataMissing
 from feedpulse.reports.run import build, markdown, run_report
-from feedpulse.reports.sent_log import SentLog
-from feedpulse.telegram import TelegramSettings
+from feedpulse.telegram import DeliveryError, SentLog, TelegramSettings
 from tests.telegram_double import TOKEN, telegram_double  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.dbt]
@@ -131,6 +130,23 @@ def test_delivered_once_despite_429_and_502_and_not_resent(marts, telegram_doubl
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")  # the double's own log
     assert ours and TOKEN not in ours
     assert TOKEN not in markdown(first)
+
+
+def test_text_accepted_photo_refused_rerun_sends_only_the_photo(marts, telegram_double, renderer, tmp_path):
+    """Issue 12: the re-run of a report whose photo was refused after its text went out sent the text twice."""
+    settings = telegram_double.settings(["42", "43"])
+    log = SentLog(tmp_path / "sent.sqlite")
+    telegram_double.fail_next("sendPhoto", status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    with pytest.raises(DeliveryError) as info:
+        run_report("feed", marts, DAY, telegram=settings, sent_log=log, renderer=renderer)
+    assert list(info.value.failures) == ["42"] and info.value.receipt.chat_ids == ["43"]
+    assert [c.method for c in telegram_double.sent(chat_id="42")] == ["sendMessage"]
+
+    rerun = run_report("feed", marts, DAY, telegram=settings, sent_log=log, renderer=renderer)
+    assert rerun.delivered_to == ["42"] and rerun.already_sent_to == ["43"]
+    for chat in ("42", "43"):
+        assert [c.method for c in telegram_double.sent(chat_id=chat)] == ["sendMessage", "sendPhoto"]  # once each
+    assert "resumed for 42" in rerun.receipt.summary()
 
 
 def test_without_token_both_reports_land_in_the_outbox(marts, renderer, tmp_path, monkeypatch):

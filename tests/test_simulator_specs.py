@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from feedpulse.simulator.anomalies import SpecError, load_anomalies, parse_anomalies, parse_duration
+from feedpulse.durations import parse_duration
+from feedpulse.simulator.anomalies import SpecError, load_anomalies, parse_anomalies
 from feedpulse.simulator.experiment import load_experiment, parse_experiment
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -342,16 +342,18 @@ def test_outbox_layout_manifest_and_replacement(home, monkeypatch):
     receipt = deliver(delivery)
     folder = home / "outbox" / "2024-05-01" / "feed_report"
     assert receipt.destination == "outbox" and receipt.outbox_path == folder and receipt.message_ids == []
-    assert receipt.chat_ids == ["1", "-100200"]
+    assert receipt.chat_ids == ["outbox"]
     manifest = json.loads((folder / "manifest.json").read_text())
     texts = [part["file"] for part in manifest["parts"] if part["kind"] == "text"]
     assert texts == [f"message-{n}.html" for n in range(1, len(texts) + 1)] and len(texts) >= 4
     assert "".join((folder / file).read_text() for file in texts) == delivery.html
-    assert manifest["parts"][len(texts) :] == [
-        {"kind": "photo", "file": "dau.png", "caption": "<b>DAU</b>"},
-        {"kind": "photo", "file": "ctr.png", "caption": ""},
-        {"kind": "document", "file": "metrics.csv", "caption": "raw"},
+    n = len(texts)  # the parts: texts, one media group of two photos, the document
+    assert manifest["parts"][n:] == [
+        {"part": n, "kind": "photo", "file": "dau.png", "caption": "<b>DAU</b>"},
+        {"part": n, "kind": "photo", "file": "ctr.png", "caption": ""},
+        {"part": n + 1, "kind": "document", "file": "metrics.csv", "caption": "raw"},
     ]
+    assert manifest["complete"] is True
     assert (manifest["name"], manifest["date"], manifest["chat_ids"]) == ("feed report", "2024-05-01", ["1", "-100200"])
     assert dt.datetime.fromisoformat(manifest["created_at"])
     assert (folder / "dau.png").read_bytes() == PNG and (folder / "metrics.csv").read_bytes() == b"a,b\n1,2\n"
@@ -374,7 +376,8 @@ def test_outbox_without_chat_ids_and_name_clashes(home):
     )
     receipt = deliver(delivery, TelegramSettings())
     files = [part["file"] for part in json.loads((receipt.outbox_path / "manifest.json").read_text())["parts"]]
-    assert receipt.outbox_path.name == "alert_dau" and receipt.chat_ids == []
+    assert receipt.outbox_path.name == "alert_dau" and receipt.chat_ids == ["outbox"]
+    assert json.loads((receipt.outbox_path / "manifest.json").read_text())["chat_ids"] == []
     assert files == ["message.html", "a.png", "a-2.png", "manifest-2.json", "message-2.html"]
 
 

@@ -16,6 +16,8 @@ from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
 from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, run_evaluation, targets
+from feedpulse.identifiers import check_scratch_name
+from feedpulse.scratch import ScratchDatabaseError
 
 app = typer.Typer(help="15-minute anomaly alerts: detector evaluation.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -88,7 +90,12 @@ WEEKS = typer.Option(4, "--weeks", min=1, max=12, help="Evaluated weeks (after t
 SCALE = typer.Option(1.0, "--scale", min=0.05, help="Simulator scale (1 ≈ the original app).")
 SEED = typer.Option(42, "--seed", help="Seed of the simulation and of the injected anomalies.")
 WARMUP = typer.Option(14, "--warmup-days", min=1, help="Clean history before the evaluated weeks.")
-DATABASE = typer.Option("alerts_eval", "--database", help="Scratch database (dropped afterwards).")
+DATABASE = typer.Option(
+    None,
+    "--database",
+    help="Name of the scratch database to create: must start with feedpulse_scratch_ and must not exist "
+    "(default: a new feedpulse_scratch_<uuid>). It is dropped afterwards unless --keep.",
+)
 CONFIG = typer.Option(None, "--config", help="alerts.yaml to evaluate (default: the shipped one).")
 KEEP = typer.Option(False, "--keep", help="Keep the scratch database.")
 JSON = typer.Option(False, "--json", help='Print {"detectors": {...}} as JSON.')
@@ -100,7 +107,7 @@ def evaluate_command(
     scale: float = SCALE,
     seed: int = SEED,
     warmup_days: int = WARMUP,
-    database: str = DATABASE,
+    database: str | None = DATABASE,
     config_path: Path | None = CONFIG,
     keep: bool = KEEP,
     as_json: bool = JSON,
@@ -110,15 +117,22 @@ def evaluate_command(
 
     try:
         config = load_config(config_path) if config_path else default_config()
-    except ConfigError as exc:
+        if database is not None:
+            check_scratch_name(database, "--database")
+    except (ConfigError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
     client = get_client()
     try:
         report = run_evaluation(client, weeks=weeks, scale=scale, seed=seed, warmup_days=warmup_days,
                                 database=database, config=config, keep=keep)  # fmt: skip
+    except ScratchDatabaseError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         client.close()
+    if keep:
+        typer.echo(f"scratch database kept: {report['meta']['database']}", err=True)
     if as_json:
         typer.echo(json.dumps({"detectors": report["detectors"]}, indent=2, ensure_ascii=False))
         return

@@ -3,10 +3,10 @@
 Layout of ``alerts.yaml``::
 
     completeness_delay_minutes: 5      # evaluate a bucket only this long after it ended
-    repeat_interval: 2h                # re-send while still firing
+    repeat_interval: 2h                # re-send while still firing (15m … 7d; feedpulse.durations)
     resolve_after_buckets: 2           # normal buckets before "resolved"
     slices: [total, os]                # dimensions (see feedpulse.alerts.series.SLICE_EXPRESSIONS)
-    dashboard_url: "http://…/dashboard"
+    dashboard_url: "http://…/dashboard?metric={metric}"
     detector: {history_days: 14, …}    # DetectorTuning, shared by all metrics
     metrics:
       views:
@@ -21,12 +21,18 @@ Layout of ``alerts.yaml``::
 
 ``load_config(path)`` / ``parse_config(dict)`` raise :class:`ConfigError` whose message names the
 field path (``metrics.views.direction: …``).
+
+Everything is validated at load, so that nothing can fail later when an alert is sent (the sensor
+requests one run per alert with a ``run_key``: a run that fails at sending is never retried by the
+sensor, and the alert would be lost): URL templates are rendered once with sample values (only
+``{metric}``, ``{slice}`` and ``{bucket}``; an http(s) URL must come out), at least one metric and
+one slice, owners keyed by slices that exist, durations and counts bounded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,14 +40,49 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from feedpulse.alerts.series import METRICS, SLICE_EXPRESSIONS
+from feedpulse.config import alerts_config_path
+from feedpulse.durations import parse_duration
 
 DEFAULT_CONFIG_PATH = Path("alerts.yaml")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+TEMPLATE_FIELDS = ("metric", "slice", "bucket")
+REPEAT_MIN = dt.timedelta(minutes=15)  # one bucket: the lifecycle cannot repeat more often
+REPEAT_MAX = dt.timedelta(days=7)
 
 
 class ConfigError(ValueError):
     """An invalid alerts configuration; the message names the offending field."""
+
+
+def check_url_template(template: str | None) -> str | None:
+    """``template`` unchanged if it renders to an http(s) URL with only ``{metric}``, ``{slice}`` and
+    ``{bucket}``; otherwise a ValueError that says which field or form is wrong."""
+    if template is None:
+        return None
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError("must be a URL (or null)")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:  # a lone "{" or "}"
+        raise ValueError(f"not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+    unknown = [name for name in fields if name not in TEMPLATE_FIELDS]
+    if unknown:
+        shown = ", ".join("{" + name + "}" if name else "{} (positional)" for name in dict.fromkeys(unknown))
+        raise ValueError(f"unknown template field(s) {shown}; known: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS))
+    try:
+        rendered = template.format(metric="views", slice="os:iOS", bucket="2024-01-01T00:00")
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"cannot be rendered ({exc})") from None
+    if not rendered.startswith(("http://", "https://")) or len(rendered) <= len("https://"):
+        raise ValueError(f"must render to an http:// or https:// URL, got {rendered!r}")
+    return template
+
+
+def _owner_key_ok(key: str) -> bool:
+    """``default``, ``total``, a slice dimension (``os``) or a dimension's slice (``os:iOS``)."""
+    dimension, colon, value = key.partition(":")
+    if not colon:
+        return key == "default" or key in SLICE_EXPRESSIONS
+    return dimension in SLICE_EXPRESSIONS and dimension != "total" and bool(value)
 
 
 class _Strict(BaseModel):
@@ -93,9 +134,25 @@ class MetricConfig(_Strict):
     @classmethod
     def _mentions(cls, owners: dict[str, str]) -> dict[str, str]:
         for key, value in owners.items():
+            if not _owner_key_ok(key):
+                raise ValueError(
+                    f"owner key {key!r} is not 'default', 'total', a slice dimension or DIMENSION:VALUE; "
+                    f"dimensions: {sorted(SLICE_EXPRESSIONS)}"
+                )
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"owner for {key!r} must be a non-empty string such as '@alice'")
         return owners
+
+    @field_validator("chart_url", "dashboard_url")
+    @classmethod
+    def _templates(cls, template: str | None) -> str | None:
+        return check_url_template(template)
+
+    @model_validator(mode="after")
+    def _ratio_has_volume(self) -> MetricConfig:
+        if self.kind == "ratio" and not self.volume_metric:
+            raise ValueError("a ratio metric needs volume_metric (its denominator, e.g. views for ctr)")
+        return self
 
     def owner(self, slice_label: str) -> str | None:
         """The @mention for a slice: exact label, then its dimension (``os``), then ``default``."""
@@ -103,12 +160,16 @@ class MetricConfig(_Strict):
         return self.owners.get(slice_label) or self.owners.get(dimension) or self.owners.get("default")
 
     def links(self, slice_label: str, bucket: dt.datetime, dashboard_url: str | None = None) -> dict[str, str]:
-        """Rendered ``chart_url`` / ``dashboard_url`` templates (``{metric}``, ``{slice}``, ``{bucket}``)."""
+        """Rendered ``chart_url`` / ``dashboard_url`` templates (``{metric}``, ``{slice}``, ``{bucket}``,
+        checked at load); ``dashboard_url`` — the fallback from outside the config — is used as it is."""
         values = {"metric": self.name, "slice": slice_label, "bucket": bucket.strftime("%Y-%m-%dT%H:%M")}
         out = {}
-        for key, template in (("chart", self.chart_url), ("dashboard", self.dashboard_url or dashboard_url)):
-            if template:
-                out[key] = template.format(**values)
+        if self.chart_url:
+            out["chart"] = self.chart_url.format(**values)
+        if self.dashboard_url:
+            out["dashboard"] = self.dashboard_url.format(**values)
+        elif dashboard_url:
+            out["dashboard"] = dashboard_url
         return out
 
 
@@ -142,26 +203,12 @@ class DetectorTuning(_Strict):
         return self
 
 
-def parse_duration(value: Any) -> dt.timedelta:
-    """``"2h"``, ``"30m"``, ``"90s"``, ``"1d"``, a number of minutes, or a timedelta."""
-    if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as '2h', got {value!r}")
-    if isinstance(value, int | float):
-        return dt.timedelta(minutes=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"expected a duration such as '2h', '30m' or '90s', got {value!r}")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
 class AlertsConfig(_Strict):
     """The whole file: global lifecycle settings, slices, detector tuning and the metrics."""
 
-    completeness_delay_minutes: int = Field(5, ge=0)
+    completeness_delay_minutes: int = Field(5, ge=0, le=24 * 60)
     repeat_interval: dt.timedelta = dt.timedelta(hours=2)
-    resolve_after_buckets: int = Field(2, ge=1)
+    resolve_after_buckets: int = Field(2, ge=1, le=96)
     slices: list[str] = Field(default_factory=lambda: ["total", "os"])
     dashboard_url: str | None = None
     language: Literal["en", "ru"] = "en"
@@ -171,14 +218,33 @@ class AlertsConfig(_Strict):
     @field_validator("repeat_interval", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> dt.timedelta:
-        return parse_duration(value)
+        return parse_duration(value, minimum=REPEAT_MIN, maximum=REPEAT_MAX)
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _template(cls, template: str | None) -> str | None:
+        return check_url_template(template)
+
+    @field_validator("metrics")
+    @classmethod
+    def _some_metrics(cls, metrics: dict[str, MetricConfig]) -> dict[str, MetricConfig]:
+        if not metrics:
+            raise ValueError(f"at least one metric is required; known: {list(METRICS)}")
+        return metrics
 
     @field_validator("slices")
     @classmethod
     def _known_slices(cls, slices: list[str]) -> list[str]:
+        if not slices:
+            raise ValueError(
+                f"at least one slice dimension is required, e.g. [total]; known: {sorted(SLICE_EXPRESSIONS)}"
+            )
         unknown = [s for s in slices if s not in SLICE_EXPRESSIONS]
         if unknown:
             raise ValueError(f"unknown slice dimension(s) {unknown}; known: {sorted(SLICE_EXPRESSIONS)}")
+        repeated = sorted({s for s in slices if slices.count(s) > 1})
+        if repeated:
+            raise ValueError(f"slice dimension(s) listed twice: {repeated}")
         return slices
 
     @model_validator(mode="before")
@@ -218,7 +284,7 @@ def parse_config(data: Any, source: str = "alerts config") -> AlertsConfig:
     try:
         return AlertsConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        problems = [f"{_location(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
 
 
@@ -234,6 +300,12 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> AlertsConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({exc})") from None
     return parse_config(data, source=str(path))
+
+
+def configured_config() -> AlertsConfig:
+    """The alerts config in use: ``FEEDPULSE_ALERTS_CONFIG`` if set, else :func:`default_config`."""
+    path = alerts_config_path()
+    return load_config(path) if path else default_config()
 
 
 def default_config() -> AlertsConfig:

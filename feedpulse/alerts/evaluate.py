@@ -2,8 +2,9 @@
 
 Procedure (``run_evaluation``):
 
-1. Simulate ``warmup_days + 7·weeks`` days into a scratch database and load the 15-minute series of
-   every metric for the ``total`` and ``os`` slices (``load_series``).
+1. Simulate ``warmup_days + 7·weeks`` days into a scratch database (``feedpulse_scratch_<uuid>``,
+   created for the run and dropped after it: :mod:`feedpulse.scratch`) and load the 15-minute series
+   of every metric for the ``total`` and ``os`` slices (``load_series``).
 2. **Clean run**: every detector over the untouched series; alert events in the evaluated weeks are
    false alerts (reported per metric per week, a metric's slices summed, and per series per week).
 3. **Injected run**: into the evaluated weeks of each series, ``events_per_week`` anomalies at random
@@ -43,6 +44,7 @@ from feedpulse.alerts import baselines
 from feedpulse.alerts.config import AlertsConfig, MetricConfig, default_config
 from feedpulse.alerts.detector import Detector
 from feedpulse.alerts.series import BUCKETS_PER_DAY, load_series, stream
+from feedpulse.scratch import scratch_database
 
 MAGNITUDES = (0.15, 0.2, 0.3, 0.4, 0.6)
 SHAPED_TYPES = ("spike", "drop", "level_shift", "ramp")
@@ -303,27 +305,31 @@ def run_evaluation(
     scale: float = 1.0,
     seed: int = 42,
     warmup_days: int = 14,
-    database: str = "alerts_eval",
+    database: str | None = None,
     start: dt.date = DEFAULT_START,
     config: AlertsConfig | None = None,
     events_per_week: int = 8,
     keep: bool = False,
 ) -> dict[str, Any]:
-    """Simulate, load, inject and score; returns ``{"detectors": …, "meta": …}``."""
+    """Simulate, load, inject and score; returns ``{"detectors": …, "meta": …}``.
+
+    ``database``: a scratch database name to create (``feedpulse_scratch_…``, must not exist); default a
+    new one. It is dropped afterwards unless ``keep``; an existing database is never written or dropped.
+    """
     from feedpulse.simulator import simulate
 
     config = config or default_config()
     days = warmup_days + 7 * weeks
-    began = time.perf_counter()
-    simulate(client, start=start, days=days, scale=scale, seed=seed, database=database)
-    simulated = time.perf_counter()
-    first = dt.datetime.combine(start, dt.time())
-    frame = load_series(client, first, first + dt.timedelta(days=days), database=database, slices=EVAL_SLICES)
+    with scratch_database(client, database, keep=keep) as database:
+        began = time.perf_counter()
+        simulate(client, start=start, days=days, scale=scale, seed=seed, database=database)
+        simulated = time.perf_counter()
+        first = dt.datetime.combine(start, dt.time())
+        frame = load_series(client, first, first + dt.timedelta(days=days), database=database, slices=EVAL_SLICES)
     loaded = time.perf_counter()
     report = evaluate_frame_offline(frame, config, warmup_days, seed, events_per_week)
-    if not keep:
-        client.command(f"DROP DATABASE IF EXISTS `{database}`")
     report["meta"] = {
+        "database": database if keep else None,
         "weeks": weeks, "scale": scale, "seed": seed, "warmup_days": warmup_days, "start": start.isoformat(),
         "series": int(frame.index.get_level_values("slice").nunique() * len(config.metrics)),
         "seconds": {"simulate": round(simulated - began, 1), "load": round(loaded - simulated, 1),

@@ -9,15 +9,16 @@ message). Processing a bucket twice never notifies twice.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import difflib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from feedpulse.config import feedpulse_home
+from feedpulse.durations import parse_duration
 
 Kind = Literal["firing", "repeat", "resolved"]
 FIRING_STATUSES = frozenset({"firing", "no_data"})
@@ -57,18 +58,16 @@ class Silence:
         return self.metric in (metric, "*") and self.slice in (None, slice_) and at < self.until
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+SILENCE_MAX = dt.timedelta(days=30)
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    """'30m', '2h', '1d' → timedelta (clear error otherwise)."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise ValueError(f"duration must look like 30m, 2h or 1d, got {text!r}")
-    amount, unit = int(match.group(1)), match.group(2)
-    if amount <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
-    return {"m": dt.timedelta(minutes=amount), "h": dt.timedelta(hours=amount), "d": dt.timedelta(days=amount)}[unit]
+def silence_duration(value: object) -> dt.timedelta:
+    """How long a silence lasts: a duration up to :data:`SILENCE_MAX` (longer: change alerts.yaml)."""
+    try:
+        return parse_duration(value, maximum=SILENCE_MAX)
+    except ValueError as exc:
+        hint = "; to stop an alert for longer, remove it from alerts.yaml" if "at most" in str(exc) else ""
+        raise ValueError(f"{exc}{hint}") from None
 
 
 def parse_matcher(text: str) -> tuple[str, str | None]:
@@ -77,6 +76,55 @@ def parse_matcher(text: str) -> tuple[str, str | None]:
     if not metric:
         raise ValueError(f"silence target must be METRIC or METRIC:SLICE, got {text!r}")
     return metric, slice_ or None
+
+
+def _did_you_mean(value: str, known: Sequence[str]) -> str:
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+def check_target(
+    text: str, metrics: Sequence[str], dimensions: Sequence[str], known_slices: Iterable[str] = ()
+) -> tuple[str, str | None, str | None]:
+    """Validate a silence target against what the alerting evaluates.
+
+    ``metrics``: the configured metrics (``*`` = all of them); ``dimensions``: the configured slice
+    dimensions (``total``, ``os``, …); ``known_slices``: slice labels seen by the lifecycle so far.
+    Returns ``(metric, slice, warning)``; the warning is set when a slice's value cannot be checked
+    because no slice of its dimension has been evaluated yet. An unknown metric, dimension or (when
+    values are known) slice raises ValueError listing the known ones.
+    """
+    metric, slice_ = parse_matcher(text)
+    if metric != "*" and metric not in metrics:
+        raise ValueError(
+            f"unknown metric {metric!r}{_did_you_mean(metric, metrics)}; known: {', '.join(metrics)} (or * for all)"
+        )
+    if slice_ is None:
+        return metric, None, None
+    known = sorted(set(known_slices))
+    if slice_ == "total":
+        if "total" not in dimensions:
+            raise ValueError(f"the total slice is not evaluated (slices in alerts.yaml: {', '.join(dimensions)})")
+        return metric, slice_, None
+    dimension, _, value = slice_.partition(":")
+    if dimension not in dimensions or dimension == "total" or not value:
+        forms = ", ".join("total" if d == "total" else f"{d}:VALUE" for d in dimensions)
+        listed = f"; known: {', '.join(known)}" if known else ""
+        raise ValueError(f"unknown slice {slice_!r}{_did_you_mean(slice_, known)}: slices are {forms}{listed}")
+    values = [k for k in known if k.startswith(f"{dimension}:")]
+    if not values:
+        return (
+            metric,
+            slice_,
+            (
+                f"no {dimension} slice has been evaluated yet, so {value!r} cannot be checked: "
+                f"the silence mutes nothing unless the data has a slice {slice_!r}"
+            ),
+        )
+    if slice_ not in values:
+        raise ValueError(f"unknown slice {slice_!r}{_did_you_mean(slice_, values)}; known: {', '.join(known)}")
+    return metric, slice_, None
 
 
 class AlertStore:
@@ -94,8 +142,9 @@ class AlertStore:
 
     # silences ------------------------------------------------------------------------------
     def add_silence(self, target: str, duration: dt.timedelta, now: dt.datetime, comment: str = "") -> Silence:
+        """Store a silence (validate the target with :func:`check_target` first); ``duration`` ≤ SILENCE_MAX."""
         metric, slice_ = parse_matcher(target)
-        until = now + duration
+        until = now + silence_duration(duration)
         with closing(self._connect()) as conn, conn:
             cursor = conn.execute(
                 "INSERT INTO silences (metric, slice, until, created, comment) VALUES (?, ?, ?, ?, ?)",
@@ -112,6 +161,11 @@ class AlertStore:
     def remove_silence(self, silence_id: int) -> bool:
         with closing(self._connect()) as conn, conn:
             return conn.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
+
+    def known_slices(self) -> list[str]:
+        """Slice labels the lifecycle has evaluated (every evaluation stores a state row)."""
+        with closing(self._connect()) as conn:
+            return [row[0] for row in conn.execute("SELECT DISTINCT slice FROM alert_state ORDER BY slice")]
 
     def silenced(self, metric: str, slice_: str, at: dt.datetime) -> bool:
         return any(s.matches(metric, slice_, at) for s in self.silences(at))

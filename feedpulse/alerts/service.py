@@ -4,6 +4,10 @@ notification group (text + 48 h chart) to Telegram or the outbox.
 
 The Dagster sensor calls :func:`check` on every tick and hands each notification to a run that
 calls :func:`send`; notifications travel between the two as JSON (:func:`to_payload`).
+
+:func:`send` records every part per chat in the sent log under :func:`delivery_key` — the bucket,
+slice and kind, never the message text (its wording may change) — so re-executing an alert run
+sends nothing that arrived already, and a run interrupted mid-delivery resumes at the missing part.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
 from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
-from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, TelegramSettings, deliver
+from feedpulse.telegram import (
+    Delivery,
+    DeliveryReceipt,
+    Photo,
+    SentLog,
+    TelegramSettings,
+    deliver,
+    pending_chats,
+)
 
 
 def last_complete_bucket(now: dt.datetime, delay_minutes: int) -> dt.datetime:
@@ -109,6 +121,11 @@ def chart_history(client, config: AlertsConfig, evaluation: Evaluation, bucket: 
     )
 
 
+def delivery_key(notification: Notification) -> str:
+    """The alert's identity in the sent log: ``alert/<bucket>/<slice>/<kind>``."""
+    return f"alert/{notification.bucket:%Y-%m-%dT%H:%M}/{notification.slice}/{notification.kind}"
+
+
 def send(
     client,
     config: AlertsConfig,
@@ -118,7 +135,15 @@ def send(
     dashboard_url: str | None = None,
     telegram: TelegramSettings | None = None,
     renderer: ChartRenderer | None = None,
+    sent_log: SentLog | None = None,
 ) -> DeliveryReceipt:
+    """Render and deliver one notification; chats that have it already get nothing (no chart rendered)."""
+    telegram = telegram or TelegramSettings.from_env()
+    sent_log = sent_log or SentLog()
+    key = delivery_key(notification)
+    if not pending_chats(key, telegram, sent_log):
+        targets = pending_chats(key, telegram, None)
+        return DeliveryReceipt("telegram" if telegram.token else "outbox", [], [], already_delivered=targets)
     lang = lang or config.language
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
@@ -143,5 +168,6 @@ def send(
         day=notification.bucket.date(),
         html=html,
         photos=[Photo(name=f"{lead.metric}-{lead.slice.replace(':', '-')}.png", png=png)],
+        key=key,
     )
-    return deliver(delivery, telegram)
+    return deliver(delivery, telegram, sent_log=sent_log)

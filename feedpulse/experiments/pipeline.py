@@ -20,7 +20,7 @@ from feedpulse.experiments.report import (
     render_pngs,
 )
 from feedpulse.simulator.experiment import ExperimentSpec
-from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, TelegramSettings, deliver
+from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 
 @dataclass
@@ -79,12 +79,21 @@ def run_ab_experiment(
     )
 
 
-def send(report: ExperimentReport, day, settings: TelegramSettings | None = None) -> DeliveryReceipt:
+def send(
+    report: ExperimentReport,
+    day,
+    settings: TelegramSettings | None = None,
+    *,
+    sent_log: SentLog | None = None,
+    resend: bool = False,
+) -> DeliveryReceipt:
+    """Deliver the report (key ``<report name>/<day>``, the window's last day): each part once per chat;
+    a chat that has it gets nothing unless ``resend``, an interrupted delivery resumes."""
     delivery = Delivery(
         name=report.name,
         day=day,
         html=report.html,
         photos=[Photo(name=f"{name}.png", png=png) for name, png in report.pngs.items()],
     )
-    report.receipt = deliver(delivery, settings)
+    report.receipt = deliver(delivery, settings, sent_log=sent_log or SentLog(), resend=resend)
     return report.receipt

@@ -1,10 +1,10 @@
 """Produce a daily report for a day: read the marts, write the text, render the charts, deliver
-once per chat (Telegram, or the outbox without a token), and describe it for the Dagster UI."""
+each part once per chat (Telegram, or the outbox without a token; the sent log resumes an
+interrupted delivery), and describe it for the Dagster UI."""
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import html
 import re
@@ -14,12 +14,10 @@ from typing import Literal
 from feedpulse.charts import ChartRenderer
 from feedpulse.reports.builders import ReportContent, app_report, feed_report
 from feedpulse.reports.data import load_app_series, load_feed_series
-from feedpulse.reports.sent_log import SentLog
 from feedpulse.reports.texts import Lang, check_lang
-from feedpulse.telegram import Delivery, DeliveryError, DeliveryReceipt, Photo, TelegramSettings, deliver
+from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 ReportKind = Literal["feed", "app"]
-OUTBOX_CHAT = "outbox"
 
 
 @dataclass
@@ -55,10 +53,6 @@ def render(content: ReportContent, renderer: ChartRenderer | None = None) -> lis
         return render(content, own)
 
 
-def targets(settings: TelegramSettings) -> list[str]:
-    return [str(chat) for chat in settings.chat_ids] if settings.token else [OUTBOX_CHAT]
-
-
 def run_report(
     kind: ReportKind,
     client,
@@ -71,36 +65,26 @@ def run_report(
     sent_log: SentLog | None = None,
     renderer: ChartRenderer | None = None,
 ) -> ReportRun:
-    """Build, render and deliver one report; a chat that already got this day's report is skipped
-    unless ``resend``. Nothing is sent when the data is missing (the exception propagates)."""
+    """Build, render and deliver one report (key ``<report>/<day>``): a chat that has this day's
+    report gets nothing unless ``resend``; one whose delivery was interrupted gets the parts it
+    lacks. Nothing is sent when the data is missing (the exception propagates); a chat that fails
+    raises DeliveryError after the others were served (a re-run resumes it)."""
     content = build(kind, client, day, lang, dashboard_url)
     images = render(content, renderer)
-    telegram = telegram or TelegramSettings.from_env()
-    sent_log = sent_log or SentLog()
-    partition = day.isoformat()
-    wanted = targets(telegram)
-    done = sent_log.sent_to(content.name, partition)
-    remaining = wanted if resend else [chat for chat in wanted if chat not in done]
-    run = ReportRun(content, images, already_sent_to=[chat for chat in wanted if chat in done and not resend])
-    if not remaining:
-        return run
     delivery = Delivery(
         name=content.name,
         day=day,
         html=content.html,
         photos=[Photo(name=image.name, png=image.png, caption=image.caption) for image in images],
     )
-    settings = dataclasses.replace(telegram, chat_ids=tuple(remaining)) if telegram.token else telegram
-    try:
-        run.receipt = deliver(delivery, settings)
-    except DeliveryError as partial:
-        # Remember the chats that did get it, so a retry of the run does not send them a duplicate.
-        sent_log.record(content.name, partition, [str(c) for c in partial.receipt.chat_ids], "telegram")
-        raise
-    sent_to = [str(c) for c in run.receipt.chat_ids] if telegram.token else remaining
-    sent_log.record(content.name, partition, sent_to, run.receipt.destination)
-    run.delivered_to = sent_to
-    return run
+    receipt = deliver(delivery, telegram or TelegramSettings.from_env(), sent_log=sent_log or SentLog(), resend=resend)
+    return ReportRun(
+        content,
+        images,
+        delivered_to=list(receipt.chat_ids),
+        already_sent_to=list(receipt.already_delivered),
+        receipt=receipt,
+    )
 
 
 def html_to_markdown(text: str) -> str:

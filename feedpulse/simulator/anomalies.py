@@ -28,14 +28,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from feedpulse.durations import parse_duration
+
 T = TypeVar("T")
 
 EVENT_METRICS = ("views", "likes", "messages")
 USER_METRICS = ("feed_users", "messenger_users", "users")
 METRICS = (*EVENT_METRICS, *USER_METRICS, "new_users")
 SEGMENT_KEYS = ("os", "city", "country", "gender", "source", "exp_group", "age")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class SpecError(ValueError):
@@ -67,22 +67,6 @@ class AnomalySpec:
 
     def __len__(self) -> int:
         return len(self.anomalies)
-
-
-def parse_duration(value: Any) -> dt.timedelta:
-    """``"45m"``, ``"1h30m"``, ``"2d"``, ``"90s"`` or a number of seconds → timedelta (> 0)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 45m, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower().replace(" ", "")
-        if not text or _DURATION.sub("", text):
-            raise ValueError(f"expected a duration like 90s, 45m, 2h, 1d or 1h30m, got {value!r}")
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return dt.timedelta(seconds=seconds)
 
 
 def parse_datetime(value: Any) -> dt.datetime:

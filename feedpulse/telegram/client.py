@@ -5,8 +5,14 @@ after a 429 in the JSON body (``parameters.retry_after``), which ``Retry`` canno
 knows the ``Retry-After`` header), and a 4xx must fail at once with Telegram's ``description``.
 The loop retries network errors (connection errors, timeouts) and 5xx with exponential backoff
 (``backoff * 2**n`` seconds), waits ``retry_after`` (capped) after a 429, and gives up after
-``max_attempts`` attempts in all. A timeout may hide a request Telegram did carry out, so a retried
-send is at-least-once.
+``max_attempts`` attempts in all.
+
+What a failure says about delivery: an error *answer* (4xx, 5xx, 429) means Telegram did not carry
+the call out; a request that never left (connection refused, connect timeout, bad URL) did not
+arrive either. A request that was sent but got no answer (read timeout, connection dropped
+mid-answer) may have been carried out, and the Bot API has no way to ask: such an error has
+``maybe_delivered``, and a call that succeeds on a retry after one counts in ``ambiguous_retries``
+(the message may be there twice — at-least-once, the only case; see :mod:`.delivery`).
 
 The bot token is part of every URL (``{api}/bot{token}/{method}``). It never leaves this module
 in clear: reprs leave it out, exceptions (ours, and the messages of ``requests``' exceptions,
@@ -28,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3.exceptions
 
 DEFAULT_API_URL = "https://api.telegram.org"
 REDACTED = "***"
@@ -125,14 +132,19 @@ def parse_chat_ids(text: str) -> tuple[str, ...]:
 
 
 class TelegramError(Exception):
-    """A Bot API call failed: ``status`` is the HTTP status (``None`` for a network error)."""
+    """A Bot API call failed: ``status`` is the HTTP status (``None`` for a network error).
 
-    def __init__(self, method: str, status: int | None, description: str) -> None:
+    ``maybe_delivered``: the request was sent and no answer came (on this or an earlier attempt of
+    the call), so Telegram may have carried it out.
+    """
+
+    def __init__(self, method: str, status: int | None, description: str, *, maybe_delivered: bool = False) -> None:
         description = redact(description)
         super().__init__(method, status, description)
         self.method = method
         self.status = status
         self.description = description
+        self.maybe_delivered = maybe_delivered
 
     def __str__(self) -> str:
         status = "network error" if self.status is None else f"HTTP {self.status}"
@@ -142,8 +154,21 @@ class TelegramError(Exception):
 class TelegramNetworkError(TelegramError):
     """The API could not be reached (connection error or timeout), after the retries."""
 
-    def __init__(self, method: str, description: str) -> None:
-        super().__init__(method, None, description)
+    def __init__(self, method: str, description: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(method, None, description, maybe_delivered=maybe_delivered)
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """Did the request perhaps reach Telegram? Only a failure before sending says no."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        not_sent = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        return not isinstance(reason, not_sent)
+    return False
 
 
 # --- client ------------------------------------------------------------------------------------
@@ -176,6 +201,7 @@ class TelegramClient:
         self.sleep = sleep
         self.timeout = timeout
         self.max_retry_after = max_retry_after
+        self.ambiguous_retries = 0  # calls that succeeded on a retry after a request without an answer
 
     def __repr__(self) -> str:
         return f"TelegramClient(api_url={self.settings.api_url!r}, chat_ids={self.settings.chat_ids!r})"
@@ -223,11 +249,21 @@ class TelegramClient:
         files: Files | None = None,
     ) -> Any:
         """POST ``method`` with retries (see the module docstring); Telegram's ``result`` or TelegramError."""
+        unanswered = False  # an earlier attempt was sent and got no answer
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             outcome = self._attempt(method, json_body, data, files)
             if isinstance(outcome, _Success):
+                if unanswered:
+                    self.ambiguous_retries += 1
+                    log.warning(
+                        "Telegram %s: delivered on a retry after a request without an answer; "
+                        "it may have arrived twice (at-least-once)",
+                        method,
+                    )
                 return outcome.result
+            unanswered = unanswered or outcome.maybe_delivered
+            outcome.maybe_delivered = unanswered
             if isinstance(outcome, TelegramError) and (last or not self._retryable(outcome)):
                 raise outcome
             wait = self._wait(outcome, attempt)
@@ -244,7 +280,7 @@ class TelegramClient:
             response = self.session.post(url, json=json_body, data=data, files=files, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             # Built here, raised by the caller outside this block: no chained exception with the URL.
-            failure = TelegramNetworkError(method, f"{type(exc).__name__}: {exc}")
+            failure = TelegramNetworkError(method, f"{type(exc).__name__}: {exc}", maybe_delivered=_maybe_sent(exc))
         except requests.RequestException as exc:
             failure = TelegramError(method, None, f"{type(exc).__name__}: {exc}")  # e.g. a bad URL: no retry
         if failure is not None:

@@ -1,24 +1,29 @@
 """The one entry point for sending anything (reports, alerts, experiments): :func:`deliver`.
 
-With a bot token, every chat of the settings gets, in this order:
+A delivery goes out in parts (:func:`feedpulse.telegram.parts.plan`: text messages, photos or media
+groups, documents — one Bot API call each), to every chat of the settings with a bot token, or to
+the outbox folder without one (:mod:`.outbox`, the pseudo-chat ``outbox``).
 
-1. the text, as one message or several (cut on line boundaries to 4096, see :mod:`.messages`);
-2. the photos: 2–10 as one media group, more in balanced groups of at most 10 (11 ⇒ 6 + 5),
-   a single one with ``sendPhoto``;
-3. the documents, one ``sendDocument`` each.
+**Exactly once per part, where that is knowable.** With a :class:`~.sent_log.SentLog` every part is
+recorded per chat before it goes out and once Telegram has accepted it; a re-run (a retried
+Dagster run, a re-executed ``alert_job``, a re-materialized report) skips the chats that have
+everything and resumes the others at their first part not delivered, so a text accepted before a
+photo was refused is not sent again. The one case Telegram gives no way to know is a request that
+was sent but whose answer never came (a read timeout, a connection dropped mid-answer, a process
+killed in between): that part is sent again — at-least-once — and counted in
+``DeliveryReceipt.uncertain_parts`` and logged as a warning. Requests that never left (connection
+refused, connect timeout) and error answers (4xx, 5xx, 429 after the retries) are known not to
+have arrived and are simply retried. ``resend=True`` gives chats that already have the delivery a
+new complete copy (an incomplete one is completed first, not restarted).
 
-A caption longer than Telegram's 1024 is not truncated (a cut could break the HTML or the meaning):
-the photo or document goes without it and the full caption follows as a message right after the
-media group / photo / document it belongs to.
+Without a sent log :func:`deliver` remembers nothing: every call is a fresh copy.
 
-Without a token the delivery goes to the outbox folder instead (:mod:`.outbox`). A chat that fails
-does not stop the others: the failure is raised at the end as :class:`DeliveryError`, which
-carries the receipt of the chats that did get everything.
+A chat that fails does not stop the others: the failure is raised at the end as
+:class:`DeliveryError`, which carries the receipt of the chats that did get everything.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,45 +32,62 @@ from pathlib import Path
 from typing import Any, Literal
 
 from feedpulse.telegram.client import TelegramClient, TelegramError, TelegramSettings
-from feedpulse.telegram.messages import CAPTION_LIMIT, split_html, utf16_len
-from feedpulse.telegram.outbox import write_outbox
+from feedpulse.telegram.outbox import OutboxWriter
+from feedpulse.telegram.parts import (
+    MEDIA_GROUP_MAX,
+    Delivery,
+    Document,
+    Part,
+    Photo,
+    photo_groups,
+    plan,
+)
+from feedpulse.telegram.sent_log import Progress, SentLog
 
-MEDIA_GROUP_MAX = 10
+__all__ = [
+    "MEDIA_GROUP_MAX",
+    "OUTBOX_CHAT",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryReceipt",
+    "Document",
+    "Photo",
+    "deliver",
+    "pending_chats",
+    "photo_groups",
+    "send_part",
+]
+
+OUTBOX_CHAT = "outbox"  # the sent log's chat for the outbox folder
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Photo:
-    name: str
-    png: bytes
-    caption: str = ""  # Telegram HTML
-
-
-@dataclass
-class Document:
-    name: str  # the file name the chat shows, e.g. "metrics-2024-05-01.csv"
-    data: bytes
-    caption: str = ""  # Telegram HTML
-
-
-@dataclass
-class Delivery:
-    """A message to deliver: Telegram HTML text, photos and documents; (day, name) identify it."""
-
-    name: str
-    day: dt.date
-    html: str
-    photos: list[Photo] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)
-
-
-@dataclass
 class DeliveryReceipt:
     destination: Literal["telegram", "outbox"]
-    chat_ids: list[str]
+    chat_ids: list[str]  # chats (or "outbox") that got the delivery complete in this call
     message_ids: list[int]
     outbox_path: Path | None = None
+    already_delivered: list[str] = field(default_factory=list)  # had it complete before: nothing sent
+    resumed: list[str] = field(default_factory=list)  # an interrupted delivery was completed
+    parts_sent: int = 0
+    parts_skipped: int = 0  # delivered by an earlier run
+    uncertain_parts: list[tuple[str, int]] = field(default_factory=list)  # (chat, part): may have arrived twice
+
+    def summary(self) -> str:
+        """One line for logs and the Dagster UI."""
+        out = []
+        if self.chat_ids:
+            out.append(f"{self.parts_sent} part(s) sent, complete for {', '.join(self.chat_ids)}")
+        if self.resumed:
+            out.append(f"resumed for {', '.join(self.resumed)} ({self.parts_skipped} part(s) delivered before)")
+        if self.already_delivered:
+            out.append(f"already delivered to {', '.join(self.already_delivered)}: not sent again")
+        if self.uncertain_parts:
+            shown = ", ".join(f"chat {chat} part {index + 1}" for chat, index in self.uncertain_parts)
+            out.append(f"may have arrived twice (an answer was lost): {shown}")
+        return "; ".join(out) or "nothing sent"
 
 
 class DeliveryError(TelegramError):
@@ -79,64 +101,121 @@ class DeliveryError(TelegramError):
         self.receipt = receipt
 
 
-def photo_groups(count: int) -> list[int]:
-    """Sizes of the media groups for ``count`` photos: balanced, at most 10, never 1 unless count is 1."""
-    if count <= 0:
-        return []
-    groups = -(-count // MEDIA_GROUP_MAX)
-    base, extra = divmod(count, groups)
-    return [base + 1 if index < extra else base for index in range(groups)]
-
-
-def _fit_caption(caption: str) -> tuple[str, str]:
-    """(caption to attach, text to send after): a too long caption moves to a message."""
-    if utf16_len(caption) <= CAPTION_LIMIT:
-        return caption, ""
-    return "", caption
-
-
 def _ids(result: Any) -> list[int]:
     results = result if isinstance(result, list) else [result]
     return [int(item["message_id"]) for item in results if isinstance(item, dict) and "message_id" in item]
 
 
-def _send_texts(client: TelegramClient, chat_id: str, html: str) -> list[int]:
-    return [mid for part in split_html(html) for mid in _ids(client.send_message(chat_id, part))]
+def send_part(client: TelegramClient, chat_id: str, part: Part) -> list[int]:
+    """One part to one chat (one Bot API call); the message ids."""
+    if part.kind == "text":
+        return _ids(client.send_message(chat_id, part.text))
+    first = part.attachments[0]
+    if part.kind == "photo":
+        return _ids(client.send_photo(chat_id, first.data, first.caption, first.name))
+    if part.kind == "media_group":
+        return _ids(client.send_media_group(chat_id, [(a.name, a.data, a.caption) for a in part.attachments]))
+    return _ids(client.send_document(chat_id, first.name, first.data, first.caption))
 
 
-def _send_photos(client: TelegramClient, chat_id: str, photos: Sequence[Photo]) -> list[int]:
-    ids: list[int] = []
-    start = 0
-    for size in photo_groups(len(photos)):
-        group = photos[start : start + size]
-        start += size
-        fitted = [_fit_caption(photo.caption) for photo in group]
-        if size == 1:
-            ids += _ids(client.send_photo(chat_id, group[0].png, fitted[0][0], group[0].name))
-        else:
-            items = [(photo.name, photo.png, caption) for photo, (caption, _) in zip(group, fitted, strict=True)]
-            ids += _ids(client.send_media_group(chat_id, items))
-        for _, overflow in fitted:
-            ids += _send_texts(client, chat_id, overflow)
-    return ids
+def pending_chats(
+    delivery_key: str, settings: TelegramSettings, sent_log: SentLog | None, *, resend: bool = False
+) -> list[str]:
+    """The chats (or ``outbox``) that still need something of the delivery: a caller can skip building
+    an expensive delivery (charts) when this is empty."""
+    targets = [str(chat) for chat in settings.chat_ids] if settings.token else [OUTBOX_CHAT]
+    if sent_log is None or resend:
+        return targets
+    done = sent_log.delivered_to(delivery_key, targets)
+    return [chat for chat in targets if chat not in done]
 
 
-def _send_documents(client: TelegramClient, chat_id: str, documents: Sequence[Document]) -> list[int]:
-    ids: list[int] = []
-    for document in documents:
-        caption, overflow = _fit_caption(document.caption)
-        ids += _ids(client.send_document(chat_id, document.name, document.data, caption))
-        ids += _send_texts(client, chat_id, overflow)
-    return ids
+class _Run:
+    """One :func:`deliver` call: the plan, the transport and the receipt."""
+
+    def __init__(self, delivery: Delivery, parts: list[Part], sent_log: SentLog | None, resend: bool) -> None:
+        self.delivery, self.parts, self.sent_log, self.resend = delivery, parts, sent_log, resend
+        self.key = delivery.identity
+
+    def progress(self, chat: str, destination: str) -> Progress:
+        if self.sent_log is None:
+            return Progress(0)
+        progress = self.sent_log.begin(
+            self.key, chat, parts=len(self.parts), destination=destination, resend=self.resend
+        )
+        if progress.recorded_parts not in (None, len(self.parts)) and not progress.new:
+            log.warning(
+                "%s: the delivery has %d parts now, %d when it began for chat %s; resuming by part number",
+                self.key,
+                len(self.parts),
+                progress.recorded_parts,
+                chat,
+            )
+        return progress
+
+    def send(
+        self, chat: str, progress: Progress, receipt: DeliveryReceipt, send_one: Callable[[Part], list[int]]
+    ) -> None:
+        """The parts ``progress`` does not have, in order; the first failure propagates."""
+        if not progress.new:
+            receipt.resumed.append(chat)
+            log.info(
+                "%s: resuming delivery to chat %s (%d part(s) delivered before)", self.key, chat, len(progress.sent)
+            )
+        for part in self.parts:
+            if part.index in progress.sent:
+                receipt.parts_skipped += 1
+                continue
+            if part.index in progress.uncertain:
+                receipt.uncertain_parts.append((chat, part.index))
+                log.warning(
+                    "%s: %s to chat %s may have arrived already (its answer was never recorded); sending it again "
+                    "(at-least-once: Telegram gives no way to check)",
+                    self.key,
+                    part.describe(),
+                    chat,
+                )
+            if self.sent_log is not None:
+                self.sent_log.sending(self.key, chat, progress.generation, part.index, part.kind)
+            try:
+                ids = send_one(part)
+            except TelegramError as error:
+                if self.sent_log is not None and not error.maybe_delivered:
+                    self.sent_log.not_sent(self.key, chat, progress.generation, part.index)
+                raise
+            except OSError:  # the outbox could not write the part: it is not there
+                if self.sent_log is not None:
+                    self.sent_log.not_sent(self.key, chat, progress.generation, part.index)
+                raise
+            if self.sent_log is not None:
+                self.sent_log.sent(self.key, chat, progress.generation, part.index, ids)
+            receipt.message_ids += ids
+            receipt.parts_sent += 1
+
+    def finish(self, chat: str, progress: Progress, receipt: DeliveryReceipt) -> None:
+        if self.sent_log is not None:
+            self.sent_log.complete(self.key, chat, progress.generation)
+        receipt.chat_ids.append(chat)
 
 
-def send_to_chat(client: TelegramClient, chat_id: str, delivery: Delivery) -> list[int]:
-    """Everything of ``delivery`` to one chat, in order; the message ids."""
-    return (
-        _send_texts(client, chat_id, delivery.html)
-        + _send_photos(client, chat_id, delivery.photos)
-        + _send_documents(client, chat_id, delivery.documents)
-    )
+def _to_outbox(run: _Run, chat_ids: Sequence[str]) -> DeliveryReceipt:
+    writer = OutboxWriter(run.delivery, run.parts, chat_ids)
+    receipt = DeliveryReceipt("outbox", [], [], writer.path)
+    progress = run.progress(OUTBOX_CHAT, "outbox")
+    if progress.complete:
+        receipt.already_delivered.append(OUTBOX_CHAT)
+        return receipt
+    writer.start(fresh=progress.new)
+
+    def write(part: Part) -> list[int]:
+        writer.write(part)
+        return []  # no message ids in a folder
+
+    run.send(OUTBOX_CHAT, progress, receipt, write)
+    writer.finish()
+    run.finish(OUTBOX_CHAT, progress, receipt)
+    log.info("%s written to the outbox: %s", run.key, writer.path)
+    return receipt
 
 
 def deliver(
@@ -145,29 +224,43 @@ def deliver(
     *,
     sleep: Callable[[float], Any] = time.sleep,
     client: TelegramClient | None = None,
+    sent_log: SentLog | None = None,
+    resend: bool = False,
 ) -> DeliveryReceipt:
     """Send ``delivery`` to every chat of ``settings`` (default: from the environment), or write it
-    to the outbox when there is no token. ``sleep`` is used for the retries' waits."""
+    to the outbox when there is no token. With ``sent_log``, every part goes to a chat once (see the
+    module docstring). ``sleep`` is used for the retries' waits."""
     settings = settings or TelegramSettings.from_env()
     chat_ids = [str(chat) for chat in settings.chat_ids]
+    run = _Run(delivery, plan(delivery), sent_log, resend)
     if not settings.token:
-        path = write_outbox(delivery, chat_ids)
-        log.info("%s %s written to the outbox: %s", delivery.name, delivery.day, path)
-        return DeliveryReceipt("outbox", chat_ids, [], path)
+        return _to_outbox(run, chat_ids)
     if not chat_ids:
         raise ValueError("TELEGRAM_CHAT_ID is required to deliver with a bot token")
     client = client or TelegramClient(settings, sleep=sleep)
     receipt = DeliveryReceipt("telegram", [], [])
     failures: dict[str, TelegramError] = {}
     for chat_id in chat_ids:
+        progress = run.progress(chat_id, "telegram")
+        if progress.complete:
+            receipt.already_delivered.append(chat_id)
+            continue
+
+        def send_one(part: Part, chat_id: str = chat_id) -> list[int]:
+            started = client.ambiguous_retries
+            ids = send_part(client, chat_id, part)
+            if client.ambiguous_retries > started:  # retried after a lost answer: may be there twice
+                receipt.uncertain_parts.append((chat_id, part.index))
+            return ids
+
         try:
-            receipt.message_ids += send_to_chat(client, chat_id, delivery)
+            run.send(chat_id, progress, receipt, send_one)
         except TelegramError as error:
-            log.error("%s %s: delivery to chat %s failed: %s", delivery.name, delivery.day, chat_id, error)
+            log.error("%s: delivery to chat %s failed: %s", run.key, chat_id, error)
             failures[chat_id] = error
             continue
-        receipt.chat_ids.append(chat_id)
+        run.finish(chat_id, progress, receipt)
     if failures:
         raise DeliveryError(failures, receipt)
-    log.info("%s %s delivered to %d chat(s)", delivery.name, delivery.day, len(chat_ids))
+    log.info("%s delivered to %d chat(s)", run.key, len(receipt.chat_ids))
     return receipt

@@ -1,18 +1,23 @@
-"""The outbox: where deliveries go when no bot token is configured.
+"""The outbox: where deliveries go when no bot token is configured — part by part, like a chat.
 
 Each delivery becomes a folder ``$FEEDPULSE_HOME/outbox/<date>/<name>/`` holding what Telegram
-would have received, in the same order::
+would have received, in the same order and in the same parts (:func:`feedpulse.telegram.parts.plan`)::
 
     message.html                 the text (message-1.html, message-2.html, … when it is split
-                                 to Telegram's limit: one file per message)
+                                 to Telegram's limit, or a long caption follows its photo: one file
+                                 per message)
     <photo>.png                  each photo; its caption is in the manifest
     <document file name>         each document (e.g. a CSV), under its own file name
-    manifest.json                {name, date, created_at, chat_ids, parts: [{kind, file, caption}]}
+    manifest.json                {name, date, created_at, chat_ids, complete,
+                                  parts: [{part, kind, file, caption}]}
 
 ``chat_ids`` are the chats it would have gone to (``TELEGRAM_CHAT_ID``, possibly empty). The
-folder is written in a temporary sibling (``.<name>.tmp-*``) and renamed into place, so readers
-never see half a delivery; delivering the same (date, name) again replaces the whole folder, so no
-file of an earlier delivery stays behind.
+outbox follows the same per-part rules as Telegram: a part's files are written under temporary
+names and renamed into place, then the manifest (rewritten atomically) lists the part; a delivery
+interrupted half-way is resumed at its first missing part, and ``complete`` turns true after the
+last one. So a reader never sees a half-written file, and a part listed in the manifest is whole.
+A new delivery of the same (date, name) — without a sent log, or a ``resend`` — starts a fresh
+folder (the old one is moved aside and removed), so no file of an earlier delivery stays behind.
 """
 
 from __future__ import annotations
@@ -26,13 +31,10 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from feedpulse.config import feedpulse_home
-from feedpulse.telegram.messages import split_html
-
-if TYPE_CHECKING:
-    from feedpulse.telegram.delivery import Delivery
+from feedpulse.telegram.parts import Delivery, Part, plan
 
 MANIFEST = "manifest.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -60,47 +62,112 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _plan(delivery: Delivery) -> list[tuple[dict[str, Any], bytes]]:
-    """(manifest part, file content) in Telegram's order: text, photos, documents."""
+def file_names(parts: Sequence[Part]) -> dict[int, list[str]]:
+    """The file of each text and attachment, per part index — the same for every run of a delivery."""
     used = {MANIFEST}
-    texts = split_html(delivery.html)
-    planned: list[tuple[dict[str, Any], bytes]] = []
-    for index, text in enumerate(texts, start=1):
-        file = _unique("message.html" if len(texts) == 1 else f"message-{index}.html", used)
-        planned.append(({"kind": "text", "file": file, "caption": ""}, text.encode()))
-    for photo in delivery.photos:
-        stem = safe_name(photo.name)
-        file = _unique(stem if stem.lower().endswith(".png") else f"{stem}.png", used)
-        planned.append(({"kind": "photo", "file": file, "caption": photo.caption}, photo.png))
-    for document in delivery.documents:
-        file = _unique(safe_name(document.name), used)
-        planned.append(({"kind": "document", "file": file, "caption": document.caption}, document.data))
-    return planned
+    texts = sum(1 for part in parts if part.kind == "text")
+    names: dict[int, list[str]] = {}
+    text_number = 0
+    for part in parts:
+        if part.kind == "text":
+            text_number += 1
+            names[part.index] = [_unique("message.html" if texts == 1 else f"message-{text_number}.html", used)]
+        elif part.kind == "document":
+            names[part.index] = [_unique(safe_name(part.attachments[0].name), used)]
+        else:
+            stems = [safe_name(attachment.name) for attachment in part.attachments]
+            names[part.index] = [_unique(s if s.lower().endswith(".png") else f"{s}.png", used) for s in stems]
+    return names
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        tmp.write_bytes(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class OutboxWriter:
+    """Writes one delivery's parts into its folder; :meth:`start` begins (or resumes) a copy."""
+
+    def __init__(
+        self, delivery: Delivery, parts: Sequence[Part], chat_ids: Sequence[str] = (), home: Path | None = None
+    ):
+        self.delivery = delivery
+        self.parts = list(parts)
+        self.chat_ids = [str(chat) for chat in chat_ids]
+        self.path = outbox_dir(delivery.day, delivery.name, home)
+        self.names = file_names(self.parts)
+
+    def _manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return self._empty_manifest()
+
+    def _empty_manifest(self) -> dict[str, Any]:
+        return {
+            "name": self.delivery.name,
+            "date": self.delivery.day.isoformat(),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "chat_ids": self.chat_ids,
+            "complete": False,
+            "parts": [],
+        }
+
+    def _save(self, manifest: dict[str, Any]) -> None:
+        text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        _write_atomically(self.path / MANIFEST, text.encode("utf-8"))
+
+    def start(self, fresh: bool) -> None:
+        """A fresh copy replaces the folder (old one moved aside, then removed); else keep what is there."""
+        if not fresh and (self.path / MANIFEST).is_file():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        try:
+            os.chmod(tmp, 0o755)
+            text = json.dumps(self._empty_manifest(), ensure_ascii=False, indent=2) + "\n"
+            (tmp / MANIFEST).write_text(text, encoding="utf-8")
+            _swap(tmp, self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def write(self, part: Part) -> None:
+        """The part's files, then its manifest entries (replacing any of an earlier attempt)."""
+        files = self.names[part.index]
+        if part.kind == "text":
+            contents = [(files[0], part.text.encode("utf-8"), "text", "")]
+        else:
+            kind = "document" if part.kind == "document" else "photo"
+            contents = [(f, a.data, kind, a.caption) for f, a in zip(files, part.attachments, strict=True)]
+        for file, content, _, _ in contents:
+            _write_atomically(self.path / file, content)
+        manifest = self._manifest()
+        entries = [entry for entry in manifest["parts"] if entry.get("part") != part.index]
+        entries += [{"part": part.index, "kind": kind, "file": f, "caption": c} for f, _, kind, c in contents]
+        manifest["parts"] = sorted(entries, key=lambda entry: entry["part"])
+        self._save(manifest)
+
+    def finish(self) -> None:
+        manifest = self._manifest()
+        manifest["complete"] = True
+        self._save(manifest)
 
 
 def write_outbox(delivery: Delivery, chat_ids: Sequence[str] = (), home: Path | None = None) -> Path:
-    """Write ``delivery`` to its outbox folder (atomically, replacing an earlier one); the folder."""
-    target = outbox_dir(delivery.day, delivery.name, home)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    planned = _plan(delivery)
-    manifest = {
-        "name": delivery.name,
-        "date": delivery.day.isoformat(),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "chat_ids": [str(chat) for chat in chat_ids],
-        "parts": [part for part, _ in planned],
-    }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        os.chmod(tmp, 0o755)
-        for part, content in planned:
-            (tmp / part["file"]).write_bytes(content)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        _swap(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    """Write the whole ``delivery`` as a fresh copy (no sent log); the folder."""
+    writer = OutboxWriter(delivery, plan(delivery), chat_ids, home)
+    writer.start(fresh=True)
+    for part in writer.parts:
+        writer.write(part)
+    writer.finish()
+    return writer.path
 
 
 def _swap(tmp: Path, target: Path) -> None:
