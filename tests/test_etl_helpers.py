@@ -48,7 +48,9 @@ def test_partition_start_defaults_to_the_first_source_day():
 
 
 def test_no_start_date_and_no_source_data_is_a_clear_error():
-    with pytest.raises(SettingsError, match="FEEDPULSE_START_DATE is unset and simulator.feed_actions holds no events"):
+    with pytest.raises(
+        SettingsError, match=r"FEEDPULSE_START_DATE is unset and simulator\.feed_actions holds no events"
+    ):
         PartitionSettings.resolve(lambda: None, Settings.from_env({}))
 
 

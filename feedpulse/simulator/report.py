@@ -1,4 +1,4 @@
-"""Measured magnitudes of simulated data next to the published targets (DESIGN.md).
+"""Measured magnitudes of simulated data next to the published targets (docs/architecture.md).
 
 Every figure is aggregated in ClickHouse over ``[start, start + days)``; counts are compared with
 ``target × scale`` and a ±10 % range unless the figure states its own range. ``measure`` is what
