@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from feedpulse.alerts.cli import app as alerts_app
 from feedpulse.alerts.silence_cli import register as register_silences

@@ -40,13 +40,11 @@ from typing import Any
 import typer
 import yaml
 
-from feedpulse.config import ClickHouseSettings
-from feedpulse.identifiers import InvalidIdentifierError, check_identifier
+from feedpulse.config import DEFAULT_SOURCE_DATABASE, ClickHouseSettings, Settings, environment
 
 OLDEST_TESTED = "24.3"  # the oldest ClickHouse release feedpulse is known to work with
 TESTED_ON = "26.9"  # the test suite runs on this release (the engine of the local endpoint, chDB)
 TARGET_DATABASES = ("analytics", "test")
-DEFAULT_SOURCE_DATABASE = "simulator"
 DEFAULT_TIMEOUT = 5.0
 DBT_PROFILES = Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml"
 
@@ -136,12 +134,8 @@ def check_configuration(env: Mapping[str, str]) -> CheckResult:
     """The CLICKHOUSE_* and FEEDPULSE_SOURCE_DATABASE environment parses; where it points."""
     try:
         settings = ClickHouseSettings.from_env(dict(env))
-    except ValueError as exc:
-        return CheckResult("configuration", FAIL, str(exc))
-    source = env.get("FEEDPULSE_SOURCE_DATABASE") or DEFAULT_SOURCE_DATABASE
-    try:
-        check_identifier(source, "FEEDPULSE_SOURCE_DATABASE")
-    except InvalidIdentifierError as exc:
+        source = Settings.from_env(env).source_database
+    except ValueError as exc:  # SettingsError names the variable
         return CheckResult("configuration", FAIL, str(exc))
     password = "password set" if settings.password else "no password"
     if settings.is_local:
@@ -562,7 +556,7 @@ def clickhouse_checks(
     if client is None:
         return [*results, *_skipped(later, "no connection")]
     try:
-        source = env.get("FEEDPULSE_SOURCE_DATABASE") or DEFAULT_SOURCE_DATABASE
+        source = Settings.from_env(env).source_database
         results += [check_server_version(client), check_permissions(client), check_source_tables(client, source)]
     finally:
         client.close()
@@ -573,7 +567,7 @@ def run_checks(
     env: Mapping[str, str] | None = None, start_local: bool = False, timeout: float = DEFAULT_TIMEOUT
 ) -> list[CheckResult]:
     """All checks, in order, with every secret of ``env`` scrubbed from the details."""
-    env = dict(os.environ if env is None else env)
+    env = dict(environment() if env is None else env)
     results = [
         *clickhouse_checks(env, start_local, timeout),
         check_telegram(env, timeout),

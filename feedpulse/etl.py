@@ -7,42 +7,58 @@ Dagster's own data platform.
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-from feedpulse.config import DEFAULT_TIMEZONE
+from feedpulse.config import Settings, SettingsError, settings
+from feedpulse.identifiers import check_identifier
 
-DEFAULT_HISTORY_DAYS = 35
+FIRST_SOURCE_DAY_SQL = "SELECT min(toDate(time)) FROM {database:Identifier}.feed_actions"
 
 
 @dataclass(frozen=True)
 class PartitionSettings:
-    """Where the daily partitions start and in which timezone a day is counted."""
+    """Where the daily partitions start and in which timezone a day is counted.
+
+    The start is fixed, never relative to today (a sliding start would make materialized days
+    vanish from the UI and old history impossible to backfill): ``FEEDPULSE_START_DATE``, else the
+    first day present in the source tables.
+    """
 
     start_date: dt.date
     timezone: str
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, today: dt.date | None = None) -> PartitionSettings:
-        env = dict(os.environ if env is None else env)
-        timezone = env.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"FEEDPULSE_TIMEZONE: unknown timezone {timezone!r}") from None
-        today = today or dt.datetime.now(ZoneInfo(timezone)).date()
-        text = (env.get("FEEDPULSE_START_DATE") or "").strip()
-        if text:
-            try:
-                start = dt.date.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"FEEDPULSE_START_DATE must be a date YYYY-MM-DD, got {text!r}") from None
-        else:
-            start = today - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
-        if start >= today:
-            raise ValueError(f"FEEDPULSE_START_DATE ({start}) must be before today ({today})")
-        return cls(start_date=start, timezone=timezone)
+    def resolve(
+        cls, first_source_day: Callable[[], dt.date | None], config: Settings | None = None
+    ) -> PartitionSettings:
+        """``first_source_day`` is only called when FEEDPULSE_START_DATE is unset."""
+        config = config or settings()
+        start = config.start_date or first_source_day()
+        if start is None:
+            raise SettingsError(
+                f"FEEDPULSE_START_DATE is unset and {config.source_database}.feed_actions holds no events: "
+                "set FEEDPULSE_START_DATE (YYYY-MM-DD, the first day to partition) or load the source data first"
+            )
+        return cls(start_date=start, timezone=config.timezone)
+
+
+def first_source_day(client: Any, database: str) -> dt.date | None:
+    """The first day with feed events in ``database`` (None if the table is missing or empty).
+
+    ``min`` over the partition key is answered from the parts' min/max index, without a scan.
+    """
+    check_identifier(database, "the source database")
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = {database:String} AND name = 'feed_actions'",
+        parameters={"database": database},
+    ).result_rows[0][0]
+    if not exists:
+        return None
+    day = client.query(FIRST_SOURCE_DAY_SQL, parameters={"database": database}).result_rows[0][0]
+    # An empty table answers the type's default (1970-01-01), not NULL.
+    return day if day and day > dt.date(1970, 1, 1) else None
 
 
 def window_dates(start: dt.datetime | dt.date, end: dt.datetime | dt.date) -> tuple[dt.date, dt.date]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import AssetSpec
 
-SOURCE_DATABASE = os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
+from feedpulse.config import source_database
+
+SOURCE_DATABASE = source_database()
 
 feed_actions = AssetSpec(
     key=[SOURCE_DATABASE, "feed_actions"],

@@ -18,7 +18,9 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
-from feedpulse.etl import PartitionSettings, dbt_vars
+from feedpulse.clickhouse import ensure_server, get_client
+from feedpulse.config import settings
+from feedpulse.etl import PartitionSettings, dbt_vars, first_source_day
 from orchestration.manifest import ensure_manifest
 from orchestration.resources import ClickHouseResource
 
@@ -29,7 +31,17 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executabl
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 ensure_manifest(dbt_project, DBT_EXECUTABLE)
 
-partition_settings = PartitionSettings.from_env()
+
+def _first_source_day():
+    """Looked up once per process, and only when FEEDPULSE_START_DATE is unset."""
+    client = get_client(settings=ensure_server())
+    try:
+        return first_source_day(client, settings().source_database)
+    finally:
+        client.close()
+
+
+partition_settings = PartitionSettings.resolve(_first_source_day)
 daily_partitions = DailyPartitionsDefinition(
     start_date=partition_settings.start_date.isoformat(), timezone=partition_settings.timezone
 )

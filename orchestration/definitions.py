@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 

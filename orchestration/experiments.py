@@ -1,11 +1,10 @@
 """Experiment assets: ``aa_test_<id>`` and ``ab_test_<id>`` for each experiment defined in the
 YAML file named by FEEDPULSE_EXPERIMENTS (see feedpulse.experiments.definitions)."""
 
-import os
-
 from dagster import AssetKey, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from feedpulse.config import source_database
 from feedpulse.experiments.definitions import asset_id, configured
 from feedpulse.experiments.pipeline import ExperimentReport, run_aa_experiment, run_ab_experiment, send
 from feedpulse.simulator.experiment import ExperimentSpec
@@ -21,10 +20,6 @@ class ExperimentConfig(Config):
         description="Send a new copy to chats that already got this report (an interrupted delivery is "
         "completed either way, each part once).",
     )
-
-
-def _source_database() -> str:
-    return os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
 
 
 def _result(report: ExperimentReport, config: ExperimentConfig, day) -> MaterializeResult:
@@ -59,12 +54,12 @@ def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
     @asset(
         key=["experiments", f"{kind}_test_{asset_id(spec.id)}"],
         group_name="experiments",
-        deps=[AssetKey([_source_database(), "feed_actions"])],
+        deps=[AssetKey([source_database(), "feed_actions"])],
         kinds={"scipy"},
         description=_describe(spec, kind),
     )
     def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = runner(clickhouse.get_client(), spec, database=_source_database(), seed=config.seed, lang=config.lang)
+        report = runner(clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=config.lang)
         return _result(report, config, window.end)
 
     return experiment_test

@@ -8,17 +8,19 @@ database, the dbt target); a file lock keeps concurrent processes from parsing o
 
 import fcntl
 import json
-import os
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+
+from feedpulse.config import environment
 
 PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv"}
 ENV_THAT_SHAPES_THE_MANIFEST = ("FEEDPULSE_SOURCE_DATABASE", "FEEDPULSE_DBT_TARGET", "CLICKHOUSE_CLUSTER")
 
 
 def parse_environment() -> dict[str, str]:
-    return {name: os.environ.get(name, "") for name in ENV_THAT_SHAPES_THE_MANIFEST}
+    env = environment()
+    return {name: env.get(name, "") for name in ENV_THAT_SHAPES_THE_MANIFEST}
 
 
 def newest_project_file(project_dir: Path, target_dir: Path) -> float:

@@ -1,7 +1,6 @@
 """Report assets (feed report, app report: daily partitions, 11:00) and the dashboard asset."""
 
 import datetime as dt
-import os
 
 from dagster import (
     AssetExecutionContext,
@@ -17,12 +16,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from feedpulse.config import settings, source_database
 from feedpulse.reports import dashboard
 from feedpulse.reports.run import markdown, run_report
 from orchestration.dbt import daily_partitions, partition_settings
 from orchestration.resources import ClickHouseResource
 
-REPORT_HOUR, REPORT_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_REPORT_TIME", "11:00").split(":"))
+REPORT_TIME = settings().report_time
 
 
 class ReportConfig(Config):
@@ -101,8 +101,7 @@ def app_report(
     description="Static interactive HTML dashboard ($FEEDPULSE_HOME/dashboard/index.html).",
 )
 def monitoring_dashboard(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
-    source = os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
-    path = dashboard.write(dashboard.load(clickhouse.get_client(), source=source))
+    path = dashboard.write(dashboard.load(clickhouse.get_client(), source=source_database()))
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(path)),
@@ -121,7 +120,7 @@ daily_reports_job = define_asset_job(
     description="Feed and app reports for yesterday, to Telegram (or the outbox).",
 )
 daily_reports_schedule = build_schedule_from_partitioned_job(
-    daily_reports_job, hour_of_day=REPORT_HOUR, minute_of_hour=REPORT_MINUTE, name="daily_reports_schedule"
+    daily_reports_job, hour_of_day=REPORT_TIME.hour, minute_of_hour=REPORT_TIME.minute, name="daily_reports_schedule"
 )
 dashboard_job = define_asset_job("dashboard_job", selection=AssetSelection.assets(monitoring_dashboard))
 dashboard_schedule = ScheduleDefinition(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
+from feedpulse.config import settings
 from orchestration.dbt import daily_etl_assets, daily_partitions
 from orchestration.reports import daily_reports_job, daily_reports_schedule, dashboard_job, dashboard_schedule
 
-ETL_HOUR, ETL_MINUTE = (int(part) for part in os.environ.get("FEEDPULSE_ETL_TIME", "00:30").split(":"))
+ETL_TIME = settings().etl_time
 
 daily_etl_job = define_asset_job(
     "daily_etl_job",
@@ -20,7 +19,7 @@ daily_etl_job = define_asset_job(
 )
 
 daily_etl_schedule = build_schedule_from_partitioned_job(
-    daily_etl_job, hour_of_day=ETL_HOUR, minute_of_hour=ETL_MINUTE, name="daily_etl_schedule"
+    daily_etl_job, hour_of_day=ETL_TIME.hour, minute_of_hour=ETL_TIME.minute, name="daily_etl_schedule"
 )
 
 jobs = [daily_etl_job, daily_reports_job, dashboard_job]

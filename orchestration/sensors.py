@@ -1,7 +1,6 @@
 """The 15-minute anomaly sensor and the alert run it requests (one per bucket and alert group)."""
 
 import datetime as dt
-import os
 
 from dagster import (
     Config,
@@ -19,18 +18,15 @@ from pydantic import Field
 from feedpulse.alerts.config import AlertsConfig, configured_config
 from feedpulse.alerts.service import check, from_payload, last_complete_bucket, send, to_payload
 from feedpulse.clickhouse import server_now
+from feedpulse.config import settings, source_database
 from feedpulse.reports.dashboard import dashboard_url
 from orchestration.resources import ClickHouseResource
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("FEEDPULSE_ALERT_INTERVAL_SECONDS", "900"))
+SENSOR_INTERVAL_SECONDS = settings().alert_interval_seconds
 
 
 def alerts_config() -> AlertsConfig:
     return configured_config()
-
-
-def source_database() -> str:
-    return os.environ.get("FEEDPULSE_SOURCE_DATABASE", "simulator")
 
 
 class AlertRunConfig(Config):

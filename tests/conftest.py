@@ -16,6 +16,11 @@ from feedpulse.config import ClickHouseSettings
 
 TEST_PASSWORD = "feedpulse-test-secret"
 
+# The daily partitions start on a fixed day (never relative to today); pinned for the suite so that
+# importing the Dagster definitions neither depends on the calendar nor asks a ClickHouse server.
+TEST_START_DATE = "2026-01-01"
+os.environ["FEEDPULSE_START_DATE"] = TEST_START_DATE
+
 
 def free_port() -> int:
     with socket.socket() as sock:

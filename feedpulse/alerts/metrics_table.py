@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from feedpulse.alerts.series import BUCKET, METRICS, slice_sql
-from feedpulse.reports.data import identifier
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
+from feedpulse.identifiers import check_identifier as identifier
 
 TABLE = "metrics_15min"
 DEFAULT_SLICES = ("total", "os")
@@ -57,7 +58,7 @@ def refresh(
     *,
     until: dt.datetime,
     since: dt.datetime | None = None,
-    source: str = "simulator",
+    source: str = DEFAULT_SOURCE_DATABASE,
     database: str = "analytics",
     slices: Sequence[str] = DEFAULT_SLICES,
     first_refresh_window: dt.timedelta = dt.timedelta(days=15),

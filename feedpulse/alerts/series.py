@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
+
 BUCKET = pd.Timedelta(minutes=15)
 BUCKETS_PER_DAY = 96
 COUNT_METRICS = ("feed_users", "views", "likes", "messenger_users", "messages")
@@ -84,7 +86,7 @@ def load_series(
     client: Any,
     start: dt.datetime,
     end: dt.datetime,
-    database: str = "simulator",
+    database: str = DEFAULT_SOURCE_DATABASE,
     slices: Sequence[str] = ("total", "os"),
 ) -> pd.DataFrame:
     """Metrics per 15-minute bucket and slice over ``[start, end)`` (zero-filled; see module doc)."""

@@ -25,6 +25,7 @@ from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
 from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.telegram import (
     Delivery,
     DeliveryReceipt,
@@ -49,7 +50,12 @@ def history_window(config: AlertsConfig) -> dt.timedelta:
 
 
 def check(
-    client, config: AlertsConfig, bucket: dt.datetime, *, source: str = "simulator", store: AlertStore | None = None
+    client,
+    config: AlertsConfig,
+    bucket: dt.datetime,
+    *,
+    source: str = DEFAULT_SOURCE_DATABASE,
+    store: AlertStore | None = None,
 ) -> list[Notification]:
     """Evaluate ``bucket`` for every metric and slice; the notifications the lifecycle wants sent."""
     end = bucket + BUCKET.to_pytimedelta()

@@ -14,12 +14,14 @@ from types import TracebackType
 
 import plotly.graph_objects as go
 
+from feedpulse.config import settings
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
 def chromium_path() -> str | None:
     """The browser kaleido will use (BROWSER_PATH wins), or None if there is none."""
-    explicit = os.environ.get("BROWSER_PATH")
+    explicit = settings().browser_path
     if explicit and os.path.exists(explicit):
         return explicit
     for name in CHROMIUM_NAMES:
@@ -45,8 +47,7 @@ class ChartRenderer:
                 "no Chromium found: install Debian's `chromium` (apt-get install -y chromium) "
                 "or set BROWSER_PATH; kaleido needs it to render charts"
             )
-        os.environ.setdefault("BROWSER_PATH", browser)
-        kaleido.start_sync_server(silence_warnings=True)
+        kaleido.start_sync_server(silence_warnings=True, path=browser)
         self._started = True
         return self
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from feedpulse.config import source_database
 from feedpulse.experiments import report
 from feedpulse.experiments.aa import AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
@@ -36,7 +37,11 @@ CSV = typer.Option(None, "--csv", help="Per-user CSV with columns exp_group,user
 FROM_DB = typer.Option(False, "--from-db", help="Aggregate feed_actions in ClickHouse instead of reading a CSV.")
 START = typer.Option(None, "--start", help="First day (YYYY-MM-DD) with --from-db.")
 END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, inclusive) with --from-db.")
-DATABASE = typer.Option("simulator", "--database", help="Database holding feed_actions (with --from-db).")
+DATABASE = typer.Option(
+    None,
+    "--database",
+    help="Database holding feed_actions (with --from-db; default: FEEDPULSE_SOURCE_DATABASE or simulator).",
+)
 SEED = typer.Option(None, "--seed", help="Random seed (reproducible draws / bootstrap).")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 PNG_DIR = typer.Option(None, "--png-dir", help="Save the plots as PNGs here (needs Chromium).")
@@ -65,7 +70,7 @@ def _parse_groups(text: str) -> list[int]:
 
 
 def _load(
-    csv: Path | None, from_db: bool, start: str | None, end: str | None, database: str, groups: Sequence[int]
+    csv: Path | None, from_db: bool, start: str | None, end: str | None, database: str | None, groups: Sequence[int]
 ) -> pd.DataFrame:
     if csv is not None and from_db:
         _fail("use either --csv FILE or --from-db, not both")
@@ -78,7 +83,7 @@ def _load(
             client = get_client()
         except Exception as exc:  # connection problems: not the user's input
             _fail(f"cannot reach ClickHouse: {exc}", code=1)
-        return load_from_db(client, start, end, groups, database=database)
+        return load_from_db(client, start, end, groups, database=database or source_database())
     if csv is None:
         _fail("no input: give --csv FILE or --from-db --start D --end D")
     return load_csv(csv)
@@ -147,7 +152,7 @@ def aa_command(
     from_db: bool = FROM_DB,
     start: str | None = START,
     end: str | None = END,
-    database: str = DATABASE,
+    database: str | None = DATABASE,
     png_dir: Path | None = PNG_DIR,
     markdown: Path | None = MARKDOWN,
     lang: str = LANG,
@@ -186,7 +191,7 @@ def ab_command(
     from_db: bool = FROM_DB,
     start: str | None = START,
     end: str | None = END,
-    database: str = DATABASE,
+    database: str | None = DATABASE,
     png_dir: Path | None = PNG_DIR,
     markdown: Path | None = MARKDOWN,
     lang: str = LANG,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.identifiers import InvalidIdentifierError, check_identifier
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("exp_group", "user_id", "likes", "views")
@@ -95,7 +96,7 @@ def load_csv(path: str | Path) -> pd.DataFrame:
         raise ExperimentDataError(f"{path}: {exc}") from exc
 
 
-def users_query(database: str = "simulator") -> str:
+def users_query(database: str = DEFAULT_SOURCE_DATABASE) -> str:
     """The per-user aggregate query; only the (validated) database name is formatted in."""
     try:
         check_identifier(database)
@@ -105,7 +106,11 @@ def users_query(database: str = "simulator") -> str:
 
 
 def load_from_db(
-    client: Any, start: dt.date | str, end: dt.date | str, groups: Sequence[int], database: str = "simulator"
+    client: Any,
+    start: dt.date | str,
+    end: dt.date | str,
+    groups: Sequence[int],
+    database: str = DEFAULT_SOURCE_DATABASE,
 ) -> pd.DataFrame:
     """Per-user likes/views of ``groups`` between ``start`` and ``end`` (inclusive), aggregated in ClickHouse.
 

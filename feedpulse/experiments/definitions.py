@@ -7,10 +7,10 @@ the file; unset or missing ⇒ no experiments.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from feedpulse.config import settings
 from feedpulse.simulator.anomalies import SpecError, load_spec_file
 from feedpulse.simulator.experiment import ExperimentSpec, parse_experiment
 
@@ -36,8 +36,8 @@ def parse_definitions(data: object) -> list[ExperimentSpec]:
 
 
 def configured() -> list[ExperimentSpec]:
-    path = os.environ.get("FEEDPULSE_EXPERIMENTS")
-    if not path or not Path(path).exists():
+    path = settings().experiments
+    if path is None or not path.exists():
         return []
     return load_definitions(path)
 

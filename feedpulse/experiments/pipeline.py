@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.experiments.aa import AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.data import load_from_db
@@ -43,7 +44,7 @@ def run_aa_experiment(
     client,
     spec: ExperimentSpec,
     *,
-    database: str = "simulator",
+    database: str = DEFAULT_SOURCE_DATABASE,
     sims: int = 10_000,
     seed: int | None = 42,
     lang: str = "en",
@@ -63,7 +64,13 @@ def run_aa_experiment(
 
 
 def run_ab_experiment(
-    client, spec: ExperimentSpec, *, database: str = "simulator", seed: int | None = 42, lang: str = "en", render=None
+    client,
+    spec: ExperimentSpec,
+    *,
+    database: str = DEFAULT_SOURCE_DATABASE,
+    seed: int | None = 42,
+    lang: str = "en",
+    render=None,
 ) -> ExperimentReport:
     if spec.ab is None:
         raise ValueError(f"experiment {spec.id} has no ab window")

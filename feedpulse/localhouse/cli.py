@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from feedpulse.config import DEFAULT_TIMEZONE, ClickHouseSettings
+from feedpulse.config import ClickHouseSettings, settings
 from feedpulse.localhouse import manager
 
 app = typer.Typer(help="The local ClickHouse endpoint (chDB behind ClickHouse's HTTP interface).", no_args_is_help=True)
@@ -35,18 +35,19 @@ def serve(
 ) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it)."""
     # The engine reads the server timezone from TZ when it starts: set it before chDB loads.
-    os.environ["TZ"] = timezone or os.environ.get("FEEDPULSE_TIMEZONE") or DEFAULT_TIMEZONE
+    os.environ["TZ"] = timezone or settings().timezone
     time.tzset()
     from feedpulse.localhouse.server import ServerConfig
     from feedpulse.localhouse.server import serve as run
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    clickhouse = ClickHouseSettings.from_env()
     config = ServerConfig(
         path=(path or manager.default_data_path()).resolve(),
         host=host,
         port=_port(port),
-        user=os.environ.get("CLICKHOUSE_USER") or "default",
-        password=os.environ.get("CLICKHOUSE_PASSWORD") or "",
+        user=clickhouse.user,
+        password=clickhouse.password,
     )
     typer.echo(f"feedpulse localhouse: http://{config.host}:{config.port}, data in {config.path}", err=True)
     run(config, log_level=log_level)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from feedpulse.charts import apply_style
-from feedpulse.config import feedpulse_home
+from feedpulse.config import DEFAULT_SOURCE_DATABASE, feedpulse_home, settings
 from feedpulse.reports.data import ANALYTICS_DATABASE, identifier
 
 ACTIVE_WINDOW_DAYS = 30
@@ -30,7 +29,7 @@ def dashboard_path() -> Path:
 
 def dashboard_url() -> str:
     """Where reports and alerts point: FEEDPULSE_DASHBOARD_URL, or the local file."""
-    return os.environ.get("FEEDPULSE_DASHBOARD_URL") or dashboard_path().as_uri()
+    return settings().dashboard_url or dashboard_path().as_uri()
 
 
 @dataclass
@@ -41,7 +40,7 @@ class DashboardData:
     latest_day: dt.date | None
 
 
-def load(client, analytics: str = ANALYTICS_DATABASE, source: str = "simulator") -> DashboardData:
+def load(client, analytics: str = ANALYTICS_DATABASE, source: str = DEFAULT_SOURCE_DATABASE) -> DashboardData:
     analytics, source = identifier(analytics), identifier(source)
     daily = client.query_df(f"SELECT * FROM {analytics}.app_daily_metrics ORDER BY event_date")
     if daily.empty:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from feedpulse.config import local_now
+from feedpulse.config import local_now, source_database
 from feedpulse.simulator.anomalies import AnomalySpec, SpecError, load_anomalies
 from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
 from feedpulse.simulator.sql import SimulationError
@@ -38,7 +38,9 @@ def simulate_command(
     days: int = typer.Option(35, "--days", help="Number of days to generate (replaces them if present)."),
     scale: float = typer.Option(1.0, "--scale", help="User multiplier: 1 ≈ 20k DAU, 0.9M events/day."),
     seed: int = typer.Option(42, "--seed", help="Random seed: same seed ⇒ identical rows."),
-    database: str = typer.Option("simulator", "--database", help="ClickHouse database for the tables."),
+    database: str | None = typer.Option(
+        None, "--database", help="ClickHouse database for the tables (default: FEEDPULSE_SOURCE_DATABASE or simulator)."
+    ),
     anomalies: Path | None = typer.Option(None, "--anomalies", help="YAML file of injected anomalies."),  # noqa: B008
     experiment: Path | None = typer.Option(None, "--experiment", help="YAML file of the A/A and A/B setup."),  # noqa: B008
     live: bool = typer.Option(False, "--live", help="After the range, keep appending today's events."),
@@ -67,6 +69,7 @@ def simulate_command(
     from feedpulse.simulator.sql import Context
 
     try:
+        database = database or source_database()
         ctx = Context(database, scale, seed)
         ctx.check_day(first)
         ctx.check_day(first + dt.timedelta(days=days - 1))

@@ -2,7 +2,7 @@
 
 Every behavioural constant used by the SQL generator lives in :class:`Model`. The constants marked
 *calibrated* are solved with numpy/scipy by :func:`calibrate` so that the model's expectations hit
-the published magnitudes of DESIGN.md (app DAU, weekly users, views per user-week, user CTR, users
+the published magnitudes of docs/architecture.md (app DAU, weekly users, views per user-week, user CTR, users
 per 15 minutes, messages per sender). The solved values are frozen in :data:`CALIBRATED` so that a
 simulation never pays for the calibration; ``python -m feedpulse.simulator.model`` re-solves them and
 prints the result (paste it into :data:`CALIBRATED` after changing a target or a fixed constant).
@@ -29,7 +29,7 @@ EPOCH = dt.date(2020, 1, 1)
 SECONDS_PER_DAY = 86_400
 QUANTILES = 1024  # resolution of the inverse-CDF tables embedded in the SQL
 
-# Published magnitudes (DESIGN.md) that the calibration aims at.
+# Published magnitudes (docs/architecture.md) that the calibration aims at.
 TARGETS: dict[str, float] = {
     "app_dau": 20_600,
     "feed_dau": 18_700,

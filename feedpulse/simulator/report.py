@@ -1,4 +1,4 @@
-"""Measured magnitudes of simulated data next to the published targets (DESIGN.md).
+"""Measured magnitudes of simulated data next to the published targets (docs/architecture.md).
 
 Every figure is aggregated in ClickHouse over ``[start, start + days)``; counts are compared with
 ``target × scale`` and a ±10 % range unless the figure states its own range. ``measure`` is what
@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.simulator.model import AGE_BUCKETS
 from feedpulse.simulator.sql import quote_ident
 
@@ -181,7 +182,7 @@ def _minutes(hhmm: str) -> int:
 
 
 def measure(
-    client: Any, *, start: dt.date, days: int, scale: float = 1.0, database: str = "simulator"
+    client: Any, *, start: dt.date, days: int, scale: float = 1.0, database: str = DEFAULT_SOURCE_DATABASE
 ) -> list[ReportRow]:
     """Measure the published magnitudes over ``[start, start + days)`` (figures per day are means)."""
     db = quote_ident(database)

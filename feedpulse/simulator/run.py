@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feedpulse.clickhouse import server_now
+from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.simulator.anomalies import AnomalySpec
 from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.sql import (
@@ -115,7 +116,7 @@ def simulate(
     days: int,
     scale: float = 1.0,
     seed: int = 42,
-    database: str = "simulator",
+    database: str = DEFAULT_SOURCE_DATABASE,
     anomalies: AnomalySpec | None = None,
     experiment: ExperimentSpec | None = None,
     progress: bool = False,
@@ -154,7 +155,7 @@ def simulate_live(
     days: int,
     scale: float = 1.0,
     seed: int = 42,
-    database: str = "simulator",
+    database: str = DEFAULT_SOURCE_DATABASE,
     anomalies: AnomalySpec | None = None,
     experiment: ExperimentSpec | None = None,
     interval_seconds: float = 60,

@@ -41,7 +41,7 @@ def quote_ident(name: str) -> str:
 
 
 def create_statements(database: str) -> list[str]:
-    """DDL for the source schema (DESIGN.md), one partition per day.
+    """DDL for the source schema (docs/architecture.md), one partition per day.
 
     ORDER BY (time, user_id): 15-minute range scans (dashboards, alerts, live appends) read a
     contiguous key range; per-day per-user aggregation reads one partition and is hash-aggregated

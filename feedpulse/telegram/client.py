@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -35,6 +34,8 @@ from urllib.parse import quote
 
 import requests
 import urllib3.exceptions
+
+from feedpulse.config import environment
 
 DEFAULT_API_URL = "https://api.telegram.org"
 REDACTED = "***"
@@ -106,7 +107,7 @@ class TelegramSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramSettings:
         """Read ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID`` (comma-separated) and ``TELEGRAM_API_URL``."""
-        env = dict(os.environ if env is None else env)
+        env = dict(environment() if env is None else env)
         token = (env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None
         if token and not re.fullmatch(r"[^\s/?#]+", token):
             raise ValueError("TELEGRAM_BOT_TOKEN must not contain whitespace, '/', '?' or '#'")
