@@ -45,3 +45,17 @@ def test_partition_settings_defaults_and_errors():
         PartitionSettings.from_env({"FEEDPULSE_START_DATE": "01/01/2026"})
     with pytest.raises(ValueError, match="FEEDPULSE_TIMEZONE"):
         PartitionSettings.from_env({"FEEDPULSE_TIMEZONE": "Mars/Olympus"})
+
+
+def test_partitions_start_is_pinned_in_the_suite_and_slides_with_a_frozen_today():
+    """The conftest pins FEEDPULSE_START_DATE, so partitions (and the dated test data in them) do not
+    move with the clock; without it the start is "35 days before today" in the data timezone."""
+    import time_machine
+
+    from tests.conftest import PARTITIONS_START
+
+    with time_machine.travel(dt.datetime(2027, 3, 10, 23, 30, tzinfo=dt.timezone.utc), tick=False):
+        assert PartitionSettings.from_env().start_date == PARTITIONS_START
+        moscow = PartitionSettings.from_env({})  # already 2027-03-11 in Moscow
+        assert moscow.start_date == dt.date(2027, 3, 11) - dt.timedelta(days=35)
+        assert PartitionSettings.from_env({"FEEDPULSE_TIMEZONE": "UTC"}).start_date == dt.date(2027, 2, 3)
