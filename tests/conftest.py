@@ -1,11 +1,18 @@
-"""Shared fixtures: one local ClickHouse endpoint for the whole test session.
+"""Shared fixtures: one local ClickHouse endpoint for the whole test session, and the suite's pinned dates.
 
 The endpoint runs with its own FEEDPULSE_HOME, a free port and a password, so the suite never
 touches a developer's data and authentication is exercised on every request.
+
+No test depends on today's date: tests that build data date it from ``DATA_TODAY`` (never from the
+clock), and ``FEEDPULSE_START_DATE`` pins the start of Dagster's daily partitions (by default the first
+day in the source tables) to ``PARTITIONS_START``, before any test module imports ``orchestration`` — so
+importing the definitions neither depends on the calendar nor asks a ClickHouse server. The suite
+passes with the clock moved months ahead (README, "Tests").
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import Iterator
@@ -15,11 +22,11 @@ import pytest
 from feedpulse.config import ClickHouseSettings
 
 TEST_PASSWORD = "feedpulse-test-secret"
+DATA_TODAY = dt.date(2026, 11, 30)  # the "today" the tests' data are dated from
+PARTITIONS_START = DATA_TODAY - dt.timedelta(days=90)  # first Dagster daily partition in tests
 
-# The daily partitions start on a fixed day (never relative to today); pinned for the suite so that
-# importing the Dagster definitions neither depends on the calendar nor asks a ClickHouse server.
-TEST_START_DATE = "2026-01-01"
-os.environ["FEEDPULSE_START_DATE"] = TEST_START_DATE
+# Set at import (conftest is imported before the test modules): orchestration.dbt reads it when imported.
+os.environ["FEEDPULSE_START_DATE"] = PARTITIONS_START.isoformat()
 
 
 def free_port() -> int:

@@ -10,12 +10,13 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from feedpulse.simulator.anomalies import parse_anomalies
+from tests.conftest import DATA_TODAY
 from tests.telegram_double import telegram_double  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
 DATABASE = "alert_sim"
-DAY = dt.date.today() - dt.timedelta(days=3)
+DAY = DATA_TODAY - dt.timedelta(days=3)
 FIRST = DAY - dt.timedelta(days=24)
 DROP_START = dt.datetime.combine(DAY, dt.time(19, 0))
 ANOMALIES = parse_anomalies(

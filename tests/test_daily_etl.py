@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
+from tests.conftest import DATA_TODAY
+
 pytestmark = [pytest.mark.integration, pytest.mark.dbt]
 
 SOURCE_DB = "etl_sim"
-TODAY = dt.date.today()
-FIRST_DAY = TODAY - dt.timedelta(days=20)
+FIRST_DAY = DATA_TODAY - dt.timedelta(days=20)
 DAYS = [FIRST_DAY + dt.timedelta(days=i) for i in range(7)]
 BAD_DAY = DAYS[2]
 AGE_BUCKETS = [(0, 17, "0-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54")]

@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 
 from feedpulse.simulator.experiment import AAWindow, ABWindow, Effect, ExperimentSpec
+from tests.conftest import DATA_TODAY
 
 pytestmark = pytest.mark.integration
 
 DATABASE = "exp_sim"
-FIRST = dt.date.today() - dt.timedelta(days=70)
+FIRST = DATA_TODAY - dt.timedelta(days=70)
 SPEC = ExperimentSpec(
     id="feed-ranking-test",
     groups=5,
@@ -39,8 +40,14 @@ def test_aa_week_says_the_split_works(experiment_data):
     from feedpulse.experiments.pipeline import run_aa_experiment
 
     report = run_aa_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png)
-    assert report.result.verdict.works, report.markdown
-    assert 0.03 <= report.result.fpr <= 0.07
+    # Issue 11: on this fair split (≈ 2 k users per group) the 500-user draws give fpr ≈ 3 % and
+    # KS p ≈ 1e-28, which the old fixed tolerances called "broken"; fair re-splits of the same users agree.
+    assert report.result.verdict.status == "works", report.markdown
+    assert 0.02 <= report.result.fpr <= 0.07
+    low, _, high = report.result.calibration.ranges["fpr"]
+    assert low <= report.result.fpr <= high
+    verdict_text = report.markdown.split("## Verdict")[1]
+    assert verdict_text.strip().startswith("A/A works") and "broken" not in report.html
     assert report.name == "aa_test_feed_ranking_test"
 
 

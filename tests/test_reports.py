@@ -16,12 +16,13 @@ from feedpulse.charts import ChartRenderer, chromium_path
 from feedpulse.reports.data import ReportDataMissing
 from feedpulse.reports.run import build, markdown, run_report
 from feedpulse.telegram import DeliveryError, SentLog, TelegramSettings
+from tests.conftest import DATA_TODAY
 from tests.telegram_double import TOKEN, telegram_double  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.dbt]
 
 SOURCE_DB = "etl_sim"  # same database, seed and scale as test_daily_etl: user attributes agree
-DAY = dt.date.today() - dt.timedelta(days=28)  # inside the default partitions, apart from test_daily_etl
+DAY = DATA_TODAY - dt.timedelta(days=28)  # inside the pinned partitions, apart from test_daily_etl
 FIRST = DAY - dt.timedelta(days=8)
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from pathlib import Path
 
 import pytest
@@ -89,14 +88,37 @@ def test_polarize_spreads_user_ctr(ch_client) -> None:
     assert rows[2] > 1.3 * max(rows[0], rows[3], rows[4])
 
 
-def test_live_appends_up_to_now(ch_client) -> None:
-    today = dt.date.today()
-    simulate_live(ch_client, start=today - dt.timedelta(days=1), days=1, scale=0.02, seed=3,
-                  database="sim_test_live", anomalies=None, experiment=None, interval_seconds=0.1,
-                  stop=threading.Event(), max_iterations=2)  # fmt: skip
-    days, future = ch_client.query("SELECT uniqExact(toDate(time)), countIf(time > now()) "
-                                   "FROM sim_test_live.feed_actions").result_rows[0]  # fmt: skip
-    assert future == 0 and days in (1, 2)
+class FrozenClock:
+    """The server clock as the live simulation sees it: pinned, moved on only by the test's ``stop.wait``."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.waits: list[float] = []
+
+    def server_now(self, client) -> dt.datetime:
+        return self.now
+
+    def wait(self, timeout: float) -> bool:  # stands in for threading.Event.wait: no real sleep
+        self.waits.append(timeout)
+        self.now += dt.timedelta(seconds=timeout)
+        return False
+
+
+def test_live_appends_up_to_now(ch_client, monkeypatch) -> None:
+    clock = FrozenClock(dt.datetime(2026, 11, 30, 14, 7, 30))
+    monkeypatch.setattr("feedpulse.simulator.run.server_now", clock.server_now)
+    simulate_live(ch_client, start=clock.now.date() - dt.timedelta(days=1), days=1, scale=0.02, seed=3,
+                  database="sim_test_live", anomalies=None, experiment=None, interval_seconds=600,
+                  stop=clock, max_iterations=2)  # fmt: skip
+    assert clock.waits == [600]  # one wait between the two appends
+    first_append = clock.now - dt.timedelta(seconds=600)
+    days, future, second = ch_client.query(
+        "SELECT uniqExact(toDate(time)), countIf(time > {now:DateTime}), countIf(time > {first:DateTime}) "
+        "FROM sim_test_live.feed_actions",
+        parameters={"now": clock.now, "first": first_append},
+    ).result_rows[0]  # fmt: skip
+    assert future == 0 and days == 2  # yesterday in full, today up to the (moved) clock
+    assert second > 0  # the second append added the events of the 10 minutes the clock moved
     n = ch_client.query("SELECT count() FROM sim_test_live.feed_actions").result_rows[0][0]
     dup = ch_client.query("SELECT count() FROM (SELECT DISTINCT * FROM sim_test_live.feed_actions)").result_rows[0][0]
     assert n > 0 and dup >= n * 0.99  # appends never repeat a window

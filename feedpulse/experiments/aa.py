@@ -1,10 +1,18 @@
 """A/A test: does the split system (and the Welch t-test on per-user CTR) keep its false positive rate?
 
 ``run_aa`` draws ``sample_size`` users per group without replacement ``sims`` times, runs a Welch
-t-test on per-user CTR for every draw, and checks that the share of p ≤ alpha (the false positive
-rate) is ≈ alpha — with a Wilson confidence interval — and that the p-values are uniform
+t-test on per-user CTR for every draw, and reports the course's figures: the share of p ≤ alpha (the
+false positive rate) with a Wilson confidence interval, and how uniform the p-values are
 (Kolmogorov–Smirnov). Everything is vectorised: a chunk of draws is one index matrix, and the
 t statistics and p-values of a chunk are computed on arrays (no per-simulation ``ttest_ind``).
+
+The verdict is calibrated, not read off fixed tolerances: those figures depend on the population
+(finite-population effect, the population gap a fair split leaves), so the fpr, the p-values' KS
+distance, the full-group difference of mean user CTR and the groups' CTR distributions are placed
+among fair random re-splits of the same users (:mod:`.resplit`); the combined p-value and a χ²
+sample-ratio check give "works", "borderline" or "broken" (:func:`calibrated_verdict`). The false
+"broken" rate and the power of the rule are measured by ``feedpulse experiment aa-calibrate``
+(BENCHMARKS.md).
 
 Users with 0 views have no CTR and are left out of the draws (their number is reported).
 """
@@ -20,11 +28,9 @@ import pandas as pd
 from scipy import stats
 
 from feedpulse.experiments.data import ExperimentDataError, group_frame, per_user_ctr, validate
+from feedpulse.experiments.resplit import STATISTICS, reference
 
 CHUNK_CELLS = 4_000_000  # index-matrix cells per chunk (bounds memory: ~32 MB of int64 per group)
-FPR_TOLERANCE = 0.005  # an fpr up to alpha + this still counts as "works" when the CI misses alpha
-UNIFORMITY_THRESHOLD = 0.05  # KS p-value below this ⇒ the p-values are not uniform ...
-UNIFORMITY_MAX_DEVIATION = 0.02  # ... unless their CDF stays within 2 pp of uniform (KS distance D)
 
 
 @dataclass(frozen=True)
@@ -114,14 +120,87 @@ def aa_pvalues(
     return out
 
 
+STATUSES: tuple[str, ...] = ("works", "borderline", "broken")
+BROKEN_BELOW = 0.01  # calibrated p-value below this ⇒ "broken" (≈ 1 % of fair splits)
+BORDERLINE_BELOW = 0.05  # ... below this ⇒ "borderline" (≈ 4 % more of fair splits)
+RESPLITS = 2000  # fair re-splits of the pooled users in the reference distribution
+REASON_BY_STATISTIC = {
+    "fpr": "fpr_high",
+    "pvalue_ks": "not_uniform",
+    "mean_diff": "groups_differ",
+    "distribution_ks": "distributions_differ",
+}
+
+
 @dataclass
 class AAVerdict:
-    """Whether the A/A check passes and, if not, why (reason codes; texts live in report.py)."""
+    """The calibrated verdict ("works" / "borderline" / "broken") and why (reason codes; texts in report.py).
 
+    ``works`` is True only for "works". ``fpr_ok`` / ``uniform_ok``: the fpr / the p-values' KS distance are
+    not beyond what ``BROKEN_BELOW`` of fair re-splits give.
+    """
+
+    status: str
     works: bool
     fpr_ok: bool
     uniform_ok: bool
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AACalibration:
+    """Where the observed statistics fall among fair re-splits of the same users, and the sample-ratio check."""
+
+    resplits: int
+    observed: dict[str, float]  # fpr, pvalue_ks (on a p grid), mean_diff (|Welch t|), distribution_ks
+    pvalues: dict[str, float]  # per statistic: share of re-splits at least as extreme
+    percentiles: dict[str, float]  # per statistic: share of re-splits below (0–100)
+    ranges: dict[str, list[float]]  # per statistic: 2.5 %, 50 %, 97.5 % of the re-splits
+    split_pvalue: float  # min-p over the statistics, calibrated on the re-splits
+    srm_pvalue: float  # χ² of the group sizes (all users) against 1:1
+    pvalue: float  # the verdict's p-value: Bonferroni of split_pvalue and srm_pvalue
+    mean_ctr: dict[int, float]  # full groups: mean user CTR
+    mean_diff: float  # mean user CTR a − b (full groups)
+    mean_diff_ci: tuple[float, float]  # Welch 95 % CI of the difference
+    welch_t: float  # full groups: Welch t of the difference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resplits": self.resplits,
+            "pvalue": self.pvalue,
+            "split_pvalue": self.split_pvalue,
+            "srm_pvalue": self.srm_pvalue,
+            "statistics": {
+                name: {
+                    "observed": self.observed[name],
+                    "pvalue": self.pvalues[name],
+                    "percentile": self.percentiles[name],
+                    "fair_split_range": self.ranges[name],
+                }
+                for name in STATISTICS
+            },
+        }
+
+
+def calibrated_verdict(calibration: AACalibration) -> AAVerdict:
+    """ "broken" below ``BROKEN_BELOW``, "borderline" below ``BORDERLINE_BELOW``, else "works".
+
+    Reasons: the statistics (and the sample ratio) with a p-value below ``BORDERLINE_BELOW``, most extreme first.
+    """
+    p = calibration.pvalue
+    status = "broken" if p < BROKEN_BELOW else "borderline" if p < BORDERLINE_BELOW else "works"
+    candidates = [(calibration.pvalues[name], REASON_BY_STATISTIC[name]) for name in STATISTICS]
+    candidates.append((calibration.srm_pvalue, "srm"))
+    reasons = [code for value, code in sorted(candidates) if value < BORDERLINE_BELOW]
+    if status != "works" and not reasons:  # a combination of moderate deviations
+        reasons = [min(candidates)[1]]
+    return AAVerdict(
+        status=status,
+        works=status == "works",
+        fpr_ok=calibration.pvalues["fpr"] >= BROKEN_BELOW,
+        uniform_ok=calibration.pvalues["pvalue_ks"] >= BROKEN_BELOW,
+        reasons=reasons if status != "works" else [],
+    )
 
 
 @dataclass
@@ -138,12 +217,14 @@ class AAResult:
     users: dict[int, int]  # users with views > 0 (the ones drawn from)
     zero_view_users: dict[int, int]  # left out of the draws
     verdict: AAVerdict
+    calibration: AACalibration
     pvalues: np.ndarray = field(repr=False)
     nan_pvalues: int = 0
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         from feedpulse.experiments.report import aa_verdict_text
 
+        cal = self.calibration
         return {
             "fpr": self.fpr,
             "fpr_ci": [self.fpr_ci[0], self.fpr_ci[1]],
@@ -151,12 +232,23 @@ class AAResult:
             "uniformity_statistic": self.uniformity_statistic,
             "sims": self.sims,
             "verdict": {
+                "status": self.verdict.status,
                 "works": self.verdict.works,
                 "fpr_ok": self.verdict.fpr_ok,
                 "uniform_ok": self.verdict.uniform_ok,
                 "reasons": list(self.verdict.reasons),
                 "text": aa_verdict_text(self, lang),
             },
+            "calibrated_pvalue": cal.pvalue,
+            "calibration": cal.to_dict(),
+            "full_group": {
+                "mean_ctr": {str(g): v for g, v in cal.mean_ctr.items()},
+                "difference": cal.mean_diff,
+                "difference_ci": [cal.mean_diff_ci[0], cal.mean_diff_ci[1]],
+                "welch_t": cal.welch_t,
+                "fair_split_pvalue": cal.pvalues["mean_diff"],
+            },
+            "srm_pvalue": cal.srm_pvalue,
             "groups": list(self.groups),
             "sample_size": self.sample_size,
             "alpha": self.alpha,
@@ -172,31 +264,44 @@ def _group_ctr(df: pd.DataFrame, group: int) -> tuple[np.ndarray, int]:
     return ctr, len(rows) - len(ctr)
 
 
-def aa_verdict(
-    fpr: float,
-    fpr_ci: tuple[float, float],
-    uniformity_pvalue: float,
-    uniformity_statistic: float,
-    alpha: float,
-    tolerance: float = FPR_TOLERANCE,
-    uniformity_threshold: float = UNIFORMITY_THRESHOLD,
-    max_deviation: float = UNIFORMITY_MAX_DEVIATION,
-) -> AAVerdict:
-    """Works ⇔ (the fpr CI contains alpha or fpr ≤ alpha + tolerance) and the p-values are uniform.
+def _srm_pvalue(rows_a: int, rows_b: int) -> float:
+    """χ² test of the two groups' sizes against an equal split (all users, with and without views)."""
+    return float(stats.chisquare([rows_a, rows_b]).pvalue)
 
-    Uniform: KS p-value > threshold, or a KS distance ≤ ``max_deviation``. The tolerance matters with
-    10,000 simulations, where KS sees deviations of ~1.4 pp: drawing 500 of ~10,000 users without
-    replacement shrinks the variance by the finite-population factor (1 − 500/10,000), which makes the
-    t-test slightly conservative (fpr ≈ 4.4 %) and the p-values measurably — but harmlessly — non-uniform.
-    """
-    fpr_ok = fpr_ci[0] <= alpha <= fpr_ci[1] or fpr <= alpha + tolerance
-    uniform_ok = bool(uniformity_pvalue > uniformity_threshold or uniformity_statistic <= max_deviation)
-    reasons = []
-    if not fpr_ok:
-        reasons.append("fpr_high")
-    if not uniform_ok:
-        reasons.append("not_uniform")
-    return AAVerdict(works=fpr_ok and uniform_ok, fpr_ok=fpr_ok, uniform_ok=uniform_ok, reasons=reasons)
+
+def calibrate(
+    ctr_a: np.ndarray,
+    ctr_b: np.ndarray,
+    pvalues: np.ndarray,
+    sample_size: int,
+    alpha: float,
+    groups: tuple[int, int],
+    rows: tuple[int, int],
+    resplits: int,
+    rng: np.random.Generator,
+) -> AACalibration:
+    """Place the observed statistics among ``resplits`` fair re-splits of the pooled users (see :mod:`.resplit`)."""
+    ref = reference(ctr_a, ctr_b, pvalues, sample_size, alpha, resplits, rng)
+    pvals = {name: ref.pvalue(name) for name in STATISTICS}
+    split_p = ref.combined_pvalue()
+    srm_p = _srm_pvalue(*rows)
+    full = welch_test(ctr_a, ctr_b)
+    diff = float(ctr_a.mean() - ctr_b.mean())
+    se = diff / full.statistic if full.statistic else float("nan")
+    return AACalibration(
+        resplits=resplits,
+        observed=ref.observed,
+        pvalues=pvals,
+        percentiles={name: ref.percentile(name) for name in STATISTICS},
+        ranges={name: ref.quantiles(name) for name in STATISTICS},
+        split_pvalue=split_p,
+        srm_pvalue=srm_p,
+        pvalue=min(1.0, 2 * min(split_p, srm_p)),
+        mean_ctr={groups[0]: float(ctr_a.mean()), groups[1]: float(ctr_b.mean())},
+        mean_diff=diff,
+        mean_diff_ci=(diff - 1.96 * abs(se), diff + 1.96 * abs(se)),
+        welch_t=full.statistic,
+    )
 
 
 def run_aa(
@@ -207,6 +312,7 @@ def run_aa(
     alpha: float = 0.05,
     seed: int | None = None,
     chunk: int | None = None,
+    resplits: int = RESPLITS,
 ) -> AAResult:
     """Simulate ``sims`` A/A tests between two groups; see the module docstring."""
     if len(groups) != 2 or groups[0] == groups[1]:
@@ -215,6 +321,8 @@ def run_aa(
         raise ExperimentDataError("sims must be ≥ 1 and sample_size ≥ 2")
     if not 0 < alpha < 1:
         raise ExperimentDataError(f"alpha must be in (0, 1), got {alpha}")
+    if resplits < 1:
+        raise ExperimentDataError(f"resplits must be ≥ 1, got {resplits}")
     df = validate(df)
     group_a, group_b = int(groups[0]), int(groups[1])
     ctr_a, zero_a = _group_ctr(df, group_a)
@@ -224,7 +332,8 @@ def run_aa(
             raise ExperimentDataError(
                 f"exp_group {group} has {len(ctr)} users with views > 0, fewer than sample_size={sample_size}"
             )
-    pvalues = aa_pvalues(ctr_a, ctr_b, sims, sample_size, np.random.default_rng(seed), chunk)
+    rng = np.random.default_rng(seed)
+    pvalues = aa_pvalues(ctr_a, ctr_b, sims, sample_size, rng, chunk)
     valid = pvalues[np.isfinite(pvalues)]
     if valid.size == 0:
         raise ExperimentDataError("every simulated t-test was undefined (zero variance of CTR in the samples)")
@@ -233,6 +342,8 @@ def run_aa(
     fpr, fpr_ci = positives / valid.size, (float(ci.low), float(ci.high))
     ks = stats.kstest(valid, "uniform")
     uniformity, deviation = float(ks.pvalue), float(ks.statistic)
+    rows = (len(ctr_a) + zero_a, len(ctr_b) + zero_b)
+    calibration = calibrate(ctr_a, ctr_b, valid, sample_size, alpha, (group_a, group_b), rows, resplits, rng)
     return AAResult(
         groups=(group_a, group_b),
         sims=sims,
@@ -245,7 +356,8 @@ def run_aa(
         uniformity_statistic=deviation,
         users={group_a: len(ctr_a), group_b: len(ctr_b)},
         zero_view_users={group_a: zero_a, group_b: zero_b},
-        verdict=aa_verdict(fpr, fpr_ci, uniformity, deviation, alpha),
+        verdict=calibrated_verdict(calibration),
+        calibration=calibration,
         pvalues=pvalues,
         nan_pvalues=int(sims - valid.size),
     )

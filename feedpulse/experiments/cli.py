@@ -23,7 +23,7 @@ from rich.table import Table
 
 from feedpulse.config import source_database
 from feedpulse.experiments import report
-from feedpulse.experiments.aa import AAResult, run_aa
+from feedpulse.experiments.aa import RESPLITS, AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
 
@@ -50,6 +50,7 @@ LANG = typer.Option("en", "--lang", help="Language of the texts: en or ru.")
 ALPHA = typer.Option(0.05, "--alpha", help="Significance level.")
 
 VERDICT_COLORS = {"roll out": "green", "do not roll out": "red", "inconclusive": "yellow"}
+AA_COLORS = {"works": "green", "borderline": "yellow", "broken": "red"}
 
 err_console = Console(stderr=True)
 
@@ -146,6 +147,9 @@ def aa_command(
     groups: str = typer.Option("2,3", "--groups", help="The two groups, e.g. 2,3."),
     sims: int = typer.Option(10_000, "--sims", help="Number of simulated A/A tests.", min=1),
     sample_size: int = typer.Option(500, "--sample-size", help="Users drawn per group.", min=2),
+    resplits: int = typer.Option(
+        RESPLITS, "--resplits", help="Fair random re-splits of the pooled users the verdict is calibrated on.", min=1
+    ),
     alpha: float = ALPHA,
     seed: int | None = SEED,
     json_output: bool = JSON,
@@ -162,7 +166,9 @@ def aa_command(
     group_list = _parse_groups(groups)
     try:
         df = _load(csv, from_db, start, end, database, group_list)
-        result = run_aa(df, groups=group_list, sims=sims, sample_size=sample_size, alpha=alpha, seed=seed)
+        result = run_aa(
+            df, groups=group_list, sims=sims, sample_size=sample_size, alpha=alpha, seed=seed, resplits=resplits
+        )
     except ExperimentDataError as exc:
         _fail(str(exc))
     _emit(
@@ -238,10 +244,22 @@ def _print_aa(result: AAResult, lang: str) -> None:
         "KS p / D (uniform p-values)",
         f"{report.pval(result.uniformity_pvalue)} / {report.num(result.uniformity_statistic, 4)}",
     )
+    cal = result.calibration
+    table.add_row(
+        f"mean user CTR, full groups ({a} / {b})", f"{report.num(cal.mean_ctr[a])} / {report.num(cal.mean_ctr[b])}"
+    )
+    fair = " – ".join(report.pct(v) for v in cal.ranges["fpr"][::2])
+    table.add_row(f"fpr of {cal.resplits:,} fair re-splits (95%)", fair)
+    table.add_row("SRM p (group sizes)", report.pval(cal.srm_pvalue))
+    table.add_row("calibrated p-value", report.pval(cal.pvalue))
     console.print(table)
-    style = "green" if result.verdict.works else "red"
+    status = result.verdict.status
     console.print(
-        Panel(report.aa_verdict_text(result, lang), title=report.HEADERS["verdict"][lang], border_style=style)
+        Panel(
+            report.aa_verdict_text(result, lang),
+            title=f"{report.HEADERS['verdict'][lang]}: {status}",
+            border_style=AA_COLORS[status],
+        )
     )
 
 

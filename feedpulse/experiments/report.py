@@ -38,23 +38,52 @@ TEST_LABELS: dict[str, dict[str, str]] = {
 
 T: dict[str, dict[str, str]] = {
     "aa_works": {
-        "en": "A/A works: {fpr} of {sims} simulated tests had p ≤ {alpha} (95% CI {lo}–{hi}) and the p-values look "
-        "uniform (KS p = {ks}, D = {d}). The split and the t-test keep the false positive rate.",
-        "ru": "A/A пройден: p ≤ {alpha} в {fpr} из {sims} симуляций (95% ДИ {lo}–{hi}), p-значения распределены "
-        "равномерно (KS p = {ks}, D = {d}). Сплитование работает корректно.",
+        "en": "A/A works (calibrated p = {p}): {fpr} of {sims} simulated tests had p ≤ {alpha} (95% CI {lo}–{hi}); "
+        "fair random re-splits of these same users give {ref_lo}–{ref_hi}. The split behaves like a fair random "
+        "split and the t-test keeps its false positive rate.",
+        "ru": "A/A пройден (калиброванное p = {p}): p ≤ {alpha} в {fpr} из {sims} симуляций (95% ДИ {lo}–{hi}); "
+        "случайные переразбиения тех же пользователей дают {ref_lo}–{ref_hi}. Сплит ведёт себя как честный "
+        "случайный.",
+    },
+    "aa_borderline": {
+        "en": "A/A borderline (calibrated p = {p}): {reasons}. A fair random split looks like this in about {share} "
+        "of cases: not evidence of a broken split, but check it again on another window.",
+        "ru": "A/A на грани (калиброванное p = {p}): {reasons}. Честный случайный сплит выглядит так примерно в "
+        "{share} случаев: это не доказательство поломки, но проверьте на другом окне.",
     },
     "aa_broken": {
-        "en": "A/A is broken: {reasons}. Check the split system and the metric before trusting A/B tests "
-        "on these groups.",
-        "ru": "A/A не пройден: {reasons}. Проверьте сплитование и метрику, прежде чем доверять A/B-тестам.",
+        "en": "A/A is broken (calibrated p = {p}): {reasons}. Check the split system and the metric before "
+        "trusting A/B tests on these groups.",
+        "ru": "A/A не пройден (калиброванное p = {p}): {reasons}. Проверьте сплитование и метрику, прежде чем "
+        "доверять A/B-тестам.",
     },
     "aa_fpr_high": {
-        "en": "the false positive rate {fpr} (95% CI {lo}–{hi}) exceeds alpha = {alpha}",
-        "ru": "доля ложноположительных {fpr} (95% ДИ {lo}–{hi}) выше alpha = {alpha}",
+        "en": "the false positive rate {fpr} (95% CI {lo}–{hi}) is above what fair re-splits give "
+        "({ref_lo}–{ref_hi}; p = {p_fpr})",
+        "ru": "доля ложноположительных {fpr} (95% ДИ {lo}–{hi}) выше, чем у случайных переразбиений "
+        "({ref_lo}–{ref_hi}; p = {p_fpr})",
     },
     "aa_not_uniform": {
-        "en": "the p-values are not uniform (KS p = {ks}, D = {d})",
-        "ru": "p-значения распределены неравномерно (KS p = {ks}, D = {d})",
+        "en": "the p-values are further from uniform (KS p = {ks}, D = {d}) than in fair re-splits (p = {p_ks})",
+        "ru": "p-значения дальше от равномерного (KS p = {ks}, D = {d}), чем у случайных переразбиений (p = {p_ks})",
+    },
+    "aa_groups_differ": {
+        "en": "mean user CTR differs: {ma} vs {mb} (difference {diff}, fair-split p = {p_diff})",
+        "ru": "средний CTR пользователей различается: {ma} и {mb} (разница {diff}, p = {p_diff})",
+    },
+    "aa_distributions_differ": {
+        "en": "the groups' per-user CTR distributions differ (KS D = {dd}, fair-split p = {p_dist})",
+        "ru": "распределения CTR пользователей в группах различаются (KS D = {dd}, p = {p_dist})",
+    },
+    "aa_srm": {
+        "en": "sample ratio mismatch: {ra} vs {rb} users (χ² p = {p_srm})",
+        "ru": "нарушено соотношение групп: {ra} и {rb} пользователей (χ² p = {p_srm})",
+    },
+    "aa_full_groups": {
+        "en": "Full groups: mean user CTR {ma} vs {mb} (difference {diff}, 95% CI {dlo} … {dhi}; fair-split "
+        "p = {p_diff}); sizes {ra} vs {rb} (SRM p = {p_srm}).",
+        "ru": "Полные группы: средний CTR пользователей {ma} и {mb} (разница {diff}, 95% ДИ {dlo} … {dhi}; "
+        "p = {p_diff}); размеры {ra} и {rb} (SRM p = {p_srm}).",
     },
     "zero_views": {
         "en": "{n} user(s) with 0 views excluded from the CTR tests (counted for SRM and the guardrail).",
@@ -205,9 +234,13 @@ def pval(value: float | None) -> str:
 # --- verdict texts ---------------------------------------------------------------------------------------------
 
 
-def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
+def _aa_values(result: AAResult) -> dict[str, object]:
+    cal = result.calibration
+    a, b = result.groups
     lo, hi = result.fpr_ci
-    values = {
+    ref_lo, _, ref_hi = cal.ranges["fpr"]
+    dlo, dhi = cal.mean_diff_ci
+    return {
         "fpr": pct(result.fpr),
         "lo": pct(lo),
         "hi": pct(hi),
@@ -215,12 +248,36 @@ def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
         "ks": pval(result.uniformity_pvalue),
         "d": num(result.uniformity_statistic, 3),
         "sims": f"{result.sims:,}",
+        "p": pval(cal.pvalue),
+        "share": pct(cal.pvalue, 1),
+        "ref_lo": pct(ref_lo),
+        "ref_hi": pct(ref_hi),
+        "p_fpr": pval(cal.pvalues["fpr"]),
+        "p_ks": pval(cal.pvalues["pvalue_ks"]),
+        "p_diff": pval(cal.pvalues["mean_diff"]),
+        "p_dist": pval(cal.pvalues["distribution_ks"]),
+        "p_srm": pval(cal.srm_pvalue),
+        "dd": num(cal.observed["distribution_ks"], 3),
+        "ma": num(cal.mean_ctr[a]),
+        "mb": num(cal.mean_ctr[b]),
+        "diff": num(cal.mean_diff, 3) if cal.mean_diff < 0 else "+" + num(cal.mean_diff, 3),
+        "dlo": num(dlo, 3),
+        "dhi": num(dhi, 3),
+        "ra": f"{result.users[a] + result.zero_view_users[a]:,}",
+        "rb": f"{result.users[b] + result.zero_view_users[b]:,}",
     }
-    if result.verdict.works:
+
+
+def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
+    """The calibrated verdict with its numbers; says "broken" only when the calibrated p-value is below 1 %."""
+    values = _aa_values(result)
+    status = result.verdict.status
+    if status == "works":
         text = _t("aa_works", lang, **values)
     else:
         reasons = "; ".join(_t(f"aa_{reason}", lang, **values) for reason in result.verdict.reasons)
-        text = _t("aa_broken", lang, reasons=reasons)
+        text = _t(f"aa_{status}", lang, reasons=reasons, **values)
+    text = f"{text} {_t('aa_full_groups', lang, **values)}"
     zero = sum(result.zero_view_users.values())
     return f"{text} {_t('aa_zero_views', lang, n=zero)}" if zero else text
 
@@ -419,9 +476,11 @@ def ab_markdown(result: ABResult, lang: str = "en") -> str:
 
 
 def aa_markdown(result: AAResult, lang: str = "en") -> str:
-    """The A/A report: simulation setup, fpr with CI, uniformity and the verdict."""
+    """The A/A report: simulation setup, fpr with CI, uniformity, full groups, the calibration and the verdict."""
     _check_lang(lang)
     a, b = result.groups
+    cal = result.calibration
+    values = _aa_values(result)
     rows = [
         ("simulations", f"{result.sims:,}"),
         ("sample size per group", str(result.sample_size)),
@@ -430,15 +489,50 @@ def aa_markdown(result: AAResult, lang: str = "en") -> str:
         ("95% CI (Wilson)", f"[{pct(result.fpr_ci[0])}, {pct(result.fpr_ci[1])}]"),
         ("KS p (p-values ~ U(0, 1))", pval(result.uniformity_pvalue)),
         ("KS distance D", num(result.uniformity_statistic, 4)),
+        (f"mean user CTR, full groups ({a} / {b})", f"{values['ma']} / {values['mb']}"),
+        ("difference, 95% CI", f"{values['diff']} [{values['dlo']}, {values['dhi']}]"),
+        (f"users ({a} / {b}), SRM p", f"{values['ra']} / {values['rb']}, {values['p_srm']}"),
+        ("calibrated p-value", pval(cal.pvalue)),
+        ("verdict", result.verdict.status),
         ("works", _t("yes", lang) if result.verdict.works else _t("no", lang)),
+    ]
+    labels = {
+        "fpr": f"share of p ≤ {result.alpha}",
+        "pvalue_ks": f"KS distance of the p-values (grid of {len(_grid(result))} points)",
+        "mean_diff": "|Welch t|, full groups",
+        "distribution_ks": "KS distance of the groups' CTR distributions",
+    }
+    reference = [
+        (
+            labels[name],
+            _stat(name, cal.observed[name]),
+            " – ".join(_stat(name, v) for v in (cal.ranges[name][0], cal.ranges[name][2])),
+            f"{cal.percentiles[name]:.1f}",
+            pval(cal.pvalues[name]),
+        )
+        for name in cal.observed
     ]
     parts = [
         f"# {_t('aa_title', lang, a=a, b=b)}",
         _md_table([_h("metric", lang), _h("value", lang)], rows),
+        f"## Fair random re-splits of the same users ({cal.resplits:,})",
+        _md_table(["statistic", "observed", "fair splits (2.5–97.5 %)", "percentile", "p-value"], reference),
+        f"Combined (min-p, calibrated on the re-splits) p = {pval(cal.split_pvalue)}; with the sample-ratio "
+        f"check p = {pval(cal.pvalue)}. Verdict: works ≥ 0.05 > borderline ≥ 0.01 > broken.",
         f"## {_h('verdict', lang)}",
         aa_verdict_text(result, lang),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def _grid(result: AAResult) -> np.ndarray:
+    from feedpulse.experiments.resplit import pvalue_grid
+
+    return pvalue_grid(result.alpha)
+
+
+def _stat(name: str, value: float) -> str:
+    return pct(value) if name == "fpr" else num(value, 3)
 
 
 # --- Telegram HTML ---------------------------------------------------------------------------------------------
@@ -467,11 +561,15 @@ def ab_telegram_html(result: ABResult, lang: str = "en") -> str:
     return "\n".join(lines)
 
 
+AA_ICONS = {"works": "✅", "borderline": "⚠️", "broken": "❌"}
+
+
 def aa_telegram_html(result: AAResult, lang: str = "en") -> str:
     _check_lang(lang)
     a, b = result.groups
-    status = "✅" if result.verdict.works else "❌"
+    status = AA_ICONS[result.verdict.status]
     stats_line = (
+        f"{result.verdict.status}: calibrated p = {pval(result.calibration.pvalue)}, "
         f"fpr = {pct(result.fpr)} [{pct(result.fpr_ci[0])}, {pct(result.fpr_ci[1])}], "
         f"KS p = {pval(result.uniformity_pvalue)}, sims = {result.sims}"
     )
