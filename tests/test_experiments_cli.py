@@ -157,6 +157,33 @@ def test_bad_csv_exits_2_naming_the_problem(tmp_path: Path, frame_change, messag
     assert message in result.output
 
 
+@pytest.mark.parametrize("command", ["aa", "ab"])
+@pytest.mark.parametrize(
+    ("frame_change", "message"),
+    [
+        # issue 12: likes = 3 × views gave CTR 3.0 and "roll out"
+        (
+            lambda df: df.assign(likes=df.likes.where(df.index != 6, df.views * 3 + 1)),
+            "likes > views in 1 row(s): row 7",
+        ),
+        # issue 12: views of 1e30 were reported as "negative values" (int64 overflow)
+        (lambda df: df.assign(views=df.views.astype(float).where(df.index != 2, 1e30)), "out of range (row 3)"),
+        (lambda df: df.assign(views=df.views.astype(float).where(df.index % 10 != 4, 2.5)), "not a whole number"),
+    ],
+)
+def test_impossible_rows_are_rejected_with_row_numbers_and_no_verdict(
+    tmp_path: Path, frame_change, message: str, command: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    frame_change(users_frame(50)).to_csv(path, index=False)
+    args = [command, "--csv", str(path), "--json"] + (["--groups", "0,1"] if command == "aa" else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(path) in result.output
+    assert result.stdout.strip() == ""  # no JSON, no verdict
+    assert "roll out" not in result.output and "works" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -338,6 +338,31 @@ def test_validate_errors_name_the_problem() -> None:
         validate(pd.concat([good, good]))
 
 
+def test_validate_rejects_impossible_rows_naming_them() -> None:
+    """Issue 12: impossible rows fail the whole input (nothing is analysed), with their row numbers."""
+    n = 12
+    good = pd.DataFrame({"exp_group": [0, 1] * (n // 2), "user_id": range(1, n + 1), "likes": 1, "views": 4})
+    likes = good.likes.copy()
+    likes[[2, 5, 6, 7, 8, 9, 10]] = 9
+    with pytest.raises(ExperimentDataError, match=r"likes > views in 7 row\(s\): rows 3, 6, 7, 8, 9 and 2 more"):
+        validate(good.assign(likes=likes))
+    with pytest.raises(ExperimentDataError, match=r"column views: 1 value\(s\) out of range \(row 4\), e.g. 1e\+30"):
+        validate(good.assign(views=[4, 4, 4, 1e30] + [4] * (n - 4)))
+    with pytest.raises(ExperimentDataError, match=r"column likes: 1 value\(s\) not a whole number \(row 2\)"):
+        validate(good.assign(likes=[1, 0.5] + [1] * (n - 2)))
+    with pytest.raises(ExperimentDataError, match=r"out of range"):
+        validate(good.assign(views=[float("inf")] + [4] * (n - 1)))
+    ids = np.arange(1, n + 1, dtype=np.uint64)
+    ids[-1] = np.uint64(2**63 + 1)
+    with pytest.raises(ExperimentDataError, match=r"column user_id: .* out of range \(row 12\)"):
+        validate(good.assign(user_id=ids))
+    big_ids = good.assign(user_id=np.arange(2**62, 2**62 + n, dtype=np.int64))  # large ids are fine
+    assert validate(big_ids)["user_id"].iloc[-1] == 2**62 + n - 1
+    for run in (lambda df: aa.run_aa(df, groups=(0, 1), sims=10, sample_size=2), lambda df: ab.run_ab(df)):
+        with pytest.raises(ExperimentDataError, match="likes > views"):
+            run(good.assign(likes=likes))  # no verdict on data that failed validation
+
+
 def test_load_csv_errors(tmp_path) -> None:
     with pytest.raises(ExperimentDataError, match="file not found"):
         load_csv(tmp_path / "missing.csv")

@@ -34,10 +34,18 @@ class ExperimentDataError(ValueError):
     """The input data cannot be analysed; the message says what is wrong."""
 
 
+COUNT_COLUMNS = ("likes", "views")
+MAX_COUNT = 2**53 - 1  # larger counts are not exact in float64 (and no real user has them)
+INT64_MAX = int(np.iinfo(np.int64).max)
+ROWS_SHOWN = 5
+
+
 def validate(df: pd.DataFrame) -> pd.DataFrame:
-    """Check and normalise the input: required columns present, integer-valued, non-negative, unique users.
+    """Check and normalise the input: required columns present, whole numbers in range, non-negative,
+    likes ≤ views, unique users. Errors name the rows (1 = the first data row, in input order).
 
     Returns a copy with the four required columns as int64 first (other columns kept after them).
+    Nothing is dropped silently: any bad row fails the whole input, so no verdict is issued on it.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in df.columns]
     if missing:
@@ -47,34 +55,82 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
         )
     if df.empty:
         raise ExperimentDataError("no rows: the data set is empty")
-    out = df.copy()
-    for column in REQUIRED_COLUMNS:
-        out[column] = _integer_column(out[column], column)
+    out = df.reset_index(drop=True)
+    out = out.assign(**{column: _integer_column(out[column], column) for column in REQUIRED_COLUMNS})
     negative = [column for column in ("likes", "views") if (out[column] < 0).any()]
     if negative:
-        rows = int((out[negative] < 0).any(axis=1).sum())
-        raise ExperimentDataError(f"negative values in column(s) {', '.join(negative)} ({rows} row(s))")
-    duplicated = out.duplicated(["exp_group", "user_id"])
+        bad = (out[negative] < 0).any(axis=1).to_numpy()
+        raise ExperimentDataError(
+            f"negative values in column(s) {', '.join(negative)} ({int(bad.sum())} row(s): {_rows(bad)})"
+        )
+    impossible = (out["likes"] > out["views"]).to_numpy()
+    if impossible.any():
+        first = int(np.flatnonzero(impossible)[0])
+        raise ExperimentDataError(
+            f"likes > views in {int(impossible.sum())} row(s): {_rows(impossible)} "
+            f"(e.g. likes {out['likes'].iloc[first]}, views {out['views'].iloc[first]}): every like needs a view"
+        )
+    duplicated = out.duplicated(["exp_group", "user_id"]).to_numpy()
     if duplicated.any():
         example = out.loc[duplicated, ["exp_group", "user_id"]].iloc[0].tolist()
         raise ExperimentDataError(
             f"{int(duplicated.sum())} duplicated (exp_group, user_id) row(s), "
-            f"e.g. {example}: expected one row per user and group"
+            f"e.g. {example} ({_rows(duplicated)}): expected one row per user and group"
         )
     others = [column for column in out.columns if column not in REQUIRED_COLUMNS]
-    return out[list(REQUIRED_COLUMNS) + others].reset_index(drop=True)
+    return out[list(REQUIRED_COLUMNS) + others]
+
+
+def _rows(mask: np.ndarray) -> str:
+    """'rows 3, 8, 12 and 4 more' (1-based positions of the True entries)."""
+    positions = np.flatnonzero(mask) + 1
+    shown = ", ".join(str(p) for p in positions[:ROWS_SHOWN])
+    more = len(positions) - ROWS_SHOWN
+    word = "row" if len(positions) == 1 else "rows"
+    return f"{word} {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 def _integer_column(values: pd.Series, name: str) -> pd.Series:
+    """Whole numbers in range as int64 (counts up to MAX_COUNT, ids up to int64); errors name the rows."""
+    limit = MAX_COUNT if name in COUNT_COLUMNS else INT64_MAX
+    if pd.api.types.is_integer_dtype(values.dtype):
+        if pd.api.types.is_unsigned_integer_dtype(values.dtype):
+            unsigned = values.to_numpy(dtype=np.uint64)
+            _check_range(unsigned > np.uint64(limit), values, name, limit)
+            return pd.Series(unsigned.astype(np.int64), index=values.index, name=name)
+        as_int = values.to_numpy(dtype=np.int64)
+        _check_range((as_int > limit) | (as_int < -limit), values, name, limit)
+        return pd.Series(as_int, index=values.index, name=name)
     numeric = pd.to_numeric(values, errors="coerce")
-    bad = numeric.isna()
+    bad = numeric.isna().to_numpy()
     if bad.any():
-        example = values[bad].iloc[0]
-        raise ExperimentDataError(f"column {name}: {int(bad.sum())} missing or non-numeric value(s), e.g. {example!r}")
+        raise ExperimentDataError(
+            f"column {name}: {int(bad.sum())} missing or non-numeric value(s) ({_rows(bad)}), "
+            f"e.g. {_example(values, bad)}"
+        )
     as_float = numeric.to_numpy(dtype=np.float64)
-    if not np.all(np.equal(np.floor(as_float), as_float)):
-        raise ExperimentDataError(f"column {name}: values must be whole numbers")
+    limit = min(limit, MAX_COUNT)  # beyond 2**53 a float no longer holds a whole number exactly
+    _check_range(~(np.abs(as_float) <= limit), values, name, limit)  # also catches inf
+    fraction = as_float != np.floor(as_float)
+    if fraction.any():
+        raise ExperimentDataError(
+            f"column {name}: {int(fraction.sum())} value(s) not a whole number ({_rows(fraction)}), "
+            f"e.g. {_example(values, fraction)}"
+        )
     return pd.Series(as_float.astype(np.int64), index=values.index, name=name)
+
+
+def _check_range(out_of_range: np.ndarray, values: pd.Series, name: str, limit: int) -> None:
+    if out_of_range.any():
+        raise ExperimentDataError(
+            f"column {name}: {int(out_of_range.sum())} value(s) out of range ({_rows(out_of_range)}), "
+            f"e.g. {_example(values, out_of_range)}: values must be within ±{limit:,}"
+        )
+
+
+def _example(values: pd.Series, mask: np.ndarray) -> str:
+    value = values[mask].iloc[0]
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def load_csv(path: str | Path) -> pd.DataFrame:
