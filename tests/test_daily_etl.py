@@ -112,7 +112,9 @@ def independent_slices(client) -> pd.DataFrame:
     acts = pd.concat(
         [feed[["user_id", "time", "os", "gender", "age"]], messages[["user_id", "time", "os", "gender", "age"]]]
     )
-    attributes = acts.sort_values("time").groupby("user_id").last()[["os", "gender", "age"]]
+    # Attributes as of each day: the user's latest own event up to the end of that day (the data
+    # starts on the window's first day); in one second, each attribute's greatest value.
+    per_second = acts.groupby(["user_id", "time"]).max().reset_index()
 
     per_feed = feed.groupby(["event_date", "user_id"]).agg(
         views=("action", lambda a: int((a == "view").sum())), likes=("action", lambda a: int((a == "like").sum()))
@@ -126,7 +128,17 @@ def independent_slices(client) -> pd.DataFrame:
         .agg(messages_received=("sender", "size"), users_received=("sender", "nunique"))
     )
     users = per_feed.join(sent, how="outer").join(received, how="outer").fillna(0).reset_index()
-    users = users.join(attributes, on="user_id")
+    users["day_end"] = (pd.to_datetime(users["event_date"]) + pd.Timedelta(days=1)).astype("datetime64[s]")
+    users = pd.merge_asof(
+        users.sort_values("day_end"),
+        per_second.assign(
+            time=pd.to_datetime(per_second["time"]).dt.tz_localize(None).astype("datetime64[s]")
+        ).sort_values("time"),
+        left_on="day_end",
+        right_on="time",
+        by="user_id",
+        allow_exact_matches=False,
+    )
     users["os"] = users["os"].fillna("unknown")
     users["gender"] = users["gender"].map(lambda g: "unknown" if pd.isna(g) else str(int(g)))
     users["age"] = users["age"].map(age_bucket)

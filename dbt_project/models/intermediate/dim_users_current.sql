@@ -1,9 +1,11 @@
 {{ config(materialized='view') }}
 
--- dim_users merged: one row per user, first_seen and the attributes of the latest event.
+-- dim_user_attributes merged: one row per user, first_seen and the attributes of the latest event processed
+-- so far — the current state, not a day's (user_daily applies the point-in-time rule).
 with user_rows as (
     select user_id, first_seen, latest
-    from {{ ref('dim_users') }}
+    from {{ ref('dim_user_attributes') }}
+    where user_id != 0
 ),
 
 merged as (
