@@ -63,7 +63,7 @@ def _command(db: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _wait_for_day_in_progress(client, db: str, day: dt.date, process: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_day_complete(client, db: str, day: dt.date, process: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "the simulate run ended before it could be killed"
@@ -71,10 +71,10 @@ def _wait_for_day_in_progress(client, db: str, day: dt.date, process: subprocess
             "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'simulated_days'",
             parameters={"db": db},
         ).result_rows[0][0]
-        if exists and latest_marks(client, db).get(day) == 0:
+        if exists and latest_marks(client, db).get(day) == 1:
             return
         time.sleep(0.02)
-    raise AssertionError(f"day {day} never started")
+    raise AssertionError(f"day {day} never completed")
 
 
 def test_sigkill_mid_run_then_rerun_completes_the_day(ch_client, ch_env) -> None:
@@ -87,7 +87,7 @@ def test_sigkill_mid_run_then_rerun_completes_the_day(ch_client, ch_env) -> None
     cut = START + dt.timedelta(days=2)
     process = subprocess.Popen(_command(db), env=ch_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for_day_in_progress(ch_client, db, cut, process)
+        _wait_for_day_complete(ch_client, db, cut - dt.timedelta(days=1), process)  # `cut` is being generated
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=60)
@@ -96,7 +96,7 @@ def test_sigkill_mid_run_then_rerun_completes_the_day(ch_client, ch_env) -> None
 
     marks = latest_marks(ch_client, db)
     found = per_day(ch_client, db)
-    assert incomplete_days(ch_client, db), "the cut-off day must be marked incomplete"
+    assert START + dt.timedelta(days=DAYS - 1) in incomplete_days(ch_client, db), "unfinished days are marked"
     for day, (feed, _fh, messages, _mh) in found.items():
         if feed and not messages:  # the old fault: feed rows, no message rows
             assert marks.get(day) == 0, f"{day} has feed rows and no message rows but is marked complete"
@@ -127,7 +127,7 @@ def test_failure_mid_run_is_one_line_and_marks_the_day(ch_client) -> None:
     with pytest.raises(SimulationFailed) as err:
         simulate(ch_client, start=START, days=2, scale=0.02, seed=1, database=db)
     assert err.value.day == START and "no day was completed" in err.value.summary()
-    assert incomplete_days(ch_client, db) == [START]
+    assert incomplete_days(ch_client, db) == [START, START + dt.timedelta(days=1)]  # the range is not done
 
     result = CliRunner().invoke(_cli(), ["--start", str(START), "--days", "2", "--scale", "0.02", "--database", db])
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -3,11 +3,12 @@
 All work happens in ClickHouse through a clickhouse-connect ``client``: one ``INSERT … SELECT`` per
 table (per user-slot chunk at high scale) generates a day's rows. Nothing is pulled to Python.
 
-A day is written atomically per table and marked complete across tables: its rows are generated
-into the run's staging tables (``<table>__simulating_<run id>``), then ``REPLACE PARTITION`` swaps
-each table's day in one step, and only then does ``simulated_days`` record the day as complete. A
-run killed at any point leaves every day either as it was, or new in both tables, or — killed
-between the two swaps — marked incomplete; re-running the range redoes it. Leftover staging tables
+A day is written atomically per table and marked complete across tables: the run first marks its
+whole range incomplete in ``simulated_days``; each day's rows are generated into the run's staging
+tables (``<table>__simulating_<run id>``), ``REPLACE PARTITION`` swaps each table's day in one step,
+and only then is the day marked complete. A run killed at any point leaves every day either
+complete (new in both tables) or marked incomplete — including a day cut off between the two
+swaps, the only moment its tables disagree; re-running the range redoes them. Leftover staging tables
 of killed runs are dropped by the next run into the same database (runs into one database must not
 overlap).
 """
@@ -112,12 +113,13 @@ def ensure_tables(client: Any, database: str) -> None:
     client.command(days_table_statement(database))
 
 
-def mark_day(client: Any, ctx: Context, day: dt.date, complete: bool, run_id: str) -> None:
-    """Append the day's state to ``simulated_days`` (the latest row per day wins)."""
+def mark_days(client: Any, ctx: Context, days: list[dt.date], complete: bool, run_id: str) -> None:
+    """Append the days' state to ``simulated_days`` (the latest row per day wins); one statement."""
     client.command(
         f"INSERT INTO {quote_ident(ctx.database)}.simulated_days (day, complete, seed, scale, run_id, at) "
-        "SELECT {day:Date}, {complete:UInt8}, {seed:UInt64}, {scale:Float64}, {run:String}, now64(6)",
-        parameters={"day": day, "complete": int(complete), "seed": ctx.seed, "scale": ctx.scale, "run": run_id},
+        "SELECT arrayJoin({days:Array(Date)}), {complete:UInt8}, {seed:UInt64}, {scale:Float64}, {run:String}, "
+        "now64(6)",
+        parameters={"days": days, "complete": int(complete), "seed": ctx.seed, "scale": ctx.scale, "run": run_id},
     )
 
 
@@ -179,17 +181,16 @@ def _context(
 
 
 def generate_day(client: Any, ctx: Context, day: dt.date, staging: dict[str, str], run_id: str) -> None:
-    """Replace one day: generate it into the staging tables, swap each table's day in, mark it complete."""
+    """Replace one day (already marked incomplete): generate it into the staging tables (their partition of
+    that day, written once per run), swap each table's day in, mark it complete.
+
+    As many statements per day as the former drop-partitions-then-insert: two swaps replace the two drops."""
     ctx.check_day(day)
-    db = quote_ident(ctx.database)
-    mark_day(client, ctx, day, complete=False, run_id=run_id)
-    for name in staging.values():
-        client.command(f"TRUNCATE TABLE {db}.{quote_ident(name)}")
     for _table, statement, params in insert_statements(ctx, day, targets=staging):
         client.command(statement, parameters=params, settings=INSERT_SETTINGS)
     for table, name in staging.items():
         client.command(replace_partition_statement(ctx.database, table, name, day))
-    mark_day(client, ctx, day, complete=True, run_id=run_id)
+    mark_days(client, ctx, [day], complete=True, run_id=run_id)
 
 
 def count_rows(client: Any, database: str, start: dt.date, end: dt.date) -> tuple[int, int]:
@@ -248,6 +249,9 @@ def simulate(
     advance, close = _progress(progress, days)
     day = start
     try:
+        # The whole range is incomplete until each day is swapped in: a run cut off on day k leaves
+        # days k… marked (they hold a previous run's rows or none, not what this run asked for).
+        mark_days(client, ctx, [start + dt.timedelta(days=i) for i in range(days)], complete=False, run_id=run_id)
         with staging_tables(client, database, run_id) as staging:
             for offset in range(days):
                 day = start + dt.timedelta(days=offset)
@@ -306,7 +310,7 @@ def simulate_live(
     ensure_tables(client, database)
     ctx.check_day(today)
     run_id = uuid.uuid4().hex[:12]
-    mark_day(client, ctx, today, complete=False, run_id=run_id)  # a live day is incomplete until midnight
+    mark_days(client, ctx, [today], complete=False, run_id=run_id)  # a live day is incomplete until midnight
     for statement in drop_partition_statements(database, today):
         client.command(statement)
     current_day = today
@@ -318,10 +322,10 @@ def simulate_live(
             end_of_day = dt.datetime.combine(current_day, dt.time(23, 59, 59))
             if watermark < end_of_day:
                 append_window(client, ctx, watermark, end_of_day)
-            mark_day(client, ctx, current_day, complete=True, run_id=run_id)
+            mark_days(client, ctx, [current_day], complete=True, run_id=run_id)
             watermark, current_day = end_of_day, current_day + dt.timedelta(days=1)
             ctx.check_day(current_day)
-            mark_day(client, ctx, current_day, complete=False, run_id=run_id)
+            mark_days(client, ctx, [current_day], complete=False, run_id=run_id)
             for statement in drop_partition_statements(database, current_day):
                 client.command(statement)
         if now > watermark:
