@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 from feedpulse.config import local_now, source_database
 from feedpulse.simulator.anomalies import AnomalySpec, SpecError, load_anomalies
 from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
-from feedpulse.simulator.sql import SimulationError
+from feedpulse.simulator.sql import SimulationError, last_day
 
 
 def _start(value: str | None, days: int) -> dt.date:
@@ -20,6 +21,14 @@ def _start(value: str | None, days: int) -> dt.date:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise typer.BadParameter(f"expected a date like 2026-11-01, got {value!r}", param_hint="--start") from None
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """One clear line on stderr-like output and a non-zero exit, never a traceback."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
 
 
 def _spec(path: Path | None, loader, hint: str):  # type: ignore[no-untyped-def]
@@ -65,24 +74,30 @@ def simulate_command(
 
     from feedpulse.clickhouse import get_client
     from feedpulse.simulator.report import measure, render
-    from feedpulse.simulator.run import simulate, simulate_live
+    from feedpulse.simulator.run import SimulationFailed, SimulationInterrupted, one_line, simulate, simulate_live
     from feedpulse.simulator.sql import Context
 
     try:
         database = database or source_database()
         ctx = Context(database, scale, seed)
         ctx.check_day(first)
-        ctx.check_day(first + dt.timedelta(days=days - 1))
+        ctx.check_day(last_day(first, days))
     except SimulationError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint="--start") from None
     console = Console()
-    client = get_client()
+    try:
+        client = get_client()
+    except Exception as exc:
+        _fail(f"cannot reach ClickHouse: {one_line(exc)}")
     options = dict(
         start=first, days=days, scale=scale, seed=seed, database=database,
         anomalies=anomaly_spec, experiment=experiment_spec,
     )  # fmt: skip
     if report:
-        rows = measure(client, start=first, days=days, scale=scale, database=database)
+        try:
+            rows = measure(client, start=first, days=days, scale=scale, database=database)
+        except Exception as exc:
+            _fail(f"simulate --report failed: {one_line(exc)}")
         console.print(render(rows))
         bad = [r.figure for r in rows if not r.ok]
         if bad:
@@ -93,11 +108,31 @@ def simulate_command(
         console.print(f"live simulation into {database}: history from {first}, then every 60 s (Ctrl-C stops)")
         try:
             simulate_live(client, **options, progress=True)  # type: ignore[arg-type]
+        except SimulationInterrupted as exc:
+            _fail(exc.summary(), 130)
         except KeyboardInterrupt:
             console.print("stopped")
+        except (SimulationFailed, SimulationError) as exc:
+            _fail(exc.summary() if isinstance(exc, SimulationFailed) else str(exc))
+        except Exception as exc:
+            _fail(f"live simulation failed: {one_line(exc)}")
         return
-    result = simulate(client, **options, progress=True)  # type: ignore[arg-type]
+    try:
+        result = simulate(client, **options, progress=True)  # type: ignore[arg-type]
+    except SimulationInterrupted as exc:
+        _fail(exc.summary(), 130)
+    except SimulationFailed as exc:
+        _fail(exc.summary())
+    except Exception as exc:
+        _fail(f"simulate failed before the first day: {one_line(exc)}")
     console.print(
         f"{result.days} days from {first}: {result.feed_rows:,} feed rows, {result.message_rows:,} message rows "
         f"in {result.seconds:.1f} s ({result.events_per_second / 1e6:.2f} M events/s)"
     )
+    if result.incomplete_elsewhere:
+        shown = ", ".join(str(d) for d in result.incomplete_elsewhere[:5])
+        more = " …" if len(result.incomplete_elsewhere) > 5 else ""
+        console.print(
+            f"[yellow]warning:[/] {len(result.incomplete_elsewhere)} day(s) of {database} outside this range are "
+            f"incomplete (a run was cut off): {shown}{more}; re-run them to redo"
+        )

@@ -14,6 +14,7 @@ from typing import Any
 
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.simulator.model import AGE_BUCKETS
+from feedpulse.simulator.run import incomplete_days
 from feedpulse.simulator.sql import quote_ident
 
 NIGHT_BUCKET = "04:00"  # the night 15-minute bucket [04:00, 04:15)
@@ -176,6 +177,15 @@ SELECT
     )
 
 
+def _incomplete(client: Any, database: str, start: dt.date, end: dt.date) -> float:
+    """Days of the range marked incomplete in ``simulated_days`` (a run was cut off); 0 without the table."""
+    exists = client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'simulated_days'",
+        parameters={"db": database},
+    ).result_rows[0][0]
+    return float(len(incomplete_days(client, database, start, end))) if exists else 0.0
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 3600 + int(m) * 60
@@ -200,6 +210,7 @@ def measure(
     night_feed, peak_feed, night_msg_users, night_msgs = _intraday(client, db, p)
     median_views, ctr_mean, ctr_median, group_min, group_max = _weekly(client, db, p)
     rows = [
+        _row("incomplete days (a run was cut off; re-run them)", _incomplete(client, database, start, end), 0, 0, 0),
         _count("app DAU", app, 20_600, scale),
         _count("feed DAU", feed, 18_700, scale),
         _count("messenger DAU (senders)", msg, 2_100, scale),

@@ -1,17 +1,28 @@
 """Orchestration: fill a day range (replacing it) or keep appending today's events live.
 
-All work happens in ClickHouse through a clickhouse-connect ``client``: for each day the day's
-partitions are dropped, then one ``INSERT … SELECT`` per table (per user-slot chunk at high scale)
-generates the rows. Nothing is pulled to Python.
+All work happens in ClickHouse through a clickhouse-connect ``client``: one ``INSERT … SELECT`` per
+table (per user-slot chunk at high scale) generates a day's rows. Nothing is pulled to Python.
+
+A day is written atomically per table and marked complete across tables: the run first marks its
+whole range incomplete in ``simulated_days``; each day's rows are generated into the run's staging
+tables (``<table>__simulating_<run id>``), ``REPLACE PARTITION`` swaps each table's day in one step,
+and only then is the day marked complete. A run killed at any point leaves every day either
+complete (new in both tables) or marked incomplete — including a day cut off between the two
+swaps, the only moment its tables disagree; re-running the range redoes them. Leftover staging tables
+of killed runs are dropped by the next run into the same database (runs into one database must not
+overlap).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 from feedpulse.clickhouse import server_now
@@ -19,13 +30,20 @@ from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.simulator.anomalies import AnomalySpec
 from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.sql import (
+    STAGING_MARK,
     Context,
     SimulationError,
     create_statements,
+    days_table_statement,
     drop_partition_statements,
     insert_statements,
+    last_day,
     quote_ident,
+    replace_partition_statement,
+    staging_name,
 )
+
+TABLES = ("feed_actions", "message_actions")
 
 # Bounded memory and both cores for every generating statement. Larger insert blocks mean fewer,
 # larger parts to sort and write: measured 3.1 → 4.9 M events/s at scale 10 (BENCHMARKS.md).
@@ -38,12 +56,51 @@ INSERT_SETTINGS: dict[str, Any] = {
 }
 
 
+class SimulationFailed(RuntimeError):
+    """Generating ``day`` failed; the days before it are complete, it and later days are not."""
+
+    def __init__(self, day: dt.date, start: dt.date, cause: BaseException) -> None:
+        self.day, self.start, self.cause = day, start, cause
+        super().__init__(f"{day}: {one_line(cause)}")
+
+    def summary(self) -> str:
+        done = (self.day - self.start).days
+        kept = f"{done} day(s) from {self.start} are complete" if done else "no day was completed"
+        return f"simulate failed on {self.day} ({kept}; re-run to redo the rest): {one_line(self.cause)}"
+
+
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C while generating ``day`` (still a KeyboardInterrupt)."""
+
+    def __init__(self, day: dt.date, start: dt.date) -> None:
+        self.day, self.start = day, start
+        super().__init__(f"interrupted on {day}")
+
+    def summary(self) -> str:
+        done = (self.day - self.start).days
+        return f"simulate interrupted on {self.day}: {done} day(s) from {self.start} complete; re-run to redo the rest"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an error, shortened: ClickHouse errors carry whole stack traces.
+
+    For a ClickHouse server error only its ``DB::Exception: …`` message is kept (without the
+    client's preamble, the server version and the URL)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    match = re.search(r"DB::Exception: (.*?)(?: \(version [^)]*\))?(?: \(for url [^)]*\))?$", text)
+    if match:
+        text = match.group(1)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     days: int
     feed_rows: int
     message_rows: int
     seconds: float
+    incomplete_elsewhere: tuple[dt.date, ...] = field(default=())  # incomplete days outside the range
 
     @property
     def events_per_second(self) -> float:
@@ -51,9 +108,58 @@ class SimulationResult:
 
 
 def ensure_tables(client: Any, database: str) -> None:
-    """CREATE DATABASE / TABLE IF NOT EXISTS for ``feed_actions`` and ``message_actions``."""
+    """CREATE DATABASE / TABLE IF NOT EXISTS for ``feed_actions``, ``message_actions``, ``simulated_days``."""
     for statement in create_statements(database):
         client.command(statement)
+    client.command(days_table_statement(database))
+
+
+def mark_days(client: Any, ctx: Context, days: list[dt.date], complete: bool, run_id: str) -> None:
+    """Append the days' state to ``simulated_days`` (the latest row per day wins); one statement."""
+    client.command(
+        f"INSERT INTO {quote_ident(ctx.database)}.simulated_days (day, complete, seed, scale, run_id, at) "
+        "SELECT arrayJoin({days:Array(Date)}), {complete:UInt8}, {seed:UInt64}, {scale:Float64}, {run:String}, "
+        "now64(6)",
+        parameters={"days": days, "complete": int(complete), "seed": ctx.seed, "scale": ctx.scale, "run": run_id},
+    )
+
+
+def incomplete_days(
+    client: Any, database: str, start: dt.date | None = None, end: dt.date | None = None
+) -> list[dt.date]:
+    """Days whose latest ``simulated_days`` row says incomplete (a run died or is running), in ``[start, end)``."""
+    rows = client.query(
+        f"SELECT day FROM {quote_ident(database)}.simulated_days "
+        "WHERE day >= {a:Date} AND day < {b:Date} GROUP BY day HAVING argMax(complete, at) = 0 ORDER BY day",
+        parameters={"a": start or dt.date(1970, 1, 2), "b": end or dt.date(2149, 1, 1)},
+    ).result_rows
+    return [r[0] for r in rows]
+
+
+def _drop_stale_staging(client: Any, database: str) -> None:
+    """Drop staging tables left by killed runs into this database."""
+    rows = client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND position(name, {mark:String}) > 0",
+        parameters={"db": database, "mark": STAGING_MARK},
+    ).result_rows
+    for (name,) in rows:
+        client.command(f"DROP TABLE IF EXISTS {quote_ident(database)}.{quote_ident(name)}")
+
+
+@contextmanager
+def staging_tables(client: Any, database: str, run_id: str) -> Iterator[dict[str, str]]:
+    """This run's empty staging tables (same structure as the real ones), dropped afterwards."""
+    db = quote_ident(database)
+    _drop_stale_staging(client, database)
+    names = {table: staging_name(table, run_id) for table in TABLES}
+    for table, name in names.items():
+        client.command(f"CREATE TABLE {db}.{quote_ident(name)} AS {db}.{quote_ident(table)}")
+    try:
+        yield names
+    finally:
+        for name in names.values():
+            with suppress(Exception):  # the server may be gone; the next run drops it
+                client.command(f"DROP TABLE IF EXISTS {db}.{quote_ident(name)}")
 
 
 def _validate(start: dt.date, days: int) -> None:
@@ -75,13 +181,17 @@ def _context(
     return Context(database, float(scale), int(seed), anomalies or AnomalySpec(), experiment)
 
 
-def generate_day(client: Any, ctx: Context, day: dt.date) -> None:
-    """Replace one day: drop its partitions, then generate it."""
+def generate_day(client: Any, ctx: Context, day: dt.date, staging: dict[str, str], run_id: str) -> None:
+    """Replace one day (already marked incomplete): generate it into the staging tables (their partition of
+    that day, written once per run), swap each table's day in, mark it complete.
+
+    As many statements per day as the former drop-partitions-then-insert: two swaps replace the two drops."""
     ctx.check_day(day)
-    for statement in drop_partition_statements(ctx.database, day):
-        client.command(statement)
-    for _table, statement, params in insert_statements(ctx, day):
+    for _table, statement, params in insert_statements(ctx, day, targets=staging):
         client.command(statement, parameters=params, settings=INSERT_SETTINGS)
+    for table, name in staging.items():
+        client.command(replace_partition_statement(ctx.database, table, name, day))
+    mark_days(client, ctx, [day], complete=True, run_id=run_id)
 
 
 def count_rows(client: Any, database: str, start: dt.date, end: dt.date) -> tuple[int, int]:
@@ -103,7 +213,10 @@ def _progress(enabled: bool, total: int) -> tuple[Callable[[dt.date], None], Cal
         return (lambda _day: None), (lambda: None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("simulate {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    bar = Progress(
+        TextColumn("simulate {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=True,  # the summary line (or the one error line) replaces it
+    )  # fmt: skip
     bar.start()
     task = bar.add_task("", total=total)
     return (lambda day: bar.update(task, advance=1, description=str(day))), bar.stop
@@ -121,24 +234,40 @@ def simulate(
     experiment: ExperimentSpec | None = None,
     progress: bool = False,
 ) -> SimulationResult:
-    """Generate ``[start, start + days)`` into ``<database>``, replacing those days (deterministic)."""
+    """Generate ``[start, start + days)`` into ``<database>``, replacing those days (deterministic).
+
+    Raises :class:`SimulationFailed` (or :class:`SimulationInterrupted` on Ctrl-C) naming the day
+    that was cut off; every earlier day is complete, the cut-off day is marked incomplete or unchanged.
+    """
     _validate(start, days)
     ctx = _context(database, scale, seed, anomalies, experiment)
-    for offset in (0, days - 1):
-        ctx.check_day(start + dt.timedelta(days=offset))
+    ctx.check_day(start)
+    ctx.check_day(last_day(start, days))
     ensure_tables(client, database)
+    end = start + dt.timedelta(days=days)
+    run_id = uuid.uuid4().hex[:12]
     began = time.perf_counter()
     advance, close = _progress(progress, days)
+    day = start
     try:
-        for offset in range(days):
-            day = start + dt.timedelta(days=offset)
-            generate_day(client, ctx, day)
-            advance(day)
+        # The whole range is incomplete until each day is swapped in: a run cut off on day k leaves
+        # days k… marked (they hold a previous run's rows or none, not what this run asked for).
+        mark_days(client, ctx, [start + dt.timedelta(days=i) for i in range(days)], complete=False, run_id=run_id)
+        with staging_tables(client, database, run_id) as staging:
+            for offset in range(days):
+                day = start + dt.timedelta(days=offset)
+                generate_day(client, ctx, day, staging, run_id)
+                advance(day)
+    except KeyboardInterrupt:
+        raise SimulationInterrupted(day, start) from None
+    except Exception as exc:
+        raise SimulationFailed(day, start, exc) from exc
     finally:
         close()
     seconds = time.perf_counter() - began
-    feed_rows, message_rows = count_rows(client, database, start, start + dt.timedelta(days=days))
-    return SimulationResult(days, feed_rows, message_rows, seconds)
+    feed_rows, message_rows = count_rows(client, database, start, end)
+    elsewhere = tuple(d for d in incomplete_days(client, database) if not start <= d < end)
+    return SimulationResult(days, feed_rows, message_rows, seconds, elsewhere)
 
 
 def append_window(client: Any, ctx: Context, lo: dt.datetime, hi: dt.datetime) -> None:
@@ -181,6 +310,8 @@ def simulate_live(
         )  # fmt: skip
     ensure_tables(client, database)
     ctx.check_day(today)
+    run_id = uuid.uuid4().hex[:12]
+    mark_days(client, ctx, [today], complete=False, run_id=run_id)  # a live day is incomplete until midnight
     for statement in drop_partition_statements(database, today):
         client.command(statement)
     current_day = today
@@ -192,8 +323,10 @@ def simulate_live(
             end_of_day = dt.datetime.combine(current_day, dt.time(23, 59, 59))
             if watermark < end_of_day:
                 append_window(client, ctx, watermark, end_of_day)
+            mark_days(client, ctx, [current_day], complete=True, run_id=run_id)
             watermark, current_day = end_of_day, current_day + dt.timedelta(days=1)
             ctx.check_day(current_day)
+            mark_days(client, ctx, [current_day], complete=False, run_id=run_id)
             for statement in drop_partition_statements(database, current_day):
                 client.command(statement)
         if now > watermark:

@@ -24,6 +24,12 @@ from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.model import AGE_BUCKETS, CITIES, EPOCH, QUANTILES, SECONDS_PER_DAY, Model
 
 UINT32_MAX = 2**32 - 1
+# ClickHouse ``DateTime`` ends at 2106-02-07 06:28:15 UTC; 2106-02-05 is the last day that fits whole
+# in every time zone (UTC−14 … UTC+14). Later days wrap around to 1970 + x (2299-01-01 → 2013-04).
+LAST_DAY = dt.date(2106, 2, 5)
+# Staging tables of one run: ``<table>__simulating_<run id>``; a day is generated there and moved
+# into the real table with REPLACE PARTITION, so readers never see half a table's day.
+STAGING_MARK = "__simulating_"
 
 FEED_COLUMNS = "user_id, post_id, action, time, gender, age, country, city, os, source, exp_group"
 MESSAGE_COLUMNS = "user_id, reciever_id, time, source, exp_group, gender, age, country, city, os"
@@ -67,6 +73,28 @@ def drop_partition_statements(database: str, day: dt.date) -> list[str]:
     return [f"ALTER TABLE {db}.{t} DROP PARTITION ID '{pid}'" for t in ("feed_actions", "message_actions")]
 
 
+def days_table_statement(database: str) -> str:
+    """DDL of ``simulated_days``: one row per day and attempt; a day is complete when its latest row says so.
+
+    A run writes ``complete = 0`` before it touches a day and ``complete = 1`` after both tables hold
+    the new day, so a day cut off between the two tables' replacements stays marked incomplete.
+    """
+    return f"""CREATE TABLE IF NOT EXISTS {quote_ident(database)}.simulated_days (
+    day Date, complete UInt8, seed UInt64, scale Float64, run_id String, at DateTime64(6)
+) ENGINE = MergeTree ORDER BY (day, at)"""
+
+
+def staging_name(table: str, run_id: str) -> str:
+    return f"{table}{STAGING_MARK}{run_id}"
+
+
+def replace_partition_statement(database: str, table: str, staging: str, day: dt.date) -> str:
+    """Atomic swap of one table's day: the staging table's partition replaces the real one (or its absence)."""
+    db = quote_ident(database)
+    pid = day.strftime("%Y%m%d")
+    return f"ALTER TABLE {db}.{quote_ident(table)} REPLACE PARTITION ID '{pid}' FROM {db}.{quote_ident(staging)}"
+
+
 def day_number(day: dt.date) -> int:
     return (day - EPOCH).days
 
@@ -101,6 +129,25 @@ def curve(table: str, u: str) -> str:
     return f"({table}[{i} + 1] + ({table}[{i} + 2] - {table}[{i} + 1]) * ({pos} - {i}))"
 
 
+def check_date_range(day: dt.date) -> None:
+    """Reject days outside ClickHouse's ``DateTime`` range (they would wrap around, not fail)."""
+    if day > LAST_DAY:
+        raise SimulationError(
+            f"day {day} is outside ClickHouse's DateTime range (it ends 2106-02-07 06:28:15 UTC): "
+            f"the last day that can be simulated is {LAST_DAY}"
+        )
+
+
+def last_day(start: dt.date, days: int) -> dt.date:
+    """``start + days - 1``, checked against the DateTime range first (9999-12-31 + 35 days overflows)."""
+    check_date_range(start)
+    if (LAST_DAY - start).days < days - 1:
+        raise SimulationError(
+            f"{days} days from {start} end after {LAST_DAY}, the last day in ClickHouse's DateTime range"
+        )
+    return start + dt.timedelta(days=days - 1)
+
+
 @dataclass
 class Context:
     """Everything one simulation's statements need."""
@@ -122,6 +169,7 @@ class Context:
         self.base_slots = self.model.base_slots(self.scale)
 
     def check_day(self, day: dt.date) -> None:
+        check_date_range(day)
         top = (day_number(day) + 1) * self.capacity
         if day_number(day) - self.model.window_days < 0:
             raise SimulationError(f"day {day} is too early: days must be after {EPOCH + dt.timedelta(181)}")
@@ -457,14 +505,21 @@ def chunks(ctx: Context, events_per_chunk: float = 3e7) -> list[tuple[int, int]]
     return list(itertools.pairwise(bounds))
 
 
-def insert_statements(ctx: Context, day: dt.date, live: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
-    """(table, INSERT statement, parameters) for one day, every chunk, both tables."""
+def insert_statements(
+    ctx: Context, day: dt.date, live: bool = False, targets: dict[str, str] | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(table, INSERT statement, parameters) for one day, every chunk, both tables.
+
+    ``targets`` maps a table to the table the rows go to (a staging table); default: the table itself."""
     db = quote_ident(ctx.database)
+    targets = targets or {}
+    feed = quote_ident(targets.get("feed_actions", "feed_actions"))
+    messages = quote_ident(targets.get("message_actions", "message_actions"))
     out = []
     for k0, k1 in chunks(ctx):
         sql, params = feed_select(ctx, day, k0, k1, live)
-        out.append(("feed_actions", f"INSERT INTO {db}.feed_actions ({FEED_COLUMNS})\n{sql}", params))
+        out.append(("feed_actions", f"INSERT INTO {db}.{feed} ({FEED_COLUMNS})\n{sql}", params))
     for k0, k1 in chunks(ctx, events_per_chunk=1e12):
         sql, params = message_select(ctx, day, k0, k1, live)
-        out.append(("message_actions", f"INSERT INTO {db}.message_actions ({MESSAGE_COLUMNS})\n{sql}", params))
+        out.append(("message_actions", f"INSERT INTO {db}.{messages} ({MESSAGE_COLUMNS})\n{sql}", params))
     return out
