@@ -223,17 +223,24 @@ def test_get_is_readonly(url, auth):
     response = requests.get(
         url, params={"query": "CREATE TABLE ro_attempt (x UInt8) ENGINE = Memory"}, auth=auth, timeout=5
     )
-    assert response.status_code == 403
+    # READONLY is not in ClickHouse's exception-code → HTTP status table: 500, as the server answers.
+    assert response.status_code == 500
     assert response.headers["X-ClickHouse-Exception-Code"] == "164"
 
 
-def test_unknown_client_settings_are_ignored(url, auth):
+def test_unknown_settings_are_an_error_known_ones_apply(url, auth):
     response = requests.post(
         url,
         params={"some_client_only_option": "1", "max_threads": "1"},
         data="SELECT getSetting('max_threads')",
         auth=auth,
         timeout=5,
+    )
+    assert response.status_code == 404
+    assert response.headers["X-ClickHouse-Exception-Code"] == "115"
+    assert "Unknown setting 'some_client_only_option'" in response.text
+    response = requests.post(
+        url, params={"max_threads": "1"}, data="SELECT getSetting('max_threads')", auth=auth, timeout=5
     )
     assert response.status_code == 200
     assert response.text == "1\n"

@@ -32,6 +32,11 @@ def serve(
         None, "--timezone", help="Server timezone (default: FEEDPULSE_TIMEZONE or Europe/Moscow)."
     ),
     log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+    allow_remote_without_password: bool = typer.Option(
+        False,
+        "--allow-remote-without-password",
+        help="Listen on a non-loopback address with an empty password (refused otherwise).",
+    ),
 ) -> None:
     """Run the endpoint in the foreground (Ctrl-C stops it)."""
     # The engine reads the server timezone from TZ when it starts: set it before chDB loads.
@@ -48,7 +53,9 @@ def serve(
         port=_port(port),
         user=clickhouse.user,
         password=clickhouse.password,
+        allow_remote_without_password=allow_remote_without_password,
     )
+    config.check_exposure()
     typer.echo(f"feedpulse localhouse: http://{config.host}:{config.port}, data in {config.path}", err=True)
     run(config, log_level=log_level)
 

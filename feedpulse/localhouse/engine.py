@@ -119,11 +119,19 @@ class Connection:
             raise engine_error(exc) from None
 
     @contextmanager
-    def scoped(self, settings: dict[str, str], database: str | None, restore: bool = True) -> Iterator[None]:
+    def scoped(
+        self, settings: dict[str, str], database: str | None, restore: bool = True, readonly: bool = False
+    ) -> Iterator[None]:
         """Apply URL settings and ``database`` for one query; a session gets its state back after.
 
         ``restore=False`` is for ``USE``/``SET`` statements, whose effect must outlive the query.
+        ``readonly=True`` (a GET on a fresh connection) sets ``readonly = 2`` before the URL's
+        settings, as ClickHouse does, so a URL ``readonly=0`` fails instead of lifting it.
         """
+        if readonly:
+            if self.session:
+                raise ValueError("a session's connection cannot take readonly and give it back")
+            self.command("SET readonly = 2")
         keep = self.session and restore
         undo: list[str] = []
         if keep and settings:
@@ -174,6 +182,7 @@ class Engine:
         self.timezone = root.scalar("SELECT timezone()")
         self.version = root.scalar("SELECT version()")
         self.setting_names = frozenset(root.scalar("SELECT name FROM system.settings").splitlines())
+        self.max_query_size = int(root.scalar("SELECT getSetting('max_query_size')"))
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
 

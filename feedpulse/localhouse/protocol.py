@@ -33,6 +33,7 @@ HANDLER_PARAMS = frozenset(
         "stacktrace",
         "role",
         "client_protocol_version",
+        "close_session",
         "http_native_compression_disable_checksumming_on_decompress",
     }
 )
@@ -75,12 +76,16 @@ class RequestParams:
     session_check: bool = False
     http_compression: bool = False
     settings: dict[str, str] = field(default_factory=dict)
-    ignored: list[str] = field(default_factory=list)
+    forced_readonly: bool = False  # GET without a session: readonly = 2 before the URL's settings
     query_parameters: dict[str, str] = field(default_factory=dict)
 
 
 def parse_params(params: Mapping[str, str], known_settings: frozenset[str]) -> RequestParams:
-    """Sort URL parameters; unknown ones (client-only settings) are ignored, not errors."""
+    """Sort URL parameters; anything that is neither the handler's own nor a setting is an error.
+
+    ClickHouse treats every other URL parameter as a setting and answers an unknown one with
+    Code 115 UNKNOWN_SETTING, so a typo in a setting name fails here as it would in production.
+    """
     out = RequestParams()
     for name, value in params.items():
         if name.startswith("param_"):
@@ -101,12 +106,12 @@ def parse_params(params: Mapping[str, str], known_settings: frozenset[str]) -> R
             out.session_check = value in ("1", "true")
         elif name == "enable_http_compression":
             out.http_compression = value in ("1", "true")
-        elif name in HANDLER_PARAMS or name in TRANSPORT_SETTINGS:
+        elif name in HANDLER_PARAMS or name in TRANSPORT_SETTINGS or not name:
             continue
         elif name in known_settings:
             out.settings[name] = value
         else:
-            out.ignored.append(name)
+            raise ClickHouseError(115, f"Unknown setting '{name}'. (UNKNOWN_SETTING)")
     return out
 
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
+import tempfile
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,7 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from feedpulse.localhouse.compression import StreamDecoder, compress, pick_response_encoding, request_decoder
+from feedpulse.localhouse.compression import (
+    Identity,
+    StreamDecoder,
+    compress,
+    pick_response_encoding,
+    request_decoder,
+)
 from feedpulse.localhouse.engine import Engine, QueryStats, engine_error, new_query_id
 from feedpulse.localhouse.errors import ClickHouseError
 from feedpulse.localhouse.protocol import (
@@ -40,12 +49,18 @@ from feedpulse.localhouse.protocol import (
     parse_params,
     statement_keyword,
 )
+from feedpulse.localhouse.sqllex import check_readonly, check_single_statement
 
 log = logging.getLogger("feedpulse.localhouse")
 
-INSERT_BLOCK_BYTES = 1 << 20  # compressed bytes gathered before one decode+append round trip
-MAX_QUERY_BODY_BYTES = 1 << 30
+INSERT_BLOCK_BYTES = 1 << 20  # decoded bytes gathered before one append round trip
+DECODE_PIECE_BYTES = 1 << 20  # most decompressed bytes produced by one decoding step
 MAX_STATEMENT_BYTES = 1 << 20  # an INSERT statement longer than this is read as a plain query
+MAX_INSERT_TEXT_BYTES = 256 << 20  # an INSERT … VALUES sent as query text (not streamed rows)
+SPOOL_MEMORY_BYTES = 32 << 20  # a verified compressed insert spills to a temporary file past this
+BOMB_CHECK_BYTES = 64 << 20  # the decompression ratio is checked once this much came out
+DRAIN_SECONDS = 5.0
+DRAIN_MAX_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,34 @@ class ServerConfig:
     user: str = "default"
     password: str = field(default="", repr=False)
     display_name: str = "feedpulse-localhouse"
+    max_body_bytes: int = 64 << 30  # decompressed request body, inserts included
+    allow_remote_without_password: bool = False
+    # Past BOMB_CHECK_BYTES decompressed, a body expanding more than this is refused: lz4 cannot
+    # exceed ~255:1 and real gzip/zstd inserts stay far below; zeros in gzip reach ~1000:1.
+    max_decompression_ratio: int = 400
+
+    def check_exposure(self) -> None:
+        """Refuse a non-loopback bind with an empty password unless explicitly allowed.
+
+        With no password any host that reaches the port owns the data; on loopback that is the
+        developer's own machine, anywhere else it must be a conscious choice.
+        """
+        if self.password or self.allow_remote_without_password or is_loopback(self.host):
+            return
+        raise SystemExit(
+            f"refusing to listen on {self.host} without a password: anyone who reaches port {self.port} could read "
+            "and drop every table. Set CLICKHOUSE_PASSWORD, bind to 127.0.0.1, or pass "
+            "--allow-remote-without-password if this network is trusted."
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class LocalHouse:
@@ -96,33 +139,65 @@ class LocalHouse:
     async def handle(self, request: Request) -> Response:
         query_id = request.query_params.get("query_id") or new_query_id()
         try:
-            self._authenticate(request)
-            params = parse_params(request.query_params, self.engine.setting_names)
-            if request.method == "GET" and not params.query:
-                return PlainTextResponse("Ok.\n")
-            if request.method == "GET" and not params.session_id:
-                params.settings.setdefault("readonly", "2")
-            if params.ignored:
-                log.debug("ignoring unknown URL parameters: %s", ", ".join(sorted(params.ignored)))
-            body = _decoded(request.stream(), request_decoder(request.headers.get("content-encoding")))
-            head = params.query.encode()
-            if not head:
-                # No `query` parameter: the statement opens the body, maybe followed by its rows.
-                head, body = await _split_statement(body)
-            elif request.method == "POST" and data_insert(head) is None:
-                head = head + b"\n" + await _read_all(body) if head else await _read_all(body)
-            insert = data_insert(head)
-            if insert is not None:
-                stats = await self._stream_insert(params, insert, body)
-                return self._response(b"", "TabSeparated", stats, query_id, request, params)
-            query = head.decode("utf-8", errors="replace")
-            if not query.strip():
-                raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
-            fmt = output_format(query, params.default_format)
-            data, stats = await run_in_threadpool(self._run_query, params, query, fmt)
-            return self._response(data, fmt, stats, query_id, request, params)
+            return await self._handle(request, query_id)
         except ClickHouseError as exc:
+            await _drain(request)
             return self._error(exc, query_id)
+        except Exception as exc:  # never a bare 500 with a traceback: answer as ClickHouse would
+            log.exception("request failed")
+            await _drain(request)
+            return self._error(ClickHouseError(1001, f"{type(exc).__name__}: {exc}. (STD_EXCEPTION)"), query_id)
+
+    async def _handle(self, request: Request, query_id: str) -> Response:
+        self._authenticate(request)
+        params = parse_params(request.query_params, self.engine.setting_names)
+        if request.method == "GET" and not params.query:
+            return PlainTextResponse("Ok.\n")
+        readonly = _readonly_level(request.method, params)
+        decoder = request_decoder(request.headers.get("content-encoding"))
+        body = _decoded(request.stream(), decoder, self.config)
+        head = params.query.encode()
+        if not head:
+            # No `query` parameter: the statement opens the body, maybe followed by its rows.
+            head, body = await _split_statement(body, self._query_cap(params))
+        elif request.method == "POST" and data_insert(head) is None:
+            rest = await _read_all(body, self._query_cap(params, head))
+            head = head + b"\n" + rest if rest else head
+        insert = data_insert(head)
+        if insert is not None:
+            check_single_statement(insert.sql)
+            if readonly:
+                raise ClickHouseError(164, "default: Cannot execute query in readonly mode. (READONLY)")
+            if not isinstance(decoder, Identity):
+                # Verified to its end before the first row reaches the table: chDB writes parts
+                # as blocks fill, and a cancelled insert cannot take them back.
+                body = await _verified(body)
+            stats = await self._stream_insert(params, insert, body)
+            return self._response(b"", "TabSeparated", stats, query_id, request, params)
+        query = head.decode("utf-8", errors="replace")
+        if not query.strip():
+            raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
+        stmt = check_single_statement(query)
+        if params.session_id:
+            check_readonly(stmt, readonly)  # a session's connection cannot take readonly and give it back
+        fmt = output_format(query, params.default_format)
+        data, stats = await run_in_threadpool(self._run_query, params, query, fmt)
+        return self._response(data, fmt, stats, query_id, request, params)
+
+    def _query_cap(self, params: RequestParams, head: bytes = b"") -> int:
+        """How much of a body that is query text (not rows) is read: what ClickHouse parses at most.
+
+        A statement longer than ``max_query_size`` fails in the engine's parser exactly as in
+        ClickHouse; reading one byte more than that is enough to let it say so. An INSERT whose
+        VALUES follow in the text is not bounded by the parser, so it gets the body cap instead.
+        """
+        if may_be_data_insert(head):
+            return MAX_INSERT_TEXT_BYTES
+        try:
+            size = int(params.settings.get("max_query_size", self.engine.max_query_size))
+        except ValueError:
+            size = self.engine.max_query_size
+        return max(size, 0) + 1
 
     # -- pieces --------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> None:
@@ -139,13 +214,13 @@ class LocalHouse:
     def _run_query(self, params: RequestParams, query: str, fmt: str) -> tuple[bytes, QueryStats]:
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
             persist = statement_keyword(query) in ("USE", "SET")
-            with conn.scoped(params.settings, params.database, restore=not persist):
+            with conn.scoped(params.settings, params.database, restore=not persist, readonly=params.forced_readonly):
                 return conn.execute(query, fmt, params.query_parameters)
 
     async def _stream_insert(self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]) -> QueryStats:
         """Push the rows into chDB's streaming insert block by block as they arrive."""
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
-            scope = conn.scoped(params.settings, params.database)
+            scope = conn.scoped(params.settings, params.database, readonly=params.forced_readonly)
             await run_in_threadpool(scope.__enter__)
             try:
                 inserter = await run_in_threadpool(conn.start_insert, insert.sql, insert.fmt)
@@ -230,26 +305,80 @@ class LocalHouse:
         )
 
 
-async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder) -> AsyncIterator[bytes]:
+async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder, config: ServerConfig) -> AsyncIterator[bytes]:
+    """The decompressed body, in pieces of at most DECODE_PIECE_BYTES, checked to its very end.
+
+    Decompression runs in the thread pool (never on the event loop) and the total is capped, so a
+    small bomb neither freezes other clients nor grows the server; ``finish`` raises on a truncated
+    stream, before the caller commits anything.
+    """
+    total = compressed = 0
+    identity = isinstance(decoder, Identity)
     async for chunk in stream:
-        data = decoder.feed(chunk)
-        if data:
+        compressed += len(chunk)
+        if identity:
+            pieces = [chunk] if chunk else []
+        else:
+            decoder.feed(chunk)
+            pieces = []
+        while True:
+            if not pieces:
+                if identity:
+                    break
+                piece = await run_in_threadpool(decoder.read, DECODE_PIECE_BYTES)
+                if not piece:
+                    break
+                pieces.append(piece)
+            piece = pieces.pop()
+            total += len(piece)
+            if not identity and total > BOMB_CHECK_BYTES and total > compressed * config.max_decompression_ratio:
+                raise ClickHouseError(
+                    271,
+                    f"Cannot decompress the request body: more than {config.max_decompression_ratio}:1 after "
+                    f"{total} bytes (a decompression bomb; feedpulse localhouse's limit). (CANNOT_DECOMPRESS)",
+                )
+            if total > config.max_body_bytes:
+                raise ClickHouseError(
+                    229,
+                    f"The request body is larger than {config.max_body_bytes} bytes once decompressed "
+                    "(feedpulse localhouse's body cap). (QUERY_IS_TOO_LARGE)",
+                )
+            yield piece
+    decoder.finish()
+
+
+async def _verified(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Decompress the whole body into a spool (memory, then a temporary file) and check its end."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - _read_spool closes it
+    try:
+        async for piece in body:
+            await run_in_threadpool(spool.write, piece)
+        await run_in_threadpool(spool.seek, 0)
+    except BaseException:
+        spool.close()
+        raise
+    return _read_spool(spool)
+
+
+async def _read_spool(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while data := await run_in_threadpool(spool.read, INSERT_BLOCK_BYTES):
             yield data
-    tail = decoder.finish()
-    if tail:
-        yield tail
+    finally:
+        spool.close()
 
 
-async def _read_all(body: AsyncIterator[bytes]) -> bytes:
+async def _read_all(body: AsyncIterator[bytes], cap: int) -> bytes:
+    """The rest of a body that is query text; stops reading once past ``cap`` bytes."""
     data = bytearray()
     async for chunk in body:
         data += chunk
-        if len(data) > MAX_QUERY_BODY_BYTES:
-            raise ClickHouseError(36, "Query body is larger than 1 GiB. (BAD_ARGUMENTS)")
-    return bytes(data)
+        if len(data) >= cap:
+            break
+    return bytes(data[:cap])
 
 
-async def _split_statement(body: AsyncIterator[bytes]) -> tuple[bytes, AsyncIterator[bytes]]:
+async def _split_statement(body: AsyncIterator[bytes], cap: int) -> tuple[bytes, AsyncIterator[bytes]]:
     """Read just enough of the body to tell an INSERT-with-rows from a plain query.
 
     Returns the statement (for an INSERT: the statement and the rows read so far) and the rest
@@ -259,11 +388,66 @@ async def _split_statement(body: AsyncIterator[bytes]) -> tuple[bytes, AsyncIter
     async for chunk in body:
         prefix += chunk
         if not may_be_data_insert(bytes(prefix[:64])) and len(prefix) >= 64:
-            return bytes(prefix) + await _read_all(body), _empty()
+            rest = await _read_all(body, max(cap - len(prefix), 0)) if len(prefix) < cap else b""
+            return (bytes(prefix) + rest)[:cap], _empty()
         insert = data_insert(bytes(prefix))
-        if (insert is not None and insert.complete) or len(prefix) > MAX_STATEMENT_BYTES:
+        if insert is not None and insert.complete:
             return bytes(prefix), body
+        if len(prefix) > MAX_STATEMENT_BYTES:
+            # An INSERT … VALUES/SELECT longer than a statement: query text to its end (capped).
+            return bytes(prefix) + await _read_all(body, MAX_INSERT_TEXT_BYTES), _empty()
     return bytes(prefix), _empty()
+
+
+async def _drain(request: Request) -> None:
+    """Read what is left of a failed request's body (bounded), so the connection stays usable.
+
+    ClickHouse reads the whole body before answering an error on a keep-alive connection; a
+    client that keeps sending after that gets its answer instead of a reset.
+    """
+    if request.method != "POST":
+        return
+
+    async def consume() -> None:
+        drained = 0
+        async for chunk in request.stream():
+            drained += len(chunk)
+            if drained > DRAIN_MAX_BYTES:
+                return
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(consume(), DRAIN_SECONDS)
+
+
+def _readonly_level(method: str, params: RequestParams) -> int:
+    """ClickHouse forces ``readonly = 2`` on GET whatever the URL says.
+
+    Without a session the fresh connection takes the setting and the engine enforces it (a URL
+    ``readonly=0`` then fails as in ClickHouse: the setting cannot be changed in readonly mode).
+    A session's connection cannot take ``readonly`` and give it back, so there the level is
+    returned and the statement is checked instead, and ``readonly`` never reaches the session.
+    """
+    url_level = params.settings.get("readonly")
+    if params.session_id:
+        params.settings.pop("readonly", None)
+        if method == "GET":
+            if url_level is not None:
+                raise ClickHouseError(164, "Cannot modify 'readonly' setting in readonly mode. (READONLY)")
+            return 2
+        return _int_setting(url_level) if url_level is not None else 0
+    if method == "GET":
+        params.forced_readonly = True
+        return 2
+    return _int_setting(url_level) if url_level is not None else 0
+
+
+def _int_setting(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ClickHouseError(
+            72, f"Cannot parse the value of setting readonly: '{value}'. (CANNOT_PARSE_NUMBER)"
+        ) from None
 
 
 async def _empty() -> AsyncIterator[bytes]:
@@ -298,6 +482,7 @@ def _insert_error(exc: BaseException) -> ClickHouseError:
 
 def serve(config: ServerConfig, log_level: str = "warning") -> None:
     """Run the endpoint in the foreground until interrupted."""
+    config.check_exposure()
     house = LocalHouse(config)
     uvicorn.run(
         house.app(),
