@@ -79,3 +79,32 @@ def ch_env(localhouse: ClickHouseSettings) -> dict[str, str]:
     )
     env.pop("CLICKHOUSE_HOST", None)
     return env
+
+
+# --- PostgreSQL (the production Dagster instance's storage) -------------------------------------
+
+DEFAULT_TEST_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The PostgreSQL server of FEEDPULSE_TEST_POSTGRES_DSN (default: the local one).
+
+    Tests that need it are skipped, with the reason, when it does not answer — unless
+    FEEDPULSE_REQUIRE_POSTGRES is set (CI sets it), which turns the skip into a failure.
+    """
+    from tests.dagster_stack import PostgresServer
+
+    dsn = os.environ.get("FEEDPULSE_TEST_POSTGRES_DSN") or DEFAULT_TEST_POSTGRES_DSN
+    server = PostgresServer.from_dsn(dsn)
+    try:
+        server.connect().close()
+    except Exception as error:  # psycopg2.OperationalError, or psycopg2 missing
+        reason = (
+            f"PostgreSQL does not answer at {server.address} (FEEDPULSE_TEST_POSTGRES_DSN): "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}"
+        )
+        if (os.environ.get("FEEDPULSE_REQUIRE_POSTGRES") or "").strip().lower() in {"1", "true", "yes", "on"}:
+            pytest.fail(f"{reason} — and FEEDPULSE_REQUIRE_POSTGRES is set", pytrace=False)
+        pytest.skip(reason)
+    return server
