@@ -26,13 +26,17 @@ BUCKETS_PER_DAY = 96
 COUNT_METRICS = ("feed_users", "views", "likes", "messenger_users", "messages")
 METRICS = ("feed_users", "views", "likes", "ctr", "messenger_users", "messages")
 
-_AGE = "multiIf(age < 18, '0-17', age < 25, '18-24', age < 35, '25-34', age < 45, '35-44', age < 55, '45-54', '55+')"
+# The age buckets of the raw tables (the dbt macro age_bucket with its default var age_buckets): the one
+# SQL expression feedpulse's Python reads them with (slices, root-cause segments).
+AGE_BUCKET_SQL = (
+    "multiIf(age < 18, '0-17', age < 25, '18-24', age < 35, '25-34', age < 45, '35-44', age < 55, '45-54', '55+')"
+)
 SLICE_EXPRESSIONS: dict[str, str] = {
     "total": "'total'",
     "os": "concat('os:', os)",
     "source": "concat('source:', source)",
     "gender": "concat('gender:', toString(gender))",
-    "age": f"concat('age:', {_AGE})",
+    "age": f"concat('age:', {AGE_BUCKET_SQL})",
     "exp_group": "concat('exp_group:', toString(exp_group))",
 }
 

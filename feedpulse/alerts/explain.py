@@ -1,0 +1,354 @@
+"""Root cause of a metric's deviation: which segments explain it (pure pandas/numpy; no ClickHouse, no Dagster).
+
+Input: two frames of *cells* — one row per combination of user attributes (``os``, ``gender``, ``age``
+bucket, ``source``, ``country``, ``city``, ``exp_group``; strings) with the counts of the metric's
+components (``views``, ``likes``, ``feed_users`` …): the bucket being judged (``current``) and the
+baseline (the same slots of earlier days). Every user has one value of each attribute, so the cells
+partition the users and any segment's count is the sum of its cells (user counts too, when a cell
+counts distinct (user, bucket) pairs).
+
+**Counts** (Adtributor / ThirdEye-style dimension analysis). The expected total ``E`` is the
+detector's expectation for the slice (or the baseline total); each segment's expected value is
+``E × its share of the baseline``. For every segment of one dimension (``os=Android``) and, where
+volume allows, of a pair of dimensions (``os=Android · city=Moscow``):
+
+- ``share``  = (observed − expected) / (O − E): its part of the total deviation (1 = all of it);
+- ``change`` = observed / expected − 1: its own relative change;
+- ``score``  = share × |change| = (o − e)² / (e·|O − E|) for segments moving with the total, else 0:
+  the segment's χ² contribution per unit of deviation. A segment that *is* the anomaly scores its
+  magnitude; a bigger one that merely contains it is diluted (same share, smaller change); a smaller
+  one inside it carries only part of the deviation (smaller share, same change). So the planted
+  segment outranks both its parents and its children, and a uniform change ranks the largest
+  segments at the total's change (every segment moves alike: the message says so).
+- A pair is kept only when it scores clearly above both of its single-dimension parents
+  (``pair_margin``): otherwise the parent says the same with fewer words.
+
+**Ratios** (CTR = likes / views). With weights ``w`` = each segment's share of views and rates
+``r`` = its CTR (baseline ``0``, current ``1``; baseline rates rescaled so that the baseline CTR
+equals the expected CTR), the change splits exactly into
+
+    ΔCTR = Σ (w1 − w0)·(r0 − CTR0)  [mix: the audience changed]  +  Σ w1·(r1 − r0)  [rate: behaviour changed]
+
+per dimension; a segment's contribution is its two terms, ``share`` = contribution / ΔCTR, ``change``
+= r1 / r0 − 1, and the score as for counts (share × |change|). :attr:`Explanation.mix_rate` holds the
+split along the top segment's dimension.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+DIMENSIONS: tuple[str, ...] = ("os", "gender", "age", "source", "country", "city", "exp_group")
+# a city lies in one country: the pair says nothing the city does not
+REDUNDANT_PAIRS = frozenset({frozenset({"country", "city"})})
+RATIOS: dict[str, tuple[str, str]] = {"ctr": ("likes", "views")}
+# expected count (views behind a ratio) below which a single-dimension segment is not ranked: a handful of
+# heavy users make a tiny segment's views jump tenfold (a segment with no baseline is never ranked)
+MIN_EXPECTED = 5.0
+MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume allows")
+PAIR_MARGIN = 1.25  # a pair must score this many times its best parent to be listed
+UNIFORM_FACTOR = 1.5  # top segment's |change| below this × the total's ⇒ the change is everywhere alike
+
+Segment = tuple[tuple[str, str], ...]
+
+
+class ExplainError(ValueError):
+    """Cells that cannot be explained (a missing column, an unknown metric)."""
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    """One segment's part in the deviation."""
+
+    segment: Segment  # (("os", "Android"), ("city", "Moscow"))
+    observed: float
+    expected: float
+    share: float  # of the total deviation, signed (1 = all of it)
+    change: float  # own relative change (the segment's rate for a ratio metric)
+    score: float
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return tuple(d for d, _ in self.segment)
+
+    def label(self, separator: str = " · ") -> str:
+        """``Android · source=ads``: os values speak for themselves, other dimensions are named."""
+        return separator.join(value if dim == "os" else f"{dim}={value}" for dim, value in self.segment)
+
+    def within(self, other: Segment) -> bool:
+        """True when ``other`` is this segment or one of its parents."""
+        return set(other) <= set(self.segment)
+
+
+@dataclass(frozen=True)
+class MixRate:
+    """ΔCTR = mix + rate along one dimension (or pair): audience shift vs behaviour within segments."""
+
+    dimensions: tuple[str, ...]
+    total: float
+    mix: float
+    rate: float
+
+    @property
+    def mix_share(self) -> float:
+        return self.mix / self.total if self.total else 0.0
+
+    @property
+    def rate_share(self) -> float:
+        return self.rate / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The ranked segments behind a metric's deviation in a slice."""
+
+    metric: str
+    observed: float
+    expected: float
+    segments: list[SegmentChange] = field(default_factory=list)
+    mix_rate: MixRate | None = None
+
+    @property
+    def deviation(self) -> float:
+        return self.observed / self.expected - 1 if self.expected else math.nan
+
+    @property
+    def uniform(self) -> bool:
+        """No segment moved clearly more than the total: the change is everywhere alike."""
+        if not self.segments or math.isnan(self.deviation):
+            return False
+        return abs(self.segments[0].change) < UNIFORM_FACTOR * abs(self.deviation)
+
+    def top(self, n: int = 3) -> list[SegmentChange]:
+        return self.segments[:n]
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def parse_slice(label: str) -> dict[str, str]:
+    """``"os:Android"`` → ``{"os": "Android"}``; ``"total"`` → ``{}``."""
+    if label == "total":
+        return {}
+    dimension, colon, value = label.partition(":")
+    if not colon or not value:
+        raise ExplainError(f"slice {label!r} is not 'total' or DIMENSION:VALUE")
+    return {dimension: value}
+
+
+def _restrict(cells: pd.DataFrame, where: Mapping[str, str]) -> pd.DataFrame:
+    for dimension, value in where.items():
+        if dimension not in cells.columns:
+            raise ExplainError(f"cells have no column {dimension!r} for the slice; columns: {list(cells.columns)}")
+        cells = cells[cells[dimension].astype(str) == str(value)]
+    return cells
+
+
+def _groups(dimensions: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
+    singles = [(d,) for d in dimensions]
+    if not pairs:
+        return singles
+    doubles = [p for p in itertools.combinations(dimensions, 2) if frozenset(p) not in REDUNDANT_PAIRS]
+    return singles + doubles
+
+
+def _aligned(current: pd.DataFrame, baseline: pd.DataFrame, dims: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
+    """Per segment of ``dims``: ``<column>_1`` (current) and ``<column>_0`` (baseline), zero where absent."""
+    keys = list(dims)
+    now = current.groupby(keys, observed=True)[columns].sum()
+    before = baseline.groupby(keys, observed=True)[columns].sum()
+    joined = now.add_suffix("_1").join(before.add_suffix("_0"), how="outer")
+    return joined.fillna(0.0).astype(float)
+
+
+def _segment(dims: tuple[str, ...], key: object) -> Segment:
+    values = key if isinstance(key, tuple) else (key,)
+    return tuple((d, str(v)) for d, v in zip(dims, values, strict=True))
+
+
+def _score(share: np.ndarray, change: np.ndarray) -> np.ndarray:
+    return np.where(share > 0, share * np.abs(change), 0.0)
+
+
+def _check_columns(cells: pd.DataFrame, needed: Sequence[str], what: str) -> None:
+    missing = [c for c in needed if c not in cells.columns]
+    if missing:
+        raise ExplainError(f"{what} cells lack column(s) {missing}; columns: {list(cells.columns)}")
+
+
+# --------------------------------------------------------------------------------------------- counts
+
+
+def _count_segments(
+    current: pd.DataFrame,
+    baseline: pd.DataFrame,
+    metric: str,
+    groups: list[tuple[str, ...]],
+    scale: float,
+    deviation: float,
+    min_expected: float,
+    min_pair_expected: float,
+) -> list[SegmentChange]:
+    out = []
+    for dims in groups:
+        frame = _aligned(current, baseline, dims, [metric])
+        observed = frame[f"{metric}_1"].to_numpy()
+        expected = frame[f"{metric}_0"].to_numpy() * scale
+        floor = min_expected if len(dims) == 1 else min_pair_expected
+        keep = expected >= max(floor, 1e-9)
+        share = (observed - expected) / deviation
+        change = observed / np.where(keep, expected, 1.0) - 1
+        score = _score(share, change)
+        for i in np.flatnonzero(keep):
+            out.append(SegmentChange(_segment(dims, frame.index[i]), float(observed[i]), float(expected[i]),
+                                     float(share[i]), float(change[i]), float(score[i])))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------- ratios
+
+
+def _ratio_frame(
+    current: pd.DataFrame, baseline: pd.DataFrame, dims: tuple[str, ...], num: str, den: str, rate_scale: float
+) -> pd.DataFrame:
+    frame = _aligned(current, baseline, dims, [num, den])
+    d1, d0 = frame[f"{den}_1"], frame[f"{den}_0"]
+    frame["w1"] = d1 / d1.sum() if d1.sum() > 0 else 0.0
+    frame["w0"] = d0 / d0.sum() if d0.sum() > 0 else 0.0
+    frame["r1"] = (frame[f"{num}_1"] / d1.where(d1 > 0)).fillna(0.0)
+    frame["r0"] = (frame[f"{num}_0"] / d0.where(d0 > 0)).fillna(0.0) * rate_scale
+    ctr0 = float((frame["w0"] * frame["r0"]).sum())
+    frame["mix"] = (frame["w1"] - frame["w0"]) * (frame["r0"] - ctr0)
+    frame["rate"] = frame["w1"] * (frame["r1"] - frame["r0"])
+    return frame
+
+
+def _ratio_segments(
+    current: pd.DataFrame,
+    baseline: pd.DataFrame,
+    metric: str,
+    groups: list[tuple[str, ...]],
+    rate_scale: float,
+    delta: float,
+    min_expected: float,
+    min_pair_expected: float,
+) -> tuple[list[SegmentChange], dict[tuple[str, ...], MixRate]]:
+    num, den = RATIOS[metric]
+    out, splits = [], {}
+    for dims in groups:
+        frame = _ratio_frame(current, baseline, dims, num, den, rate_scale)
+        splits[dims] = MixRate(dims, delta, float(frame["mix"].sum()), float(frame["rate"].sum()))
+        contribution = (frame["mix"] + frame["rate"]).to_numpy()
+        share = contribution / delta
+        r0, r1 = frame["r0"].to_numpy(), frame["r1"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(r0 > 0, r1 / np.maximum(r0, 1e-12) - 1, 0.0)
+        score = _score(share, change)
+        volume = frame[f"{den}_0"].to_numpy() * _volume_scale(frame, den)
+        floor = min_expected if len(dims) == 1 else min_pair_expected
+        for i in np.flatnonzero(volume >= floor):
+            out.append(SegmentChange(_segment(dims, frame.index[i]), float(r1[i]), float(r0[i]), float(share[i]),
+                                     float(change[i]), float(score[i])))  # fmt: skip
+    return out, splits
+
+
+def _volume_scale(frame: pd.DataFrame, den: str) -> float:
+    """Baseline denominators per segment in current units (the baseline spans several buckets)."""
+    before = frame[f"{den}_0"].sum()
+    return float(frame[f"{den}_1"].sum() / before) if before > 0 else 0.0
+
+
+# --------------------------------------------------------------------------------------------- ranking
+
+
+def _prune_pairs(segments: list[SegmentChange], margin: float) -> list[SegmentChange]:
+    """Drop a pair that does not score ``margin`` × its best single-dimension parent."""
+    singles = {s.segment: s.score for s in segments if len(s.segment) == 1}
+    kept = []
+    for s in segments:
+        if len(s.segment) > 1:
+            parents = [singles.get((part,), 0.0) for part in s.segment]
+            if s.score <= margin * max(parents):
+                continue
+        kept.append(s)
+    return kept
+
+
+def explain(
+    current: pd.DataFrame,
+    baseline: pd.DataFrame,
+    metric: str,
+    *,
+    expected_total: float | None = None,
+    slice_label: str = "total",
+    dimensions: Sequence[str] = DIMENSIONS,
+    pairs: bool = True,
+    min_expected: float = MIN_EXPECTED,
+    min_pair_expected: float = MIN_PAIR_EXPECTED,
+    pair_margin: float = PAIR_MARGIN,
+    limit: int = 10,
+) -> Explanation:
+    """Rank the segments of ``slice_label`` that explain ``metric``'s deviation (see the module doc).
+
+    ``expected_total``: the detector's expected value for the slice (for a ratio, the expected
+    ratio); default the baseline's own total (ratio) — e.g. yesterday for a day-over-day change.
+    """
+    where = parse_slice(slice_label)
+    columns = list(RATIOS.get(metric, (metric,)))
+    _check_columns(current, columns, "current")
+    _check_columns(baseline, columns, "baseline")
+    current, baseline = _restrict(current, where), _restrict(baseline, where)
+    dims = [d for d in dimensions if d not in where and d in current.columns and d in baseline.columns]
+    groups = _groups(dims, pairs)
+    if metric in RATIOS:
+        return _explain_ratio(current, baseline, metric, expected_total, groups, min_expected, min_pair_expected,
+                              pair_margin, limit)  # fmt: skip
+    observed = float(current[metric].sum())
+    base_total = float(baseline[metric].sum())
+    expected = base_total if expected_total is None else float(expected_total)
+    deviation = observed - expected
+    if deviation == 0 or base_total <= 0 or not math.isfinite(expected):
+        return Explanation(metric, observed, expected)
+    segments = _count_segments(current, baseline, metric, groups, expected / base_total, deviation, min_expected,
+                               min_pair_expected)  # fmt: skip
+    return Explanation(metric, observed, expected, _rank(segments, pair_margin, limit))
+
+
+def _explain_ratio(
+    current: pd.DataFrame,
+    baseline: pd.DataFrame,
+    metric: str,
+    expected_total: float | None,
+    groups: list[tuple[str, ...]],
+    min_expected: float,
+    min_pair_expected: float,
+    pair_margin: float,
+    limit: int,
+) -> Explanation:
+    num, den = RATIOS[metric]
+    views1, views0 = float(current[den].sum()), float(baseline[den].sum())
+    if views1 <= 0 or views0 <= 0:
+        return Explanation(metric, math.nan, math.nan)
+    observed = float(current[num].sum()) / views1
+    base_ratio = float(baseline[num].sum()) / views0
+    expected = base_ratio if expected_total is None else float(expected_total)
+    delta = observed - expected
+    if delta == 0 or base_ratio <= 0 or not math.isfinite(expected):
+        return Explanation(metric, observed, expected)
+    segments, splits = _ratio_segments(current, baseline, metric, groups, expected / base_ratio, delta,
+                                       min_expected, min_pair_expected)  # fmt: skip
+    ranked = _rank(segments, pair_margin, limit)
+    lead = ranked[0].dimensions if ranked else groups[0] if groups else None
+    return Explanation(metric, observed, expected, ranked, splits.get(lead) if lead else None)
+
+
+def _rank(segments: list[SegmentChange], pair_margin: float, limit: int) -> list[SegmentChange]:
+    kept = [s for s in _prune_pairs(segments, pair_margin) if s.score > 0]
+    kept.sort(key=lambda s: (-s.score, len(s.segment), s.segment))
+    return kept[:limit]

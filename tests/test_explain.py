@@ -1,0 +1,167 @@
+"""Root-cause explainer (feedpulse.alerts.explain) on hand-computable cells."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from feedpulse.alerts.explain import ExplainError, explain, parse_slice
+
+
+def cells(rows: list[tuple[str, str, float]], column: str = "views") -> pd.DataFrame:
+    """(os, source, value) rows → cells with the two dimensions."""
+    return pd.DataFrame(rows, columns=["os", "source", column])
+
+
+BASE = cells([("Android", "ads", 100), ("Android", "organic", 100), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+
+
+def test_pair_planted_segment_ranks_first_with_its_share_and_change() -> None:
+    now = cells([("Android", "ads", 36), ("Android", "organic", 100), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+    result = explain(now, BASE, "views", dimensions=("os", "source"), min_pair_expected=1)
+    assert (result.observed, result.expected) == (336, 400)
+    top = result.segments[0]
+    assert top.segment == (("os", "Android"), ("source", "ads"))
+    assert top.label() == "Android · source=ads"
+    assert top.share == pytest.approx(1.0)  # all of the −64
+    assert top.change == pytest.approx(-0.64)
+    assert top.score == pytest.approx(0.64)
+    # the parents: 136 of 200 expected, all of the deviation, −32 % each
+    parents = result.segments[1:3]
+    assert [p.segment for p in parents] == [(("os", "Android"),), (("source", "ads"),)]
+    assert all(p.share == pytest.approx(1.0) and p.change == pytest.approx(-0.32) for p in parents)
+    # iOS and organic did not move: not listed
+    assert {s.segment for s in result.segments} == {top.segment, parents[0].segment, parents[1].segment}
+
+
+def test_single_dimension_drop_outranks_its_children_and_other_dimensions() -> None:
+    now = cells([("Android", "ads", 50), ("Android", "organic", 50), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+    result = explain(now, BASE, "views", dimensions=("os", "source"), min_pair_expected=1)
+    top = result.segments[0]
+    assert top.segment == (("os", "Android"),)
+    assert (top.share, top.change, top.score) == (pytest.approx(1.0), pytest.approx(-0.5), pytest.approx(0.5))
+    # Android · ads carries half the deviation at −50 % (score 0.25 ≤ 1.25 × 0.5): the parent says it
+    assert all(len(s.segment) == 1 for s in result.segments)
+    # ads and organic each carry half of it at −25 %
+    rest = {s.segment: (s.share, s.change) for s in result.segments[1:]}
+    assert rest == {(("source", "ads"),): (0.5, -0.25), (("source", "organic"),): (0.5, -0.25)}
+    assert not result.uniform
+
+
+def test_expected_total_rescales_a_multi_day_baseline() -> None:
+    """The baseline spans 4 days (4× the counts); the detector expects 400 for the bucket."""
+    base = BASE.assign(views=BASE["views"] * 4)
+    now = cells([("Android", "ads", 36), ("Android", "organic", 100), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+    result = explain(now, base, "views", expected_total=400, dimensions=("os", "source"), min_pair_expected=1)
+    assert result.segments[0].expected == pytest.approx(100)
+    assert result.segments[0].change == pytest.approx(-0.64)
+    # a detector expecting 500 sees a −164 deviation; Android (136 of expected 250) carries 114/164 of it
+    higher = explain(now, base, "views", expected_total=500, dimensions=("os", "source"), min_pair_expected=1)
+    android = next(s for s in higher.segments if s.segment == (("os", "Android"),))
+    assert android.share == pytest.approx(114 / 164)
+    assert android.change == pytest.approx(136 / 250 - 1)
+
+
+def test_slice_restricts_cells_and_drops_its_own_dimension() -> None:
+    now = cells([("Android", "ads", 36), ("Android", "organic", 100), ("iOS", "ads", 500), ("iOS", "organic", 100)])
+    result = explain(now, BASE, "views", slice_label="os:Android", dimensions=("os", "source"))
+    assert (result.observed, result.expected) == (136, 200)  # iOS's spike is outside the slice
+    assert [s.segment for s in result.segments] == [(("source", "ads"),)]
+    assert result.segments[0].share == pytest.approx(1.0)
+
+
+def test_uniform_change_is_recognised() -> None:
+    now = BASE.assign(views=BASE["views"] * 0.8)
+    result = explain(now, BASE, "views", dimensions=("os", "source"))
+    assert result.deviation == pytest.approx(-0.2)
+    assert result.uniform
+    assert all(s.change == pytest.approx(-0.2) for s in result.segments)
+    assert result.segments[0].share == pytest.approx(0.5)  # a half of the audience: half of the deviation
+
+
+def test_small_segments_are_not_ranked() -> None:
+    base = cells([("Android", "ads", 3), ("Android", "organic", 300), ("iOS", "organic", 300)])
+    now = cells([("Android", "ads", 0), ("Android", "organic", 300), ("iOS", "organic", 300)])
+    default = explain(now, base, "views", dimensions=("os", "source"))
+    assert (("source", "ads"),) not in {s.segment for s in default.segments}  # 3 expected < 5
+    assert default.segments[0].segment == (("os", "Android"),)
+    small = explain(now, base, "views", dimensions=("os", "source"), min_expected=1)
+    assert small.segments[0].segment == (("source", "ads"),)
+    assert small.segments[0].change == pytest.approx(-1.0)
+
+
+def test_a_segment_without_baseline_is_not_ranked() -> None:
+    """One heavy user in a segment that had no views: noise, not a root cause."""
+    now = pd.concat([BASE, cells([("Android", "referral", 50)])], ignore_index=True)
+    result = explain(now, BASE, "views", dimensions=("os", "source"))
+    assert [s.segment for s in result.segments] == [(("os", "Android"),)]
+    assert result.segments[0].change == pytest.approx(0.25)
+
+
+def ctr_cells(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["os", "views", "likes"])
+
+
+CTR_BASE = ctr_cells([("Android", 100, 20), ("iOS", 100, 10)])  # CTR 0.2 and 0.1: 0.15 overall
+
+
+def test_ctr_pure_mix() -> None:
+    """The same CTR in each os, three times more Android views: +0.025 CTR, all of it mix."""
+    now = ctr_cells([("Android", 300, 60), ("iOS", 100, 10)])
+    result = explain(now, CTR_BASE, "ctr", dimensions=("os",))
+    assert result.observed == pytest.approx(0.175) and result.expected == pytest.approx(0.15)
+    split = result.mix_rate
+    assert split is not None and split.dimensions == ("os",)
+    assert split.mix == pytest.approx(0.025) and split.rate == pytest.approx(0.0, abs=1e-12)
+    assert split.mix_share == pytest.approx(1.0)
+
+
+def test_ctr_pure_rate_names_the_segment() -> None:
+    """Android's CTR halves (0.2 → 0.1) at the same views: −0.05 CTR, all of it rate, all in Android."""
+    now = ctr_cells([("Android", 100, 10), ("iOS", 100, 10)])
+    result = explain(now, CTR_BASE, "ctr", dimensions=("os",))
+    assert result.mix_rate is not None
+    assert result.mix_rate.rate == pytest.approx(-0.05) and result.mix_rate.mix == pytest.approx(0.0, abs=1e-12)
+    top = result.segments[0]
+    assert top.segment == (("os", "Android"),)
+    assert (top.share, top.change) == (pytest.approx(1.0), pytest.approx(-0.5))
+    assert len(result.segments) == 1  # iOS did not move
+
+
+def test_ctr_mix_and_rate_add_up_against_the_detectors_expectation() -> None:
+    """Expected CTR 0.16 (not the baseline's 0.15): baseline rates scaled by 0.16/0.15; the split is exact."""
+    now = ctr_cells([("Android", 200, 30), ("iOS", 200, 16)])
+    result = explain(now, CTR_BASE, "ctr", expected_total=0.16, dimensions=("os",))
+    split = result.mix_rate
+    assert split is not None
+    assert result.observed == pytest.approx(46 / 400)
+    assert split.mix + split.rate == pytest.approx(46 / 400 - 0.16)
+    # w unchanged (½, ½): no mix; rates 0.15 vs 0.2·16/15 and 0.08 vs 0.1·16/15
+    assert split.mix == pytest.approx(0.0, abs=1e-12)
+    assert split.rate == pytest.approx(0.5 * (0.15 - 0.2 * 16 / 15) + 0.5 * (0.08 - 0.1 * 16 / 15))
+
+
+def test_bad_input_names_the_problem() -> None:
+    with pytest.raises(ExplainError, match="likes"):
+        explain(BASE, BASE, "ctr")
+    with pytest.raises(ExplainError, match="DIMENSION:VALUE"):
+        parse_slice("Android")
+    with pytest.raises(ExplainError, match="no column 'age'"):
+        explain(BASE, BASE, "views", slice_label="age:18-24")
+    assert parse_slice("os:Android") == {"os": "Android"} and parse_slice("total") == {}
+
+
+def test_no_deviation_no_segments() -> None:
+    assert explain(BASE, BASE, "views").segments == []
+
+
+def test_module_is_pure() -> None:
+    code = (
+        "import sys, feedpulse.alerts.explain; "
+        "print(sorted(m for m in ('dagster', 'clickhouse_connect', 'chdb') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
