@@ -74,14 +74,14 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/pytest
 
+# The same checks as .pre-commit-config.yaml: ruff for Python, sqlfluff (.sqlfluff) for the dbt SQL.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
 bench: setup
 	$(BIN)/python bench/simulate.py

@@ -1,7 +1,12 @@
-{# Generic tests of the project (dbt hub packages are out of reach). #}
+{# Generic tests of the project. They live here, not in packages.yml: the dbt hub (dbt_utils,
+   dbt_expectations) is out of reach offline, so the few tests in their spirit are written out. #}
 
-{% test not_negative(model, column_name) %}
-select {{ column_name }} from {{ model }} where {{ column_name }} < 0
+{# Rows of the run's window (when the model has event_date) where `expression` is false — dbt_utils'
+   expression_is_true. Used for the identities a table must keep (a sum of parts equals its total). #}
+{% test expression_is_true(model, expression, windowed=true, column_name=none) %}
+select * from {{ model }}
+where not ({{ expression }})
+{% if windowed %}and {{ in_window('event_date') }}{% endif %}
 {% endtest %}
 
 {% test between(model, column_name, min_value, max_value) %}

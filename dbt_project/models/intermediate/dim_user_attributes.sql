@@ -49,7 +49,9 @@ group by user_id
 union all
 select
     toUInt32(0),
-    arrayJoin([{% for day in window + catch_up %}toDate('{{ day }}'){{ ", " if not loop.last }}{% endfor %}]),
+    arrayJoin([
+        {%- for day in window + catch_up %}toDate('{{ day }}'){{ ", " if not loop.last }}{% endfor -%}
+    ]),
     cast(toDateTime(0) as SimpleAggregateFunction(min, DateTime)),
     cast((toDateTime(0), toInt8(0), toInt16(0), '', '', '', '', toInt8(0))
          as SimpleAggregateFunction(max, Tuple(DateTime, Int8, Int16, String, String, String, String, Int8)))

@@ -64,7 +64,9 @@ users_of_days as (
 ),
 
 markers as (
-    select arrayJoin([{% for day in window + backfill %}toDate('{{ day }}'){{ ", " if not loop.last }}{% endfor %}]) as event_date
+    select arrayJoin([
+        {%- for day in window + backfill %}toDate('{{ day }}'){{ ", " if not loop.last }}{% endfor -%}
+    ]) as event_date
 )
 
 select

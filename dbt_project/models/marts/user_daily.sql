@@ -76,6 +76,8 @@ from_history_keys as (
       and tupleElement(s.latest, 1) >= toDateTime(k.event_date + 1)
 ),
 
+-- noqa: disable=ST03
+-- (sqlfluff cannot parse the ASOF JOIN below that reads this CTE)
 history as (
     select event_date as history_date, user_id, gender, age, country, city, os, source, exp_group
     from {{ ref('int_user_day_attributes') }}

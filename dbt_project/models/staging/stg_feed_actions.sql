@@ -1,5 +1,3 @@
-{{ config(materialized='view') }}
-
 -- Feed events with types settled and bad rows left out (counted in stg_rejected_events).
 -- String columns pass through as stored: converting ~10M rows a day to LowCardinality here cost more
 -- than the aggregations reading them; the per-user tables store them as LowCardinality.

@@ -17,9 +17,11 @@ message_rejections as (
 ),
 
 rejections as (
-    select event_date, source_table, reason from feed_rejections where reason != ''
+    select event_date, source_table, reason from feed_rejections
+    where reason != ''
     union all
-    select event_date, source_table, reason from message_rejections where reason != ''
+    select event_date, source_table, reason from message_rejections
+    where reason != ''
 )
 
 select

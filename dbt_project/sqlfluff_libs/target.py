@@ -1,0 +1,4 @@
+"""dbt's `target` for sqlfluff's jinja templater (lint only)."""
+
+name = "dev"
+schema = "analytics"
