@@ -22,7 +22,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from feedpulse.experiments import ab, report, run_aa, run_ab
+from feedpulse.experiments import ab, report
+from feedpulse.experiments.aa import run_aa
+from feedpulse.experiments.ab import run_ab
 
 console = Console(width=140)
 

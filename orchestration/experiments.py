@@ -7,7 +7,7 @@ from pydantic import Field
 from feedpulse.config import source_database
 from feedpulse.experiments.definitions import asset_id, configured
 from feedpulse.experiments.pipeline import ExperimentReport, run_aa_experiment, run_ab_experiment, send
-from feedpulse.simulator.experiment import ExperimentSpec
+from feedpulse.experiments.spec import ExperimentSpec
 from orchestration.resources import ClickHouseResource
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from feedpulse.simulator.experiment import AAWindow, ABWindow, Effect, ExperimentSpec
+from feedpulse.experiments.spec import AAWindow, ABWindow, Effect, ExperimentSpec
 from tests.conftest import DATA_TODAY
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from feedpulse.experiments.spec import parse_experiment
 from feedpulse.simulator import simulate, simulate_live
 from feedpulse.simulator.anomalies import parse_anomalies
 from feedpulse.simulator.cli import simulate_command
-from feedpulse.simulator.experiment import parse_experiment
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from feedpulse.durations import parse_duration
+from feedpulse.experiments.spec import load_experiment, parse_experiment
 from feedpulse.simulator.anomalies import SpecError, load_anomalies, parse_anomalies
-from feedpulse.simulator.experiment import load_experiment, parse_experiment
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

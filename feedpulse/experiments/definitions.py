@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from feedpulse.config import settings
-from feedpulse.simulator.anomalies import SpecError, load_spec_file
-from feedpulse.simulator.experiment import ExperimentSpec, parse_experiment
+from feedpulse.experiments.spec import ExperimentSpec, parse_experiment
+from feedpulse.specfile import SpecError, load_spec_file
 
 
 def load_definitions(path: str | Path) -> list[ExperimentSpec]:

@@ -20,7 +20,7 @@ from feedpulse.experiments.report import (
     ab_telegram_html,
     render_pngs,
 )
-from feedpulse.simulator.experiment import ExperimentSpec
+from feedpulse.experiments.spec import ExperimentSpec
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 

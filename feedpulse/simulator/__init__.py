@@ -10,11 +10,12 @@ Public API (others build on it)::
     ensure_tables(client, database) -> None
 """
 
-from feedpulse.simulator.anomalies import Anomaly, AnomalySpec, SpecError, load_anomalies
-from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
+from feedpulse.experiments.spec import ExperimentSpec, load_experiment
+from feedpulse.simulator.anomalies import Anomaly, AnomalySpec, load_anomalies
 from feedpulse.simulator.report import ReportRow, measure
 from feedpulse.simulator.run import SimulationResult, ensure_tables, simulate, simulate_live
 from feedpulse.simulator.sql import SimulationError
+from feedpulse.specfile import SpecError
 
 __all__ = [
     "Anomaly",

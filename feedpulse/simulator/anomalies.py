@@ -21,25 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
+from typing import Any
 
 from feedpulse.durations import parse_duration
-
-T = TypeVar("T")
+from feedpulse.specfile import SpecError, load_spec_file
 
 EVENT_METRICS = ("views", "likes", "messages")
 USER_METRICS = ("feed_users", "messenger_users", "users")
 METRICS = (*EVENT_METRICS, *USER_METRICS, "new_users")
 SEGMENT_KEYS = ("os", "city", "country", "gender", "source", "exp_group", "age")
-
-
-class SpecError(ValueError):
-    """A spec file or entry is invalid; the message names the entry and the field."""
 
 
 @dataclass(frozen=True)
@@ -175,21 +168,6 @@ def parse_anomalies(data: Any) -> AnomalySpec:
     if not isinstance(data, list):
         raise SpecError("anomaly file: expected a list of anomalies")
     return AnomalySpec(tuple(parse_anomaly(raw, i) for i, raw in enumerate(data)))
-
-
-def load_spec_file(path: str | Path, parse: Callable[[Any], T]) -> T:
-    """Read a YAML spec file and validate it with ``parse``; every error names the file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return parse(data)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
 
 
 def load_anomalies(path: str | Path) -> AnomalySpec:

@@ -9,9 +9,10 @@ from typing import NoReturn
 import typer
 
 from feedpulse.config import local_now, source_database
-from feedpulse.simulator.anomalies import AnomalySpec, SpecError, load_anomalies
-from feedpulse.simulator.experiment import ExperimentSpec, load_experiment
+from feedpulse.experiments.spec import ExperimentSpec, load_experiment
+from feedpulse.simulator.anomalies import AnomalySpec, load_anomalies
 from feedpulse.simulator.sql import SimulationError, last_day
+from feedpulse.specfile import SpecError
 
 
 def _start(value: str | None, days: int) -> dt.date:

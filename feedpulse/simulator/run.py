@@ -27,8 +27,8 @@ from typing import Any
 
 from feedpulse.clickhouse import server_now
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
+from feedpulse.experiments.spec import ExperimentSpec
 from feedpulse.simulator.anomalies import AnomalySpec
-from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.sql import (
     STAGING_MARK,
     Context,

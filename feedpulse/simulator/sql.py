@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from feedpulse.experiments.spec import ExperimentSpec
 from feedpulse.identifiers import InvalidIdentifierError, quoted
 from feedpulse.simulator.anomalies import Anomaly, AnomalySpec
-from feedpulse.simulator.experiment import ExperimentSpec
 from feedpulse.simulator.model import AGE_BUCKETS, CITIES, EPOCH, QUANTILES, SECONDS_PER_DAY, Model
 
 UINT32_MAX = 2**32 - 1

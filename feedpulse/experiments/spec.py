@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feedpulse.simulator.anomalies import SpecError, load_spec_file
+from feedpulse.specfile import SpecError, load_spec_file
 
 EFFECT_TYPES = ("polarize", "ctr_lift")
 
