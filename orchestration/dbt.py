@@ -92,11 +92,31 @@ def daily_etl_assets(
     extra = {"source_database": config.source_database} if config.source_database else {}
     variables = dbt_vars(window.start, window.end, **extra)
     context.log.info(f"dbt build for [{variables['start_date']}, {variables['end_date']})")
-    invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context)
+    invocation = dbt.cli(["build", *indirect_selection_args(context), "--vars", json.dumps(variables)], context=context)
     for event in invocation.stream():
         if isinstance(event, Output) and context.asset_key_for_output(event.output_name) == REJECTED_EVENTS_KEY:
             event = event.with_metadata({**event.metadata, **_rejected_metadata(clickhouse, variables)})
         yield event
+
+
+def indirect_selection_args(context: AssetExecutionContext) -> list[str]:
+    """`--indirect-selection cautious` unless the run deselects some checks of its assets.
+
+    dbt's default (eager) adds every test with *any* selected parent: materializing a subset (the
+    staging layer, one report with its upstream) would run e.g. the reconciliation of
+    daily_slice_metrics against staging, which fails on a fresh install where that table was never
+    built (and checks stale days on an old one). Cautious runs a test only when all its parents are
+    in the run. When checks of selected assets are deselected, dagster-dbt lists the tests itself
+    with indirect selection `empty`, which a command-line flag would override: leave it alone then.
+    """
+    assets_def = context.assets_def
+    selected_assets = context.selected_asset_keys
+    checks_of_selected = {
+        spec.key for spec in assets_def.node_check_specs_by_output_name.values() if spec.asset_key in selected_assets
+    }
+    if checks_of_selected <= set(context.selected_asset_check_keys):
+        return ["--indirect-selection", "cautious"]
+    return []
 
 
 def _rejected_metadata(clickhouse: ClickHouseResource, variables: Mapping[str, object]) -> dict[str, Any]:
