@@ -16,11 +16,12 @@ from dagster import (
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from feedpulse.clickhouse import ensure_server, get_client
 from feedpulse.config import settings
 from feedpulse.etl import PartitionSettings, dbt_vars, first_source_day
+from feedpulse.identifiers import check_identifier
 from orchestration.manifest import ensure_manifest
 from orchestration.resources import ClickHouseResource
 
@@ -55,6 +56,12 @@ class DailyEtlConfig(Config):
     source_database: str = Field(
         default="", description="Database of the raw event tables for this run (default: FEEDPULSE_SOURCE_DATABASE)."
     )
+
+    @field_validator("source_database")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        """The identifier policy, at the launchpad: a hostile name fails the run config, before dbt."""
+        return check_identifier(value, "source_database") if value else value
 
 
 class FeedpulseDbtTranslator(DagsterDbtTranslator):
