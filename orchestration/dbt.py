@@ -29,7 +29,10 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # The dbt installed beside this interpreter (the venv's), whether or not the venv is on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Dagster's own target folder: a dbt run by hand (README "By hand", another source_database) writes
+# dbt's default target/ and never rewrites the manifest the asset graph is built from.
+DAGSTER_TARGET_PATH = Path("target") / "dagster"
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DAGSTER_TARGET_PATH)
 ensure_manifest(dbt_project, DBT_EXECUTABLE)
 
 
