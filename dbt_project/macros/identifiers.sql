@@ -19,6 +19,8 @@
 {# source() with the source's database (var source_database / FEEDPULSE_SOURCE_DATABASE) and table
    checked: every read of the raw tables goes through here, so a hostile value stops compilation. #}
 {% macro source(source_name, table_name) %}
+  {#- outside dbt (sqlfluff's jinja templater) there is no builtins: a plain name to lint -#}
+  {%- if builtins is not defined -%}{{ return(source_name ~ '.' ~ table_name) }}{%- endif -%}
   {%- set relation = builtins.source(source_name, table_name) -%}
   {%- if execute -%}
     {%- do checked_identifier(relation.schema, "source_database (var source_database or FEEDPULSE_SOURCE_DATABASE)") -%}
