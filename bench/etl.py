@@ -7,7 +7,13 @@ endpoints (own FEEDPULSE_HOME and port each, nothing of the demo's data is touch
 alive at the same time; the one-day runs alternate between them, so the ratio is not biased by
 the shared machine drifting between two measurement phases. dbt's per-model times are printed too.
 
-    .venv/bin/python bench/etl.py [--scales 1,10] [--history 60] [--repeat 3]
+Beside the dbt day, the engine's lower bound for that day: one fused SELECT computing the final
+os/gender/age table straight from the day's raw events with the same point-in-time rule, as on
+data with one day of history (every user's attributes come from that day's own events, receivers
+without one are `unknown`) — the least work the engine can do for the table — and the ratios of
+the dbt day to it (engine time and wall time), measured in the same run, alternating.
+
+    flock /tmp/feedpulse-bench.lock .venv/bin/python bench/etl.py [--scales 1,10] [--history 60] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import datetime as dt
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -30,6 +37,64 @@ console = Console(width=160)
 def median(measures: list[Measure]) -> Measure:
     models = {name: statistics.median(m.models.get(name, 0.0) for m in measures) for name in measures[0].models}
     return Measure(statistics.median(m.wall for m in measures), statistics.median(m.engine for m in measures), models)
+
+
+# The final table for one day from the raw events alone, in one statement: per user the day's feed
+# and message counts and the attributes of their latest own event of the day (in one second, each
+# attribute's greatest value); receive-only users `unknown`. Validity as staging's.
+FUSED_QUERY = """
+WITH
+    feed AS (
+        SELECT user_id, action, time, gender, age, os FROM {db}.feed_actions
+        WHERE time >= toDateTime({{day:Date}}) AND time < toDateTime({{day:Date}} + 1)
+          AND user_id != 0 AND action IN ('view', 'like') AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+    ),
+    messages AS (
+        SELECT user_id AS sender, reciever_id AS receiver, time, gender, age, os FROM {db}.message_actions
+        WHERE time >= toDateTime({{day:Date}}) AND time < toDateTime({{day:Date}} + 1)
+          AND user_id != 0 AND reciever_id != 0 AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+    ),
+    sides AS (
+        SELECT user_id, countIf(action = 'view') AS views, countIf(action = 'like') AS likes, 0 AS received,
+               0 AS sent, 0 AS from_users, 0 AS to_users, max(time) AS at, argMax(os, (time, os)) AS os,
+               argMax(gender, (time, gender)) AS gender, argMax(age, (time, age)) AS age
+        FROM feed GROUP BY user_id
+        UNION ALL
+        SELECT sender, 0, 0, 0, count(), 0, uniqExact(receiver), max(time), argMax(os, (time, os)),
+               argMax(gender, (time, gender)), argMax(age, (time, age))
+        FROM messages GROUP BY sender
+        UNION ALL
+        SELECT receiver, 0, 0, count(), 0, uniqExact(sender), 0, toDateTime(0), '', 0, 0
+        FROM messages GROUP BY receiver
+    ),
+    users AS (
+        SELECT user_id, sum(views) AS views, sum(likes) AS likes, sum(received) AS received, sum(sent) AS sent,
+               sum(from_users) AS from_users, sum(to_users) AS to_users, max(at) AS last_at,
+               argMax(os, (at, os)) AS last_os, argMax(gender, (at, gender)) AS last_gender,
+               argMax(age, (at, age)) AS last_age
+        FROM sides GROUP BY user_id
+    )
+SELECT {{day:Date}} AS event_date, dimension, value AS dimension_value, sum(views), sum(likes), sum(received),
+       sum(sent), sum(from_users), sum(to_users)
+FROM users
+ARRAY JOIN ['os', 'gender', 'age'] AS dimension,
+           [if(last_at = 0, 'unknown', last_os), if(last_at = 0, 'unknown', toString(last_gender)),
+            multiIf(last_at = 0, 'unknown', last_age <= 17, '0-17', last_age <= 24, '18-24', last_age <= 34, '25-34',
+                    last_age <= 44, '35-44', last_age <= 54, '45-54', '55+')] AS value
+GROUP BY dimension, value
+"""
+
+
+def fused_run(bench, day: dt.date) -> Measure:
+    """The engine's lower bound for the day: the fused SELECT, timed like a dbt run."""
+    wait_for_merges(bench.client)
+    engine_before = bench.engine_seconds()
+    start = time.perf_counter()
+    rows = bench.client.query(FUSED_QUERY.format(db=bench.database), parameters={"day": day}).result_rows
+    wall = time.perf_counter() - start
+    if not rows:
+        raise RuntimeError(f"the fused query returned nothing for {day}")
+    return Measure(wall, bench.engine_seconds() - engine_before)
 
 
 def settled_run(bench, day: dt.date) -> Measure:
@@ -65,11 +130,18 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         console.print(
             f"[scale {scale:g}] background merges settled after {waited:.0f} s; {repeat} alternating one-day runs"
         )
-        day7, day_long = [], []
+        day7, day_long, fused = [], [], []
         for _ in range(repeat):
             day7.append(settled_run(short, last))
+            fused.append(fused_run(short, last))
             day_long.append(settled_run(long, last))
-    return {"events": float(events), "backfill": backfill, "day7": median(day7), "day_long": median(day_long)}
+    return {
+        "events": float(events),
+        "backfill": backfill,
+        "day7": median(day7),
+        "day_long": median(day_long),
+        "fused": median(fused),
+    }
 
 
 def main() -> None:
@@ -106,6 +178,31 @@ def main() -> None:
             f"{long.wall / day7.wall:.2f}",
         )
     console.print(table)
+    bound = Table(
+        title=f"the dbt day (7 d history) vs the engine's lower bound (fused SELECT), median of {args.repeat}"
+    )
+    for column in [
+        "scale",
+        "dbt day wall",
+        "dbt day engine",
+        "fused wall",
+        "fused engine",
+        "engine ratio",
+        "wall ratio",
+    ]:
+        bound.add_column(column, justify="right")
+    for scale, r in results.items():
+        day7, fused = r["day7"], r["fused"]
+        bound.add_row(
+            f"{scale:g}",
+            f"{day7.wall:.1f} s",
+            f"{day7.engine:.2f} s",
+            f"{fused.wall:.2f} s",
+            f"{fused.engine:.2f} s",
+            f"{day7.engine / fused.engine:.2f}",
+            f"{day7.wall / fused.wall:.2f}",
+        )
+    console.print(bound)
     for scale, r in results.items():
         per_model = Table(title=f"scale {scale:g}: dbt execution time per model, one day (median)")
         for column in ["model", "7d history", f"{args.history}d history"]:

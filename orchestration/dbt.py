@@ -16,11 +16,12 @@ from dagster import (
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from feedpulse.clickhouse import ensure_server, get_client
 from feedpulse.config import settings
 from feedpulse.etl import PartitionSettings, dbt_vars, first_source_day
+from feedpulse.identifiers import check_identifier
 from orchestration.manifest import ensure_manifest
 from orchestration.resources import ClickHouseResource
 
@@ -28,7 +29,10 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # The dbt installed beside this interpreter (the venv's), whether or not the venv is on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Dagster's own target folder: a dbt run by hand (README "By hand", another source_database) writes
+# dbt's default target/ and never rewrites the manifest the asset graph is built from.
+DAGSTER_TARGET_PATH = Path("target") / "dagster"
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DAGSTER_TARGET_PATH)
 ensure_manifest(dbt_project, DBT_EXECUTABLE)
 
 
@@ -55,6 +59,12 @@ class DailyEtlConfig(Config):
     source_database: str = Field(
         default="", description="Database of the raw event tables for this run (default: FEEDPULSE_SOURCE_DATABASE)."
     )
+
+    @field_validator("source_database")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        """The identifier policy, at the launchpad: a hostile name fails the run config, before dbt."""
+        return check_identifier(value, "source_database") if value else value
 
 
 class FeedpulseDbtTranslator(DagsterDbtTranslator):
@@ -92,11 +102,31 @@ def daily_etl_assets(
     extra = {"source_database": config.source_database} if config.source_database else {}
     variables = dbt_vars(window.start, window.end, **extra)
     context.log.info(f"dbt build for [{variables['start_date']}, {variables['end_date']})")
-    invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context)
+    invocation = dbt.cli(["build", *indirect_selection_args(context), "--vars", json.dumps(variables)], context=context)
     for event in invocation.stream():
         if isinstance(event, Output) and context.asset_key_for_output(event.output_name) == REJECTED_EVENTS_KEY:
             event = event.with_metadata({**event.metadata, **_rejected_metadata(clickhouse, variables)})
         yield event
+
+
+def indirect_selection_args(context: AssetExecutionContext) -> list[str]:
+    """`--indirect-selection cautious` unless the run deselects some checks of its assets.
+
+    dbt's default (eager) adds every test with *any* selected parent: materializing a subset (the
+    staging layer, one report with its upstream) would run e.g. the reconciliation of
+    daily_slice_metrics against staging, which fails on a fresh install where that table was never
+    built (and checks stale days on an old one). Cautious runs a test only when all its parents are
+    in the run. When checks of selected assets are deselected, dagster-dbt lists the tests itself
+    with indirect selection `empty`, which a command-line flag would override: leave it alone then.
+    """
+    assets_def = context.assets_def
+    selected_assets = context.selected_asset_keys
+    checks_of_selected = {
+        spec.key for spec in assets_def.node_check_specs_by_output_name.values() if spec.asset_key in selected_assets
+    }
+    if checks_of_selected <= set(context.selected_asset_check_keys):
+        return ["--indirect-selection", "cautious"]
+    return []
 
 
 def _rejected_metadata(clickhouse: ClickHouseResource, variables: Mapping[str, object]) -> dict[str, Any]:

@@ -24,9 +24,11 @@ def parse_environment() -> dict[str, str]:
 
 
 def newest_project_file(project_dir: Path, target_dir: Path) -> float:
+    """The newest source file of the project: not dbt's output (any target folder, logs)."""
+    outputs = {target_dir, project_dir / "target", project_dir / "logs"}
     newest = 0.0
     for path in project_dir.rglob("*"):
-        if path.suffix in PROJECT_FILE_SUFFIXES and target_dir not in path.parents and "logs" not in path.parts:
+        if path.suffix in PROJECT_FILE_SUFFIXES and not outputs.intersection(path.parents):
             newest = max(newest, path.stat().st_mtime)
     return newest
 

@@ -108,3 +108,35 @@ def postgres_server():
             pytest.fail(f"{reason} — and FEEDPULSE_REQUIRE_POSTGRES is set", pytrace=False)
         pytest.skip(reason)
     return server
+
+
+@pytest.fixture(scope="module")
+def dbt_cli(localhouse: ClickHouseSettings, tmp_path_factory: pytest.TempPathFactory):
+    """Run the project's dbt (``run`` by default) against the session's endpoint with its own
+    target path; fails the test with dbt's output unless it succeeds (``check=False`` returns it)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[1] / "dbt_project"
+    dbt = str(Path(sys.executable).parent / "dbt")
+    target = tmp_path_factory.mktemp("dbt_target")
+    env = dict(os.environ)
+    env.update(
+        CLICKHOUSE_PORT=str(localhouse.port),
+        CLICKHOUSE_PASSWORD=localhouse.password,
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DO_NOT_TRACK="1",
+    )
+    env.pop("CLICKHOUSE_HOST", None)
+
+    def run(variables: dict[str, object], *args: str, command: str = "run", check: bool = True):
+        places = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(target)]
+        argv = [dbt, command, *args, *places, "--log-path", str(target / "logs"), "--vars", json.dumps(variables)]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if check:
+            assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return result
+
+    return run

@@ -59,3 +59,33 @@ def test_manifest_reparsed_only_when_project_or_environment_changes(monkeypatch)
         assert not manifest_is_fresh(dbt_project)  # an edited model
     finally:
         os.utime(model, (original, original))
+
+
+def test_a_dbt_run_by_hand_does_not_touch_dagsters_manifest(tmp_path):
+    """The README's "By hand" recipe with another source_database used to rewrite target/manifest.json,
+    and Dagster then showed a phantom `other_db/feed_actions` asset (issue 12)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from orchestration.dbt import dbt_project
+    from orchestration.manifest import manifest_is_fresh
+
+    project_dir = Path(dbt_project.project_dir)
+    assert dbt_project.manifest_path != project_dir / "target" / "manifest.json"
+    before = dbt_project.manifest_path.read_bytes()
+    dbt = str(Path(sys.executable).parent / "dbt")
+    subprocess.run(
+        [dbt, "parse", "--profiles-dir", ".", "--log-path", str(tmp_path), "--vars", "{source_database: other_db}"],
+        cwd=project_dir,
+        check=True,
+        capture_output=True,
+    )  # by hand, from the project folder: dbt's default target/
+    by_hand = json.loads((project_dir / "target" / "manifest.json").read_text())
+    assert {s["schema"] for s in by_hand["sources"].values()} == {"other_db"}
+
+    assert dbt_project.manifest_path.read_bytes() == before
+    assert manifest_is_fresh(dbt_project)  # no re-parse either
+    schemas = {s["schema"] for s in json.loads(before)["sources"].values()}
+    assert "other_db" not in schemas

@@ -14,10 +14,6 @@ Dates are fixed (no clock); dbt is run directly (the Dagster wiring is covered b
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,8 +23,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.dbt]
 SOURCE_DB = "pit_sim"
 FIRST_DAY = dt.date(2026, 10, 1)
 DAYS = [FIRST_DAY + dt.timedelta(days=i) for i in range(8)]
-PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT = str(Path(sys.executable).parent / "dbt")
 
 # Hand-made users (ids far above the simulator's).
 # SWITCHER receives on day 0, views on iOS on day 1, receives on day 2, views on Android on day 3, receives on 4
@@ -116,42 +110,12 @@ def source(ch_client):
 
 
 @pytest.fixture(scope="module")
-def dbt_run(source, localhouse, tmp_path_factory):
-    """`dbt run` of the project for [first, last] against the session's endpoint (own target path)."""
-    import os
-
-    target = tmp_path_factory.mktemp("pit_dbt_target")
-    env = {
-        **os.environ,
-        "CLICKHOUSE_PORT": str(localhouse.port),
-        "CLICKHOUSE_PASSWORD": localhouse.password,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    env.pop("CLICKHOUSE_HOST", None)
+def dbt_run(source, dbt_cli):
+    """`dbt run` of the project for the days [first, last]."""
 
     def run(first: dt.date, last: dt.date | None = None) -> None:
-        variables = {
-            "start_date": first.isoformat(),
-            "end_date": ((last or first) + dt.timedelta(days=1)).isoformat(),
-            "source_database": SOURCE_DB,
-        }
-        command = [
-            DBT,
-            "run",
-            "--project-dir",
-            str(PROJECT),
-            "--profiles-dir",
-            str(PROJECT),
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(target / "logs"),
-            "--vars",
-            json.dumps(variables),
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        end = (last or first) + dt.timedelta(days=1)
+        dbt_cli({"start_date": first.isoformat(), "end_date": end.isoformat(), "source_database": SOURCE_DB})
 
     return run
 

@@ -43,20 +43,3 @@
   {%- set days = window_dates() -%}
   {{ column }} >= toDateTime(toDate('{{ days[0] }}')) and {{ column }} < toDateTime(toDate('{{ days[-1] }}') + 1)
 {% endmacro %}
-
-{#
-  pre_hook of every day-partitioned incremental model: drop the window's days first, so that a
-  day whose new data is empty is emptied too (insert_overwrite alone replaces only the
-  partitions present in the new data).
-#}
-{% macro drop_window_partitions() %}
-  {%- if is_incremental() and model.config.get('partition_by') == 'event_date' -%}
-    {%- set days = window_dates() -%}
-    ALTER TABLE {{ this }}
-    {%- for day in days %}
-      DROP PARTITION '{{ day }}'{{ "," if not loop.last }}
-    {%- endfor %}
-  {%- else -%}
-    SELECT 1
-  {%- endif -%}
-{% endmacro %}
