@@ -50,6 +50,7 @@ from feedpulse.localhouse.protocol import (
     statement_keyword,
 )
 from feedpulse.localhouse.sqllex import check_readonly, check_single_statement
+from feedpulse.localhouse.transport import ConnectionLimits, guarded_protocol, raise_fd_limit
 
 log = logging.getLogger("feedpulse.localhouse")
 
@@ -73,6 +74,10 @@ class ServerConfig:
     display_name: str = "feedpulse-localhouse"
     max_body_bytes: int = 64 << 30  # decompressed request body, inserts included
     allow_remote_without_password: bool = False
+    header_timeout: float = 30.0  # request line + headers, from the first byte (http_receive_timeout)
+    receive_timeout: float = 30.0  # between two pieces of a request body (http_receive_timeout)
+    keep_alive_timeout: float = 30.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 4096  # past this the oldest connections serving no request are closed
     # Past BOMB_CHECK_BYTES decompressed, a body expanding more than this is refused: lz4 cannot
     # exceed ~255:1 and real gzip/zstd inserts stay far below; zeros in gzip reach ~1000:1.
     max_decompression_ratio: int = 400
@@ -141,7 +146,8 @@ class LocalHouse:
         try:
             return await self._handle(request, query_id)
         except ClickHouseError as exc:
-            await _drain(request)
+            if exc.code != 209:  # a stalled client is not waited for twice
+                await _drain(request)
             return self._error(exc, query_id)
         except Exception as exc:  # never a bare 500 with a traceback: answer as ClickHouse would
             log.exception("request failed")
@@ -155,7 +161,7 @@ class LocalHouse:
             return PlainTextResponse("Ok.\n")
         readonly = _readonly_level(request.method, params)
         decoder = request_decoder(request.headers.get("content-encoding"))
-        body = _decoded(request.stream(), decoder, self.config)
+        body = _decoded(_timed(request.stream(), self.config.receive_timeout), decoder, self.config)
         head = params.query.encode()
         if not head:
             # No `query` parameter: the statement opens the body, maybe followed by its rows.
@@ -218,15 +224,26 @@ class LocalHouse:
                 return conn.execute(query, fmt, params.query_parameters)
 
     async def _stream_insert(self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]) -> QueryStats:
-        """Push the rows into chDB's streaming insert block by block as they arrive."""
+        """Push the rows into chDB's streaming insert block by block as they arrive.
+
+        The engine is not touched until a first block (or the whole body) is in: a client that
+        stalls before that holds a socket, not a chDB connection and its threads; a small insert
+        (the usual case) is one round trip to the engine.
+        """
+        rows = body.__aiter__()
+        pending = bytearray(insert.inline)
+        while len(pending) < INSERT_BLOCK_BYTES:
+            try:
+                pending += await rows.__anext__()
+            except StopAsyncIteration:
+                return await run_in_threadpool(self._insert_whole, params, insert, bytes(pending))
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
             scope = conn.scoped(params.settings, params.database, readonly=params.forced_readonly)
             await run_in_threadpool(scope.__enter__)
             try:
                 inserter = await run_in_threadpool(conn.start_insert, insert.sql, insert.fmt)
                 try:
-                    pending = bytearray(insert.inline)
-                    async for chunk in body:
+                    async for chunk in rows:
                         pending += chunk
                         if len(pending) >= INSERT_BLOCK_BYTES:
                             await run_in_threadpool(_append, inserter, bytes(pending))
@@ -240,6 +257,19 @@ class LocalHouse:
                 return await run_in_threadpool(_finish, inserter)
             finally:
                 await run_in_threadpool(scope.__exit__, None, None, None)
+
+    def _insert_whole(self, params: RequestParams, insert: DataInsert, data: bytes) -> QueryStats:
+        with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
+            with conn.scoped(params.settings, params.database, readonly=params.forced_readonly):
+                inserter = conn.start_insert(insert.sql, insert.fmt)
+                try:
+                    if data:
+                        _append(inserter, data)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        inserter.cancel()
+                    raise
+                return _finish(inserter)
 
     def _response(
         self, data: bytes, fmt: str, stats: QueryStats, query_id: str, request: Request, params: RequestParams
@@ -345,6 +375,21 @@ async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder, config:
                 )
             yield piece
     decoder.finish()
+
+
+async def _timed(stream: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    """The request body, each piece due within ``timeout`` seconds (ClickHouse's http_receive_timeout)."""
+    chunks = stream.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ClickHouseError(
+                209, f"Timeout exceeded while receiving data from client. Waited for {timeout:g} s. (SOCKET_TIMEOUT)"
+            ) from None
+        yield chunk
 
 
 async def _verified(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -483,13 +528,20 @@ def _insert_error(exc: BaseException) -> ClickHouseError:
 def serve(config: ServerConfig, log_level: str = "warning") -> None:
     """Run the endpoint in the foreground until interrupted."""
     config.check_exposure()
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits(
+        header_timeout=config.header_timeout,
+        max_connections=min(config.max_connections, max(fd_limit - 512, 64)),
+    )
     house = LocalHouse(config)
     uvicorn.run(
         house.app(),
         host=config.host,
         port=config.port,
+        http=guarded_protocol(limits),
         log_level=log_level,
         access_log=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=config.keep_alive_timeout,
         server_header=False,
+        backlog=4096,
     )
