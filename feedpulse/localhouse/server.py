@@ -15,30 +15,35 @@ import hmac
 import ipaddress
 import json
 import logging
+import secrets
 import tempfile
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from feedpulse.localhouse.compression import (
     Identity,
+    StreamCompressor,
     StreamDecoder,
     compress,
     pick_response_encoding,
     request_decoder,
 )
-from feedpulse.localhouse.engine import Engine, QueryStats, engine_error, new_query_id
+from feedpulse.localhouse.engine import Engine, QueryStats, ResultStream, engine_error, new_query_id
 from feedpulse.localhouse.errors import ClickHouseError
 from feedpulse.localhouse.protocol import (
+    RESULT_KEYWORDS,
+    STREAMABLE_FORMATS,
     DataInsert,
     RequestParams,
     content_type,
@@ -47,7 +52,6 @@ from feedpulse.localhouse.protocol import (
     may_be_data_insert,
     output_format,
     parse_params,
-    statement_keyword,
 )
 from feedpulse.localhouse.sqllex import check_readonly, check_single_statement
 from feedpulse.localhouse.transport import ConnectionLimits, guarded_protocol, raise_fd_limit
@@ -61,6 +65,8 @@ MAX_INSERT_TEXT_BYTES = 256 << 20  # an INSERT … VALUES sent as query text (no
 SPOOL_MEMORY_BYTES = 32 << 20  # a verified compressed insert spills to a temporary file past this
 BOMB_CHECK_BYTES = 64 << 20  # the decompression ratio is checked once this much came out
 DRAIN_SECONDS = 5.0
+RESPONSE_BUFFER_BYTES = 1 << 20  # ClickHouse's default buffer_size: held back before the headers go
+STREAM_KEYWORDS = frozenset({"SELECT", "WITH", "("})  # what chDB can stream (not SHOW, DESCRIBE, …)
 DRAIN_MAX_BYTES = 64 << 20
 
 
@@ -179,16 +185,95 @@ class LocalHouse:
                 # as blocks fill, and a cancelled insert cannot take them back.
                 body = await _verified(body)
             stats = await self._stream_insert(params, insert, body)
-            return self._response(b"", "TabSeparated", stats, query_id, request, params)
-        query = head.decode("utf-8", errors="replace")
+            return self._response(b"", None, stats, query_id, request, params)
+        query = head.decode("utf-8", errors="surrogateescape")  # for the lexer; the engine gets the bytes
         if not query.strip():
             raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
         stmt = check_single_statement(query)
         if params.session_id:
             check_readonly(stmt, readonly)  # a session's connection cannot take readonly and give it back
         fmt = output_format(query, params.default_format)
-        data, stats = await run_in_threadpool(self._run_query, params, query, fmt)
-        return self._response(data, fmt, stats, query_id, request, params)
+        has_result = stmt.keyword in RESULT_KEYWORDS
+        sql: str | bytes = query if query.isascii() or _is_utf8(head) else head
+        if stmt.keyword in STREAM_KEYWORDS and fmt.lower() in STREAMABLE_FORMATS and not params.wait_end_of_query:
+            return await self._streamed(params, sql, fmt, query_id, request)
+        data, stats = await run_in_threadpool(self._run_query, params, sql, fmt, stmt.keyword)
+        return self._response(data, fmt if has_result else None, stats, query_id, request, params)
+
+    async def _streamed(
+        self, params: RequestParams, sql: str | bytes, fmt: str, query_id: str, request: Request
+    ) -> Response:
+        """Send a result as the engine produces it, like ClickHouse's HTTP handler.
+
+        The first RESPONSE_BUFFER_BYTES are held back (ClickHouse's ``buffer_size``): a result that
+        ends or fails within them gets a plain answer with the right status. Past that the rows go
+        out as they come; an error then arrives in-stream, wrapped in the exception tag announced
+        in ``X-ClickHouse-Exception-Tag`` (ClickHouse 25.11+), after the rows already sent.
+        """
+        stack, stream = await run_in_threadpool(self._open_stream, params, sql, fmt)
+        held: list[bytes] = []
+        try:
+            size = 0
+            while size < RESPONSE_BUFFER_BYTES:
+                chunk = await run_in_threadpool(stream.fetch)
+                if chunk is None:
+                    break
+                held.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            await _close(stack)
+            raise
+        if stream.done:
+            await _close(stack)
+            return self._response(b"".join(held), fmt, stream.stats, query_id, request, params)
+        tag = secrets.token_hex(8)
+        headers = self._headers(fmt, stream.stats, query_id, params)
+        headers["X-ClickHouse-Exception-Tag"] = tag
+        encoding = pick_response_encoding(request.headers.get("accept-encoding")) if params.http_compression else None
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        body = self._stream_body(stack, stream, held, tag, StreamCompressor(encoding) if encoding else None)
+        return StreamingResponse(body, status_code=200, headers=headers, media_type=content_type(fmt))
+
+    async def _stream_body(
+        self, stack: contextlib.ExitStack, stream: ResultStream, held: list[bytes], tag: str, packer: Any
+    ) -> AsyncIterator[bytes]:
+        def pack(data: bytes) -> bytes:
+            return packer.compress(data) if packer else data
+
+        try:
+            for chunk in held:
+                yield pack(chunk)
+            held.clear()
+            while (chunk := await run_in_threadpool(stream.fetch)) is not None:
+                yield pack(chunk)
+            self._count(stream.stats)
+        except ClickHouseError as exc:
+            self._count(None)
+            message = self._error_text(exc).encode()
+            yield pack(b"__exception__\r\n" + tag.encode() + b"\r\n" + message + b"\n")
+            yield pack(f"{len(message)} {tag}\r\n__exception__\r\n".encode())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _close(stack)
+        if packer:
+            yield packer.finish()
+
+    def _open_stream(
+        self, params: RequestParams, sql: str | bytes, fmt: str
+    ) -> tuple[contextlib.ExitStack, ResultStream]:
+        stack = contextlib.ExitStack()
+        try:
+            conn = stack.enter_context(
+                self.engine.connection(params.session_id, params.session_timeout, params.session_check)
+            )
+            stack.enter_context(conn.scoped(params.settings, params.database, readonly=params.forced_readonly))
+            stream = conn.stream(sql, fmt, params.query_parameters)
+            stack.callback(stream.cancel)
+        except BaseException:
+            stack.close()
+            raise
+        return stack, stream
 
     def _query_cap(self, params: RequestParams, head: bytes = b"") -> int:
         """How much of a body that is query text (not rows) is read: what ClickHouse parses at most.
@@ -217,9 +302,9 @@ class LocalHouse:
                 "such name. (AUTHENTICATION_FAILED)",
             )
 
-    def _run_query(self, params: RequestParams, query: str, fmt: str) -> tuple[bytes, QueryStats]:
+    def _run_query(self, params: RequestParams, query: str | bytes, fmt: str, keyword: str) -> tuple[bytes, QueryStats]:
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
-            persist = statement_keyword(query) in ("USE", "SET")
+            persist = keyword in ("USE", "SET")
             with conn.scoped(params.settings, params.database, restore=not persist, readonly=params.forced_readonly):
                 return conn.execute(query, fmt, params.query_parameters)
 
@@ -272,29 +357,46 @@ class LocalHouse:
                 return _finish(inserter)
 
     def _response(
-        self, data: bytes, fmt: str, stats: QueryStats, query_id: str, request: Request, params: RequestParams
+        self,
+        data: bytes,
+        fmt: str | None,
+        stats: QueryStats,
+        query_id: str,
+        request: Request,
+        params: RequestParams,
     ) -> Response:
+        """A complete answer; ``fmt`` None for statements without a result (no X-ClickHouse-Format)."""
         self._count(stats)
-        headers = {
-            "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Format": fmt,
-            "X-ClickHouse-Timezone": self.engine.timezone,
-            "X-ClickHouse-Server-Display-Name": self.config.display_name,
-            "X-ClickHouse-Summary": json.dumps(stats.as_header(), separators=(",", ":")),
-        }
-        if params.session_id:
-            headers["X-ClickHouse-Session-Id"] = params.session_id
+        headers = self._headers(fmt, stats, query_id, params)
         encoding = pick_response_encoding(request.headers.get("accept-encoding")) if params.http_compression else None
         if encoding and data:
             data = compress(data, encoding)
             headers["Content-Encoding"] = encoding
-        return Response(data, status_code=200, headers=headers, media_type=content_type(fmt))
+        media = content_type(fmt) if fmt else "text/plain; charset=UTF-8"
+        return Response(data, status_code=200, headers=headers, media_type=media)
 
-    def _error(self, exc: ClickHouseError, query_id: str) -> Response:
-        self._count(None)
+    def _headers(self, fmt: str | None, stats: QueryStats, query_id: str, params: RequestParams) -> dict[str, str]:
+        headers = {
+            "X-ClickHouse-Query-Id": query_id,
+            "X-ClickHouse-Timezone": self.engine.timezone,
+            "X-ClickHouse-Server-Display-Name": self.config.display_name,
+            "X-ClickHouse-Summary": json.dumps(stats.as_header(), separators=(",", ":")),
+        }
+        if fmt:
+            headers["X-ClickHouse-Format"] = fmt
+        if params.session_id:
+            headers["X-ClickHouse-Session-Id"] = params.session_id
+        return headers
+
+    def _error_text(self, exc: ClickHouseError) -> str:
         text = exc.text
         if "(version " not in text:
             text = f"{text} (version {self.engine.version} (chDB))"
+        return text
+
+    def _error(self, exc: ClickHouseError, query_id: str) -> Response:
+        self._count(None)
+        text = self._error_text(exc)
         return Response(
             text + "\n",
             status_code=exc.http_status,
@@ -375,6 +477,18 @@ async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder, config:
                 )
             yield piece
     decoder.finish()
+
+
+async def _close(stack: contextlib.ExitStack) -> None:
+    await run_in_threadpool(stack.close)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _timed(stream: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
