@@ -116,3 +116,37 @@ def test_binary_query_body_reaches_the_engine_unchanged(localhouse):
     response = requests.post(localhouse.url, data=b"SELECT hex('\xff\x00\x80')", auth=AUTH, timeout=30)
     assert response.status_code == 200, response.text
     assert response.text == "FF0080\n"
+
+
+def test_external_tables_in_multipart_bodies(ch_client):
+    from clickhouse_connect.driver.external import ExternalData
+
+    data = ExternalData(
+        file_name="people.csv", data=b"1,ann\n2,bob\n", fmt="CSV", structure=["id UInt32", "name String"]
+    )
+    data.add_file(file_name="ages", data=b"1\t30\n2\t40\n", types=["UInt32", "UInt8"])
+    result = ch_client.query(
+        "SELECT p.name, a._2 FROM people AS p JOIN ages AS a ON p.id = a._1 ORDER BY p.id", external_data=data
+    )
+    assert result.result_rows == [("ann", 30), ("bob", 40)]
+    # nothing is left behind: the tables lived for that one query
+    with pytest.raises(DatabaseError, match="60"):
+        ch_client.query("SELECT * FROM people")
+
+
+def test_query_and_parameters_as_form_fields(localhouse, ch_client):
+    big = "x" * 10_000  # bind parameters this long go in form fields, not the URL
+    assert ch_client.query("SELECT length({s:String})", parameters={"s": big}).result_rows == [(10_000,)]
+    files = {"t": ("t.tsv", b"5\n6\n", "application/octet-stream")}
+    response = requests.post(
+        localhouse.url,
+        params={"t_structure": "v UInt8"},
+        data={"query": "SELECT sum(v) * {k:UInt8} FROM t", "param_k": "2"},
+        files=files,
+        auth=AUTH,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.text == "22\n"
+    missing = requests.post(localhouse.url, data={"query": "SELECT 1 FROM u"}, files={"u": ("u", b"1\n")}, auth=AUTH)
+    assert missing.status_code == 400 and "u_structure or u_types" in missing.text

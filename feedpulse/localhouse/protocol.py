@@ -77,18 +77,24 @@ class RequestParams:
     http_compression: bool = False
     settings: dict[str, str] = field(default_factory=dict)
     wait_end_of_query: bool = False
+    raw: dict[str, str] = field(default_factory=dict)
     forced_readonly: bool = False  # GET without a session: readonly = 2 before the URL's settings
     query_parameters: dict[str, str] = field(default_factory=dict)
 
 
-def parse_params(params: Mapping[str, str], known_settings: frozenset[str]) -> RequestParams:
+EXTERNAL_SUFFIXES = ("_structure", "_types", "_format")
+
+
+def parse_params(params: Mapping[str, str], known_settings: frozenset[str], external: bool = False) -> RequestParams:
     """Sort URL parameters; anything that is neither the handler's own nor a setting is an error.
 
     ClickHouse treats every other URL parameter as a setting and answers an unknown one with
     Code 115 UNKNOWN_SETTING, so a typo in a setting name fails here as it would in production.
     """
-    out = RequestParams()
+    out = RequestParams(raw=dict(params))
     for name, value in params.items():
+        if external and name.endswith(EXTERNAL_SUFFIXES):
+            continue  # describes an external table (ClickHouse skips these names as settings too)
         if name.startswith("param_"):
             out.query_parameters[name[len("param_") :]] = value
         elif name == "query":

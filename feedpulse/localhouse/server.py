@@ -27,6 +27,8 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -41,6 +43,13 @@ from feedpulse.localhouse.compression import (
 )
 from feedpulse.localhouse.engine import Engine, QueryStats, ResultStream, engine_error, new_query_id
 from feedpulse.localhouse.errors import ClickHouseError
+from feedpulse.localhouse.external import (
+    ExternalTable,
+    external_tables,
+    form_params,
+    is_multipart,
+    load_external_tables,
+)
 from feedpulse.localhouse.protocol import (
     RESULT_KEYWORDS,
     STREAMABLE_FORMATS,
@@ -65,6 +74,8 @@ MAX_INSERT_TEXT_BYTES = 256 << 20  # an INSERT … VALUES sent as query text (no
 SPOOL_MEMORY_BYTES = 32 << 20  # a verified compressed insert spills to a temporary file past this
 BOMB_CHECK_BYTES = 64 << 20  # the decompression ratio is checked once this much came out
 DRAIN_SECONDS = 5.0
+MAX_EXTERNAL_TABLES = 100
+MAX_FORM_FIELD_BYTES = 1 << 20  # a non-file form field (the query, param_*); ClickHouse allows 128 KiB
 RESPONSE_BUFFER_BYTES = 1 << 20  # ClickHouse's default buffer_size: held back before the headers go
 STREAM_KEYWORDS = frozenset({"SELECT", "WITH", "("})  # what chDB can stream (not SHOW, DESCRIBE, …)
 DRAIN_MAX_BYTES = 64 << 20
@@ -162,13 +173,21 @@ class LocalHouse:
 
     async def _handle(self, request: Request, query_id: str) -> Response:
         self._authenticate(request)
-        params = parse_params(request.query_params, self.engine.setting_names)
+        form: FormData | None = None
+        if request.method == "POST" and is_multipart(request.headers.get("content-type")):
+            form = await self._form(request)
+            params = parse_params(form_params(request.query_params, form), self.engine.setting_names, external=True)
+        else:
+            params = parse_params(request.query_params, self.engine.setting_names)
         if request.method == "GET" and not params.query:
             return PlainTextResponse("Ok.\n")
         readonly = _readonly_level(request.method, params)
         decoder = request_decoder(request.headers.get("content-encoding"))
         body = _decoded(_timed(request.stream(), self.config.receive_timeout), decoder, self.config)
         head = params.query.encode()
+        if form is not None:
+            # multipart/form-data: the query is a field (or in the URL), the files are external tables
+            return await self._with_external_tables(params, form, query_id, request)
         if not head:
             # No `query` parameter: the statement opens the body, maybe followed by its rows.
             head, body = await _split_statement(body, self._query_cap(params))
@@ -302,11 +321,54 @@ class LocalHouse:
                 "such name. (AUTHENTICATION_FAILED)",
             )
 
-    def _run_query(self, params: RequestParams, query: str | bytes, fmt: str, keyword: str) -> tuple[bytes, QueryStats]:
+    def _run_query(
+        self,
+        params: RequestParams,
+        query: str | bytes,
+        fmt: str,
+        keyword: str,
+        tables: list[ExternalTable] | None = None,
+    ) -> tuple[bytes, QueryStats]:
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
             persist = keyword in ("USE", "SET")
             with conn.scoped(params.settings, params.database, restore=not persist, readonly=params.forced_readonly):
-                return conn.execute(query, fmt, params.query_parameters)
+                if not tables:
+                    return conn.execute(query, fmt, params.query_parameters)
+                with load_external_tables(conn, tables):
+                    return conn.execute(query, fmt, params.query_parameters)
+
+    async def _form(self, request: Request) -> FormData:
+        parser = MultiPartParser(
+            request.headers,
+            _timed(request.stream(), self.config.receive_timeout),
+            max_files=MAX_EXTERNAL_TABLES,
+            max_fields=1000,
+            max_part_size=MAX_FORM_FIELD_BYTES,
+        )
+        try:
+            return await parser.parse()
+        except MultiPartException as exc:
+            raise ClickHouseError(
+                36, f"Cannot parse multipart/form-data body: {exc.message}. (BAD_ARGUMENTS)"
+            ) from None
+
+    async def _with_external_tables(
+        self, params: RequestParams, form: FormData, query_id: str, request: Request
+    ) -> Response:
+        """ClickHouse's external data: each file part is a temporary table for this one query."""
+        try:
+            tables = external_tables(form, params.raw)
+            query = params.query
+            if not query.strip():
+                raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
+            stmt = check_single_statement(query)
+            fmt = output_format(query, params.default_format)
+            data, stats = await run_in_threadpool(self._run_query, params, query, fmt, stmt.keyword, tables)
+            return self._response(
+                data, fmt if stmt.keyword in RESULT_KEYWORDS else None, stats, query_id, request, params
+            )
+        finally:
+            await form.close()
 
     async def _stream_insert(self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]) -> QueryStats:
         """Push the rows into chDB's streaming insert block by block as they arrive.
