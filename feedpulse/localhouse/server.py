@@ -41,6 +41,7 @@ from feedpulse.localhouse.compression import (
     pick_response_encoding,
     request_decoder,
 )
+from feedpulse.localhouse.differences import DISPLAY_NAME
 from feedpulse.localhouse.engine import Engine, QueryStats, ResultStream, engine_error, new_query_id
 from feedpulse.localhouse.errors import ClickHouseError
 from feedpulse.localhouse.external import (
@@ -88,7 +89,7 @@ class ServerConfig:
     port: int = 8123
     user: str = "default"
     password: str = field(default="", repr=False)
-    display_name: str = "feedpulse-localhouse"
+    display_name: str = DISPLAY_NAME
     max_body_bytes: int = 64 << 30  # decompressed request body, inserts included
     allow_remote_without_password: bool = False
     header_timeout: float = 30.0  # request line + headers, from the first byte (http_receive_timeout)
