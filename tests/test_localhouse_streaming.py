@@ -69,6 +69,16 @@ def test_error_after_rows_arrives_in_stream_like_clickhouse(localhouse, ch_clien
         ch_client.query(sql)
 
 
+def test_error_after_a_few_small_blocks_is_a_stream_failure(ch_client):
+    from clickhouse_connect.driver.exceptions import StreamFailureError
+
+    sql = "SELECT sleepEachRow(0.001), throwIf(number = 100) FROM numbers(200)"
+    with pytest.raises(StreamFailureError, match="throwIf"):
+        rows = ch_client.query(sql, settings={"max_block_size": 1, "wait_end_of_query": 0}).result_set
+        assert len(rows) < 200
+    assert ch_client.command("SELECT 1") == 1
+
+
 def test_error_before_any_row_keeps_its_http_status(localhouse):
     response = requests.post(localhouse.url, data="SELECT * FROM no_such_table_here", auth=AUTH, timeout=30)
     assert response.status_code == 404

@@ -77,7 +77,9 @@ BOMB_CHECK_BYTES = 64 << 20  # the decompression ratio is checked once this much
 DRAIN_SECONDS = 5.0
 MAX_EXTERNAL_TABLES = 100
 MAX_FORM_FIELD_BYTES = 1 << 20  # a non-file form field (the query, param_*); ClickHouse allows 128 KiB
-RESPONSE_BUFFER_BYTES = 1 << 20  # ClickHouse's default buffer_size: held back before the headers go
+# ClickHouse sends the headers with the first block unless the client asks for more to be held
+# back (``buffer_size`` above 1 MiB, its write buffer); an error after that arrives in-stream.
+DEFAULT_BUFFER_BYTES = 1 << 20
 STREAM_KEYWORDS = frozenset({"SELECT", "WITH", "("})  # what chDB can stream (not SHOW, DESCRIBE, …)
 DRAIN_MAX_BYTES = 64 << 20
 
@@ -225,25 +227,33 @@ class LocalHouse:
     ) -> Response:
         """Send a result as the engine produces it, like ClickHouse's HTTP handler.
 
-        The first RESPONSE_BUFFER_BYTES are held back (ClickHouse's ``buffer_size``): a result that
-        ends or fails within them gets a plain answer with the right status. Past that the rows go
-        out as they come; an error then arrives in-stream, wrapped in the exception tag announced
-        in ``X-ClickHouse-Exception-Tag`` (ClickHouse 25.11+), after the rows already sent.
+        As in ClickHouse the headers leave with the first block (or after ``buffer_size`` bytes when
+        the client asks for more than 1 MiB to be held back): a result that fails before its first
+        block gets a plain answer with the right status; a one-block result is answered whole. Past
+        that the rows go out as they come, and an error arrives in-stream, wrapped in the exception
+        tag announced in ``X-ClickHouse-Exception-Tag`` (ClickHouse 25.11+), after the rows sent.
         """
         stack, stream = await run_in_threadpool(self._open_stream, params, sql, fmt)
         held: list[bytes] = []
+        failure: ClickHouseError | None = None
+        hold = _buffer_size(params)
         try:
             size = 0
-            while size < RESPONSE_BUFFER_BYTES:
+            while len(held) < 2 or size < hold:  # one block past the first tells a one-block result
                 chunk = await run_in_threadpool(stream.fetch)
                 if chunk is None:
                     break
                 held.append(chunk)
                 size += len(chunk)
+        except ClickHouseError as exc:
+            if not held:
+                await _close(stack)
+                raise
+            failure = exc  # the first block was already due to the client: the error follows it
         except BaseException:
             await _close(stack)
             raise
-        if stream.done:
+        if stream.done and failure is None:
             await _close(stack)
             return self._response(b"".join(held), fmt, stream.stats, query_id, request, params)
         tag = secrets.token_hex(8)
@@ -252,11 +262,17 @@ class LocalHouse:
         encoding = pick_response_encoding(request.headers.get("accept-encoding")) if params.http_compression else None
         if encoding:
             headers["Content-Encoding"] = encoding
-        body = self._stream_body(stack, stream, held, tag, StreamCompressor(encoding) if encoding else None)
+        body = self._stream_body(stack, stream, held, tag, StreamCompressor(encoding) if encoding else None, failure)
         return StreamingResponse(body, status_code=200, headers=headers, media_type=content_type(fmt))
 
     async def _stream_body(
-        self, stack: contextlib.ExitStack, stream: ResultStream, held: list[bytes], tag: str, packer: Any
+        self,
+        stack: contextlib.ExitStack,
+        stream: ResultStream,
+        held: list[bytes],
+        tag: str,
+        packer: Any,
+        failure: ClickHouseError | None,
     ) -> AsyncIterator[bytes]:
         def pack(data: bytes) -> bytes:
             return packer.compress(data) if packer else data
@@ -265,6 +281,8 @@ class LocalHouse:
             for chunk in held:
                 yield pack(chunk)
             held.clear()
+            if failure is not None:
+                raise failure
             while (chunk := await run_in_threadpool(stream.fetch)) is not None:
                 yield pack(chunk)
             self._count(stream.stats)
@@ -544,6 +562,15 @@ async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder, config:
 
 async def _close(stack: contextlib.ExitStack) -> None:
     await run_in_threadpool(stack.close)
+
+
+def _buffer_size(params: RequestParams) -> int:
+    """Bytes of result held back before the headers: ``buffer_size`` when above ClickHouse's 1 MiB."""
+    try:
+        size = int(params.raw.get("buffer_size", "0"))
+    except ValueError:
+        size = 0
+    return size if size > DEFAULT_BUFFER_BYTES else 0
 
 
 def _is_utf8(data: bytes) -> bool:
