@@ -484,3 +484,20 @@ def test_url_up_to_one_mebibyte(limited):
     assert response.status_code == 200 and response.text == f"{len(literal)}\n", response.text[:200]
     too_long = requests.get(url, params={"query": "SELECT '" + "x" * (1300 << 10) + "'"}, timeout=30)
     assert too_long.status_code == 431
+
+
+def test_corrupt_large_lz4_body_answered_after_reading_it_connection_kept(url, table):
+    corrupt = lz4.frame.compress(os.urandom(1 << 20))[:64] + os.urandom(8 << 20)  # bad after the frame header
+    with requests.Session() as session:
+        for _ in range(3):
+            response = session.post(
+                url,
+                params={"query": f"INSERT INTO {table} FORMAT TSV"},
+                data=corrupt,
+                headers={"Content-Encoding": "lz4"},
+                auth=AUTH,
+                timeout=60,
+            )
+            assert_clickhouse_error(response, 618, 500)
+        assert session.post(url, data="SELECT 1", auth=AUTH, timeout=30).text == "1\n"
+    assert count(url, table) == 3

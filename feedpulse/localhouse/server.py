@@ -186,7 +186,7 @@ class LocalHouse:
             return PlainTextResponse("Ok.\n")
         readonly = _readonly_level(request.method, params)
         decoder = request_decoder(request.headers.get("content-encoding"))
-        body = _decoded(_timed(request.stream(), self.config.receive_timeout), decoder, self.config)
+        body = _decoded(_timed(_body(request), self.config.receive_timeout), decoder, self.config)
         head = params.query.encode()
         if form is not None:
             # multipart/form-data: the query is a field (or in the URL), the files are external tables
@@ -359,7 +359,7 @@ class LocalHouse:
     async def _form(self, request: Request) -> FormData:
         parser = MultiPartParser(
             request.headers,
-            _timed(request.stream(), self.config.receive_timeout),
+            _timed(_body(request), self.config.receive_timeout),
             max_files=MAX_EXTERNAL_TABLES,
             max_fields=1000,
             max_part_size=MAX_FORM_FIELD_BYTES,
@@ -648,6 +648,31 @@ async def _split_statement(body: AsyncIterator[bytes], cap: int) -> tuple[bytes,
     return bytes(prefix), _empty()
 
 
+class _RequestBody:
+    """The request body read once, remembering whether it was read to its end."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream().__aiter__()
+        self.finished = False
+
+    def __aiter__(self) -> _RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self.finished = True
+            raise
+
+
+def _body(request: Request) -> _RequestBody:
+    body = request.scope.get("feedpulse.body")
+    if body is None:
+        body = request.scope["feedpulse.body"] = _RequestBody(request)
+    return body
+
+
 async def _drain(request: Request) -> None:
     """Read what is left of a failed request's body (bounded), so the connection stays usable.
 
@@ -656,10 +681,15 @@ async def _drain(request: Request) -> None:
     """
     if request.method != "POST":
         return
+    body = request.scope.get("feedpulse.body")
+    if body is None:  # nothing read yet
+        body = _body(request)
+    elif body.finished:
+        return
 
     async def consume() -> None:
         drained = 0
-        async for chunk in request.stream():
+        async for chunk in body:
             drained += len(chunk)
             if drained > DRAIN_MAX_BYTES:
                 return
