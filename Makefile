@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 DEMO_DAYS ?= 35
 DEMO_SCALE ?= 1
 
-.PHONY: setup chromium demo test lint bench localhouse-stop clean
+.PHONY: setup chromium demo test lint bench conformance localhouse-stop clean
 
 setup: $(BIN)/.installed chromium
 
@@ -87,6 +87,16 @@ bench: setup
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/etl.py
 	$(BIN)/python bench/reports.py
+
+# clickhouse-connect's own integration suite against a private local endpoint (issue 14).
+# CONFORMANCE_MIRROR: the fetched ClickHouse/clickhouse-connect git mirror (see ../shared/conformance/README.md).
+CONFORMANCE_SCRIPT ?= $(firstword $(wildcard $(CURDIR)/../shared/conformance/run-clickhouse-connect-suite.sh \
+  $(CURDIR)/../../shared/conformance/run-clickhouse-connect-suite.sh))
+CONFORMANCE_MIRROR ?= /work/.mirror/ClickHouse+clickhouse-connect/repo
+conformance: setup
+	@test -n "$(CONFORMANCE_SCRIPT)" || { echo "../shared/conformance/run-clickhouse-connect-suite.sh not found"; exit 2; }
+	@test -d "$(CONFORMANCE_MIRROR)" || { echo "fetch ClickHouse/clickhouse-connect and set CONFORMANCE_MIRROR"; exit 2; }
+	$(CONFORMANCE_SCRIPT) $(CONFORMANCE_MIRROR) $(CONFORMANCE_ARGS)
 
 localhouse-stop:
 	-kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null; rm -f $(FEEDPULSE_HOME)/live.pid

@@ -7,7 +7,8 @@ failed. The checks:
 
 1. configuration — the ``CLICKHOUSE_*`` environment parses; local endpoint or remote server.
 2. connection — clickhouse-connect reaches the server with short timeouts. The local endpoint is
-   never started unless ``--start-local`` is given.
+   never started unless ``--start-local`` is given. On the local endpoint a warning names what it
+   cannot do that a ClickHouse server does (``feedpulse/localhouse/differences.py``).
 3. server version — warns below :data:`OLDEST_TESTED`.
 4. permissions — a scratch table can be created and dropped in ``analytics`` and ``test`` (or, for
    a database that does not exist yet, ``CHECK GRANT CREATE DATABASE``).
@@ -277,6 +278,34 @@ def check_connection(
         return CheckResult("connection", FAIL, describe_connection_error(exc, settings, timeout)), None
     kind = "local endpoint" if settings.is_local else "server"
     return CheckResult("connection", PASS, f"connected to {kind} {settings.url} as {settings.user}"), client
+
+
+def server_display_name(settings: ClickHouseSettings, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """The server's X-ClickHouse-Server-Display-Name (None if it cannot be had)."""
+    import requests
+
+    try:
+        response = requests.get(
+            settings.url, params={"query": "SELECT 1"}, auth=(settings.user, settings.password), timeout=timeout
+        )
+    except requests.RequestException:
+        return None
+    return response.headers.get("X-ClickHouse-Server-Display-Name")
+
+
+def check_local_differences(display_name: str | None) -> CheckResult | None:
+    """On feedpulse's local endpoint, name what it cannot do that production ClickHouse does."""
+    from feedpulse.localhouse.differences import DIFFERENCES, DISPLAY_NAME
+
+    if display_name != DISPLAY_NAME:
+        return None
+    return CheckResult(
+        "local endpoint",
+        WARN,
+        "chDB behind ClickHouse's HTTP interface, not a server: "
+        + "; ".join(DIFFERENCES)
+        + " (docs/local-endpoint.md)",
+    )
 
 
 # --- 3. server version ---------------------------------------------------------------------------
@@ -555,6 +584,9 @@ def clickhouse_checks(
     results.append(connection)
     if client is None:
         return [*results, *_skipped(later, "no connection")]
+    differences = check_local_differences(server_display_name(settings, timeout))
+    if differences is not None:
+        results.append(differences)
     try:
         source = Settings.from_env(env).source_database
         results += [check_server_version(client), check_permissions(client), check_source_tables(client, source)]

@@ -109,6 +109,13 @@ def test_scrub_replaces_longest_secret_first() -> None:
 # --- 1. configuration ----------------------------------------------------------------------------
 
 
+def test_local_differences_only_on_the_local_endpoint() -> None:
+    assert doctor.check_local_differences("clickhouse-prod-1") is None
+    assert doctor.check_local_differences(None) is None
+    result = doctor.check_local_differences("feedpulse-localhouse")
+    assert result is not None and result.status == WARN and "native TCP" in result.detail
+
+
 def test_configuration_local_and_remote() -> None:
     local = doctor.check_configuration({"CLICKHOUSE_PORT": "18123", "CLICKHOUSE_PASSWORD": "x"})
     assert local.status == PASS and "local endpoint http://127.0.0.1:18123" in local.detail
@@ -426,6 +433,10 @@ def test_local_endpoint_passes(localhouse: ClickHouseSettings, ch_client: Any) -
     results = {r.name: r for r in doctor.run_checks(endpoint_env(localhouse), timeout=5)}
     for name in ("configuration", "connection", "server version", "permissions", "source tables", "telegram"):
         assert results[name].status == PASS, results[name]
+    # the local endpoint names what it cannot do that production ClickHouse does
+    assert results["local endpoint"].status == WARN
+    assert "no access control" in results["local endpoint"].detail
+    assert "system.query_log" in results["local endpoint"].detail
     assert not any(r.failed for r in results.values()), results
     assert localhouse.password not in json.dumps([r.to_dict() for r in results.values()])
 

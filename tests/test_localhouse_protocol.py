@@ -150,3 +150,39 @@ def test_settings_from_env():
     assert "pw" not in repr(remote)
     with pytest.raises(ValueError, match="CLICKHOUSE_PORT"):
         ClickHouseSettings.from_env({"CLICKHOUSE_PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("sql", "keyword", "extra"),
+    [
+        ("SELECT 1", "SELECT", None),
+        ('/* dbt {"a": 1} */ -- c\n# note\n  insert into t values (1)', "INSERT", None),
+        ("/* /* */ SELECT */ DROP TABLE t", "DROP", None),
+        ("SELECT ';' ; DROP TABLE t", "SELECT", 11),
+        ('SELECT `x;y`, "a;b", $$c;d$$, $t$e;f$t$ FROM t', "SELECT", None),
+        ("SELECT 'it''s;' -- ; here\n", "SELECT", None),
+        ("SELECT 'esc\\';' ;; -- only comments after\n/* ; */", "SELECT", None),
+        ("SELECT 1; /* unterminated ; SELECT 2", "SELECT", None),
+        ("SELECT 'unterminated ; DROP", "SELECT", None),
+    ],
+)
+def test_statement_boundaries_follow_clickhouse_lexer(sql, keyword, extra):
+    from feedpulse.localhouse.sqllex import statement
+
+    stmt = statement(sql)
+    assert stmt.keyword == keyword
+    assert stmt.extra_at == extra
+
+
+def test_readonly_statement_check_for_sessions():
+    from feedpulse.localhouse.sqllex import check_readonly, statement
+
+    for sql in ("SELECT 1", "WITH x AS (SELECT 1) SELECT * FROM x", "SHOW TABLES", "SET max_threads = 1", "USE db"):
+        check_readonly(statement(sql), 2)
+    for sql in ("INSERT INTO t VALUES (1)", "DROP TABLE t", "/* /* */ SELECT */ DROP TABLE t", "SYSTEM FLUSH LOGS"):
+        with pytest.raises(ClickHouseError, match="readonly mode"):
+            check_readonly(statement(sql), 2)
+    with pytest.raises(ClickHouseError, match="Cannot modify 'readonly'"):
+        check_readonly(statement("SET max_threads = 1, readonly = 0"), 2)
+    with pytest.raises(ClickHouseError, match="readonly mode"):
+        check_readonly(statement("SET max_threads = 1"), 1)

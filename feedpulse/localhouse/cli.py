@@ -32,6 +32,14 @@ def serve(
         None, "--timezone", help="Server timezone (default: FEEDPULSE_TIMEZONE or Europe/Moscow)."
     ),
     log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+    header_timeout: float = typer.Option(30.0, "--header-timeout", help="Seconds a request's headers may take."),
+    receive_timeout: float = typer.Option(
+        30.0, "--receive-timeout", help="Seconds between two pieces of a request body (then Code 209)."
+    ),
+    keep_alive_timeout: float = typer.Option(30.0, "--keep-alive-timeout", help="Idle keep-alive seconds."),
+    max_connections: int = typer.Option(
+        4096, "--max-connections", min=16, help="Open connections; past it the oldest idle ones are closed."
+    ),
     allow_remote_without_password: bool = typer.Option(
         False,
         "--allow-remote-without-password",
@@ -54,6 +62,10 @@ def serve(
         user=clickhouse.user,
         password=clickhouse.password,
         allow_remote_without_password=allow_remote_without_password,
+        header_timeout=header_timeout,
+        receive_timeout=receive_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
     )
     config.check_exposure()
     typer.echo(f"feedpulse localhouse: http://{config.host}:{config.port}, data in {config.path}", err=True)

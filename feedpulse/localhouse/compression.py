@@ -220,6 +220,38 @@ def pick_response_encoding(accept_encoding: str | None) -> str | None:
     return None
 
 
+class StreamCompressor:
+    """A response body compressed piece by piece (a streamed result), one frame/stream in all."""
+
+    def __init__(self, encoding: str) -> None:
+        if encoding == "lz4":
+            self._c: Any = lz4.frame.LZ4FrameCompressor()
+            self._head = self._c.begin()
+        elif encoding == "zstd":
+            self._c = zstandard.ZstdCompressor(level=1).compressobj()
+            self._head = b""
+        elif encoding == "gzip":
+            self._c = zlib.compressobj(3, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            self._head = b""
+        elif encoding == "deflate":
+            self._c = zlib.compressobj(3)
+            self._head = b""
+        else:
+            raise ValueError(f"unsupported response encoding {encoding}")
+        self._encoding = encoding
+
+    def compress(self, data: bytes) -> bytes:
+        head, self._head = self._head, b""
+        out = self._c.compress(data)
+        if self._encoding in ("gzip", "deflate"):
+            out += self._c.flush(zlib.Z_SYNC_FLUSH)  # the client sees each piece as it is produced
+        return head + out
+
+    def finish(self) -> bytes:
+        head, self._head = self._head, b""
+        return head + self._c.flush()
+
+
 def compress(data: bytes, encoding: str) -> bytes:
     if encoding == "lz4":
         return lz4.frame.compress(data)

@@ -105,6 +105,14 @@ class Connection:
         )
         return data, stats
 
+    def stream(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> ResultStream:
+        """Start a query whose result is fetched block by block (see ResultStream)."""
+        try:
+            handle = self.raw._conn.send_query(sql, fmt, params=params or {})
+        except Exception as exc:
+            raise engine_error(exc) from None
+        return ResultStream(self.raw, handle)
+
     def command(self, sql: str) -> None:
         self.execute(sql, "TabSeparated")
 
@@ -168,6 +176,43 @@ class Connection:
     def close(self) -> None:
         with suppress(Exception):
             self.raw.close()
+
+
+class ResultStream:
+    """A running query's result, one block of output bytes at a time, with running totals."""
+
+    def __init__(self, raw: Any, handle: Any) -> None:
+        self._raw = raw
+        self._handle = handle
+        self.stats = QueryStats()
+        self.done = False
+
+    def fetch(self) -> bytes | None:
+        """The next piece of output; None at the end. A failure midway raises ClickHouseError."""
+        if self.done:
+            return None
+        try:
+            result = self._raw._conn.streaming_fetch_result(self._handle)
+        except Exception as exc:
+            self.done = True
+            raise engine_error(exc) from None
+        if result is None or result.rows_read() == 0:
+            self.done = True
+            return None
+        data = result.bytes() or b""
+        stats = self.stats
+        stats.read_rows += int(result.storage_rows_read())
+        stats.read_bytes += int(result.storage_bytes_read())
+        stats.result_rows += int(result.rows_read())
+        stats.result_bytes += len(data)
+        stats.elapsed_ns += int(float(result.elapsed()) * 1e9)
+        return data
+
+    def cancel(self) -> None:
+        if not self.done:
+            self.done = True
+            with suppress(Exception):
+                self._raw._conn.streaming_cancel_query(self._handle)
 
 
 class Engine:

@@ -76,18 +76,25 @@ class RequestParams:
     session_check: bool = False
     http_compression: bool = False
     settings: dict[str, str] = field(default_factory=dict)
+    wait_end_of_query: bool = False
+    raw: dict[str, str] = field(default_factory=dict)
     forced_readonly: bool = False  # GET without a session: readonly = 2 before the URL's settings
     query_parameters: dict[str, str] = field(default_factory=dict)
 
 
-def parse_params(params: Mapping[str, str], known_settings: frozenset[str]) -> RequestParams:
+EXTERNAL_SUFFIXES = ("_structure", "_types", "_format")
+
+
+def parse_params(params: Mapping[str, str], known_settings: frozenset[str], external: bool = False) -> RequestParams:
     """Sort URL parameters; anything that is neither the handler's own nor a setting is an error.
 
     ClickHouse treats every other URL parameter as a setting and answers an unknown one with
     Code 115 UNKNOWN_SETTING, so a typo in a setting name fails here as it would in production.
     """
-    out = RequestParams()
+    out = RequestParams(raw=dict(params))
     for name, value in params.items():
+        if external and name.endswith(EXTERNAL_SUFFIXES):
+            continue  # describes an external table (ClickHouse skips these names as settings too)
         if name.startswith("param_"):
             out.query_parameters[name[len("param_") :]] = value
         elif name == "query":
@@ -104,6 +111,8 @@ def parse_params(params: Mapping[str, str], known_settings: frozenset[str]) -> R
             out.session_timeout = _session_timeout(value)
         elif name == "session_check":
             out.session_check = value in ("1", "true")
+        elif name == "wait_end_of_query":
+            out.wait_end_of_query = value in ("1", "true")
         elif name == "enable_http_compression":
             out.http_compression = value in ("1", "true")
         elif name in HANDLER_PARAMS or name in TRANSPORT_SETTINGS or not name:
@@ -193,6 +202,34 @@ def strip_leading_comments_bytes(query: bytes) -> bytes:
 def statement_keyword(query: str) -> str:
     words = strip_leading_comments(query).split(None, 1)
     return words[0].upper() if words else ""
+
+
+# Output formats whose output is a plain sequence of blocks (no header, prefix or suffix), so a
+# result can be sent block by block as the engine produces it; other formats are sent whole.
+STREAMABLE_FORMATS = frozenset(
+    name.lower()
+    for name in [
+        "Native",
+        "TabSeparated",
+        "TSV",
+        "TabSeparatedRaw",
+        "TSVRaw",
+        "Raw",
+        "CSV",
+        "RowBinary",
+        "JSONEachRow",
+        "JSONLines",
+        "NDJSON",
+        "JSONCompactEachRow",
+        "JSONStringsEachRow",
+        "JSONCompactStringsEachRow",
+        "Values",
+        "LineAsString",
+        "RawBLOB",
+    ]
+)
+# Statements that answer with rows (and so an X-ClickHouse-Format header); the rest answer a summary.
+RESULT_KEYWORDS = frozenset({"SELECT", "WITH", "(", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "CHECK"})
 
 
 def content_type(fmt: str) -> str:

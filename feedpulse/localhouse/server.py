@@ -15,30 +15,45 @@ import hmac
 import ipaddress
 import json
 import logging
+import secrets
 import tempfile
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from feedpulse.localhouse.compression import (
     Identity,
+    StreamCompressor,
     StreamDecoder,
     compress,
     pick_response_encoding,
     request_decoder,
 )
-from feedpulse.localhouse.engine import Engine, QueryStats, engine_error, new_query_id
+from feedpulse.localhouse.differences import DISPLAY_NAME
+from feedpulse.localhouse.engine import Engine, QueryStats, ResultStream, engine_error, new_query_id
 from feedpulse.localhouse.errors import ClickHouseError
+from feedpulse.localhouse.external import (
+    ExternalTable,
+    external_tables,
+    form_params,
+    is_multipart,
+    load_external_tables,
+)
 from feedpulse.localhouse.protocol import (
+    RESULT_KEYWORDS,
+    STREAMABLE_FORMATS,
     DataInsert,
     RequestParams,
     content_type,
@@ -47,9 +62,9 @@ from feedpulse.localhouse.protocol import (
     may_be_data_insert,
     output_format,
     parse_params,
-    statement_keyword,
 )
 from feedpulse.localhouse.sqllex import check_readonly, check_single_statement
+from feedpulse.localhouse.transport import ConnectionLimits, guarded_protocol, raise_fd_limit
 
 log = logging.getLogger("feedpulse.localhouse")
 
@@ -60,6 +75,12 @@ MAX_INSERT_TEXT_BYTES = 256 << 20  # an INSERT … VALUES sent as query text (no
 SPOOL_MEMORY_BYTES = 32 << 20  # a verified compressed insert spills to a temporary file past this
 BOMB_CHECK_BYTES = 64 << 20  # the decompression ratio is checked once this much came out
 DRAIN_SECONDS = 5.0
+MAX_EXTERNAL_TABLES = 100
+MAX_FORM_FIELD_BYTES = 1 << 20  # a non-file form field (the query, param_*); ClickHouse allows 128 KiB
+# ClickHouse sends the headers with the first block unless the client asks for more to be held
+# back (``buffer_size`` above 1 MiB, its write buffer); an error after that arrives in-stream.
+DEFAULT_BUFFER_BYTES = 1 << 20
+STREAM_KEYWORDS = frozenset({"SELECT", "WITH", "("})  # what chDB can stream (not SHOW, DESCRIBE, …)
 DRAIN_MAX_BYTES = 64 << 20
 
 
@@ -70,9 +91,13 @@ class ServerConfig:
     port: int = 8123
     user: str = "default"
     password: str = field(default="", repr=False)
-    display_name: str = "feedpulse-localhouse"
+    display_name: str = DISPLAY_NAME
     max_body_bytes: int = 64 << 30  # decompressed request body, inserts included
     allow_remote_without_password: bool = False
+    header_timeout: float = 30.0  # request line + headers, from the first byte (http_receive_timeout)
+    receive_timeout: float = 30.0  # between two pieces of a request body (http_receive_timeout)
+    keep_alive_timeout: float = 30.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 4096  # past this the oldest connections serving no request are closed
     # Past BOMB_CHECK_BYTES decompressed, a body expanding more than this is refused: lz4 cannot
     # exceed ~255:1 and real gzip/zstd inserts stay far below; zeros in gzip reach ~1000:1.
     max_decompression_ratio: int = 400
@@ -141,7 +166,8 @@ class LocalHouse:
         try:
             return await self._handle(request, query_id)
         except ClickHouseError as exc:
-            await _drain(request)
+            if exc.code != 209:  # a stalled client is not waited for twice
+                await _drain(request)
             return self._error(exc, query_id)
         except Exception as exc:  # never a bare 500 with a traceback: answer as ClickHouse would
             log.exception("request failed")
@@ -150,13 +176,21 @@ class LocalHouse:
 
     async def _handle(self, request: Request, query_id: str) -> Response:
         self._authenticate(request)
-        params = parse_params(request.query_params, self.engine.setting_names)
+        form: FormData | None = None
+        if request.method == "POST" and is_multipart(request.headers.get("content-type")):
+            form = await self._form(request)
+            params = parse_params(form_params(request.query_params, form), self.engine.setting_names, external=True)
+        else:
+            params = parse_params(request.query_params, self.engine.setting_names)
         if request.method == "GET" and not params.query:
             return PlainTextResponse("Ok.\n")
         readonly = _readonly_level(request.method, params)
         decoder = request_decoder(request.headers.get("content-encoding"))
-        body = _decoded(request.stream(), decoder, self.config)
+        body = _decoded(_timed(_body(request), self.config.receive_timeout), decoder, self.config)
         head = params.query.encode()
+        if form is not None:
+            # multipart/form-data: the query is a field (or in the URL), the files are external tables
+            return await self._with_external_tables(params, form, query_id, request)
         if not head:
             # No `query` parameter: the statement opens the body, maybe followed by its rows.
             head, body = await _split_statement(body, self._query_cap(params))
@@ -173,16 +207,111 @@ class LocalHouse:
                 # as blocks fill, and a cancelled insert cannot take them back.
                 body = await _verified(body)
             stats = await self._stream_insert(params, insert, body)
-            return self._response(b"", "TabSeparated", stats, query_id, request, params)
-        query = head.decode("utf-8", errors="replace")
+            return self._response(b"", None, stats, query_id, request, params)
+        query = head.decode("utf-8", errors="surrogateescape")  # for the lexer; the engine gets the bytes
         if not query.strip():
             raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
         stmt = check_single_statement(query)
         if params.session_id:
             check_readonly(stmt, readonly)  # a session's connection cannot take readonly and give it back
         fmt = output_format(query, params.default_format)
-        data, stats = await run_in_threadpool(self._run_query, params, query, fmt)
-        return self._response(data, fmt, stats, query_id, request, params)
+        has_result = stmt.keyword in RESULT_KEYWORDS
+        sql: str | bytes = query if query.isascii() or _is_utf8(head) else head
+        if stmt.keyword in STREAM_KEYWORDS and fmt.lower() in STREAMABLE_FORMATS and not params.wait_end_of_query:
+            return await self._streamed(params, sql, fmt, query_id, request)
+        data, stats = await run_in_threadpool(self._run_query, params, sql, fmt, stmt.keyword)
+        return self._response(data, fmt if has_result else None, stats, query_id, request, params)
+
+    async def _streamed(
+        self, params: RequestParams, sql: str | bytes, fmt: str, query_id: str, request: Request
+    ) -> Response:
+        """Send a result as the engine produces it, like ClickHouse's HTTP handler.
+
+        As in ClickHouse the headers leave with the first block (or after ``buffer_size`` bytes when
+        the client asks for more than 1 MiB to be held back): a result that fails before its first
+        block gets a plain answer with the right status; a one-block result is answered whole. Past
+        that the rows go out as they come, and an error arrives in-stream, wrapped in the exception
+        tag announced in ``X-ClickHouse-Exception-Tag`` (ClickHouse 25.11+), after the rows sent.
+        """
+        stack, stream = await run_in_threadpool(self._open_stream, params, sql, fmt)
+        held: list[bytes] = []
+        failure: ClickHouseError | None = None
+        hold = _buffer_size(params)
+        try:
+            size = 0
+            while len(held) < 2 or size < hold:  # one block past the first tells a one-block result
+                chunk = await run_in_threadpool(stream.fetch)
+                if chunk is None:
+                    break
+                held.append(chunk)
+                size += len(chunk)
+        except ClickHouseError as exc:
+            if not held:
+                await _close(stack)
+                raise
+            failure = exc  # the first block was already due to the client: the error follows it
+        except BaseException:
+            await _close(stack)
+            raise
+        if stream.done and failure is None:
+            await _close(stack)
+            return self._response(b"".join(held), fmt, stream.stats, query_id, request, params)
+        tag = secrets.token_hex(8)
+        headers = self._headers(fmt, stream.stats, query_id, params)
+        headers["X-ClickHouse-Exception-Tag"] = tag
+        encoding = pick_response_encoding(request.headers.get("accept-encoding")) if params.http_compression else None
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        body = self._stream_body(stack, stream, held, tag, StreamCompressor(encoding) if encoding else None, failure)
+        return StreamingResponse(body, status_code=200, headers=headers, media_type=content_type(fmt))
+
+    async def _stream_body(
+        self,
+        stack: contextlib.ExitStack,
+        stream: ResultStream,
+        held: list[bytes],
+        tag: str,
+        packer: Any,
+        failure: ClickHouseError | None,
+    ) -> AsyncIterator[bytes]:
+        def pack(data: bytes) -> bytes:
+            return packer.compress(data) if packer else data
+
+        try:
+            for chunk in held:
+                yield pack(chunk)
+            held.clear()
+            if failure is not None:
+                raise failure
+            while (chunk := await run_in_threadpool(stream.fetch)) is not None:
+                yield pack(chunk)
+            self._count(stream.stats)
+        except ClickHouseError as exc:
+            self._count(None)
+            message = self._error_text(exc).encode()
+            yield pack(b"__exception__\r\n" + tag.encode() + b"\r\n" + message + b"\n")
+            yield pack(f"{len(message)} {tag}\r\n__exception__\r\n".encode())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _close(stack)
+        if packer:
+            yield packer.finish()
+
+    def _open_stream(
+        self, params: RequestParams, sql: str | bytes, fmt: str
+    ) -> tuple[contextlib.ExitStack, ResultStream]:
+        stack = contextlib.ExitStack()
+        try:
+            conn = stack.enter_context(
+                self.engine.connection(params.session_id, params.session_timeout, params.session_check)
+            )
+            stack.enter_context(conn.scoped(params.settings, params.database, readonly=params.forced_readonly))
+            stream = conn.stream(sql, fmt, params.query_parameters)
+            stack.callback(stream.cancel)
+        except BaseException:
+            stack.close()
+            raise
+        return stack, stream
 
     def _query_cap(self, params: RequestParams, head: bytes = b"") -> int:
         """How much of a body that is query text (not rows) is read: what ClickHouse parses at most.
@@ -211,22 +340,76 @@ class LocalHouse:
                 "such name. (AUTHENTICATION_FAILED)",
             )
 
-    def _run_query(self, params: RequestParams, query: str, fmt: str) -> tuple[bytes, QueryStats]:
+    def _run_query(
+        self,
+        params: RequestParams,
+        query: str | bytes,
+        fmt: str,
+        keyword: str,
+        tables: list[ExternalTable] | None = None,
+    ) -> tuple[bytes, QueryStats]:
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
-            persist = statement_keyword(query) in ("USE", "SET")
+            persist = keyword in ("USE", "SET")
             with conn.scoped(params.settings, params.database, restore=not persist, readonly=params.forced_readonly):
-                return conn.execute(query, fmt, params.query_parameters)
+                if not tables:
+                    return conn.execute(query, fmt, params.query_parameters)
+                with load_external_tables(conn, tables):
+                    return conn.execute(query, fmt, params.query_parameters)
+
+    async def _form(self, request: Request) -> FormData:
+        parser = MultiPartParser(
+            request.headers,
+            _timed(_body(request), self.config.receive_timeout),
+            max_files=MAX_EXTERNAL_TABLES,
+            max_fields=1000,
+            max_part_size=MAX_FORM_FIELD_BYTES,
+        )
+        try:
+            return await parser.parse()
+        except MultiPartException as exc:
+            raise ClickHouseError(
+                36, f"Cannot parse multipart/form-data body: {exc.message}. (BAD_ARGUMENTS)"
+            ) from None
+
+    async def _with_external_tables(
+        self, params: RequestParams, form: FormData, query_id: str, request: Request
+    ) -> Response:
+        """ClickHouse's external data: each file part is a temporary table for this one query."""
+        try:
+            tables = external_tables(form, params.raw)
+            query = params.query
+            if not query.strip():
+                raise ClickHouseError(62, "Empty query. (SYNTAX_ERROR)")
+            stmt = check_single_statement(query)
+            fmt = output_format(query, params.default_format)
+            data, stats = await run_in_threadpool(self._run_query, params, query, fmt, stmt.keyword, tables)
+            return self._response(
+                data, fmt if stmt.keyword in RESULT_KEYWORDS else None, stats, query_id, request, params
+            )
+        finally:
+            await form.close()
 
     async def _stream_insert(self, params: RequestParams, insert: DataInsert, body: AsyncIterator[bytes]) -> QueryStats:
-        """Push the rows into chDB's streaming insert block by block as they arrive."""
+        """Push the rows into chDB's streaming insert block by block as they arrive.
+
+        The engine is not touched until a first block (or the whole body) is in: a client that
+        stalls before that holds a socket, not a chDB connection and its threads; a small insert
+        (the usual case) is one round trip to the engine.
+        """
+        rows = body.__aiter__()
+        pending = bytearray(insert.inline)
+        while len(pending) < INSERT_BLOCK_BYTES:
+            try:
+                pending += await rows.__anext__()
+            except StopAsyncIteration:
+                return await run_in_threadpool(self._insert_whole, params, insert, bytes(pending))
         with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
             scope = conn.scoped(params.settings, params.database, readonly=params.forced_readonly)
             await run_in_threadpool(scope.__enter__)
             try:
                 inserter = await run_in_threadpool(conn.start_insert, insert.sql, insert.fmt)
                 try:
-                    pending = bytearray(insert.inline)
-                    async for chunk in body:
+                    async for chunk in rows:
                         pending += chunk
                         if len(pending) >= INSERT_BLOCK_BYTES:
                             await run_in_threadpool(_append, inserter, bytes(pending))
@@ -241,30 +424,60 @@ class LocalHouse:
             finally:
                 await run_in_threadpool(scope.__exit__, None, None, None)
 
+    def _insert_whole(self, params: RequestParams, insert: DataInsert, data: bytes) -> QueryStats:
+        with self.engine.connection(params.session_id, params.session_timeout, params.session_check) as conn:
+            with conn.scoped(params.settings, params.database, readonly=params.forced_readonly):
+                inserter = conn.start_insert(insert.sql, insert.fmt)
+                try:
+                    if data:
+                        _append(inserter, data)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        inserter.cancel()
+                    raise
+                return _finish(inserter)
+
     def _response(
-        self, data: bytes, fmt: str, stats: QueryStats, query_id: str, request: Request, params: RequestParams
+        self,
+        data: bytes,
+        fmt: str | None,
+        stats: QueryStats,
+        query_id: str,
+        request: Request,
+        params: RequestParams,
     ) -> Response:
+        """A complete answer; ``fmt`` None for statements without a result (no X-ClickHouse-Format)."""
         self._count(stats)
-        headers = {
-            "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Format": fmt,
-            "X-ClickHouse-Timezone": self.engine.timezone,
-            "X-ClickHouse-Server-Display-Name": self.config.display_name,
-            "X-ClickHouse-Summary": json.dumps(stats.as_header(), separators=(",", ":")),
-        }
-        if params.session_id:
-            headers["X-ClickHouse-Session-Id"] = params.session_id
+        headers = self._headers(fmt, stats, query_id, params)
         encoding = pick_response_encoding(request.headers.get("accept-encoding")) if params.http_compression else None
         if encoding and data:
             data = compress(data, encoding)
             headers["Content-Encoding"] = encoding
-        return Response(data, status_code=200, headers=headers, media_type=content_type(fmt))
+        media = content_type(fmt) if fmt else "text/plain; charset=UTF-8"
+        return Response(data, status_code=200, headers=headers, media_type=media)
 
-    def _error(self, exc: ClickHouseError, query_id: str) -> Response:
-        self._count(None)
+    def _headers(self, fmt: str | None, stats: QueryStats, query_id: str, params: RequestParams) -> dict[str, str]:
+        headers = {
+            "X-ClickHouse-Query-Id": query_id,
+            "X-ClickHouse-Timezone": self.engine.timezone,
+            "X-ClickHouse-Server-Display-Name": self.config.display_name,
+            "X-ClickHouse-Summary": json.dumps(stats.as_header(), separators=(",", ":")),
+        }
+        if fmt:
+            headers["X-ClickHouse-Format"] = fmt
+        if params.session_id:
+            headers["X-ClickHouse-Session-Id"] = params.session_id
+        return headers
+
+    def _error_text(self, exc: ClickHouseError) -> str:
         text = exc.text
         if "(version " not in text:
             text = f"{text} (version {self.engine.version} (chDB))"
+        return text
+
+    def _error(self, exc: ClickHouseError, query_id: str) -> Response:
+        self._count(None)
+        text = self._error_text(exc)
         return Response(
             text + "\n",
             status_code=exc.http_status,
@@ -347,6 +560,42 @@ async def _decoded(stream: AsyncIterator[bytes], decoder: StreamDecoder, config:
     decoder.finish()
 
 
+async def _close(stack: contextlib.ExitStack) -> None:
+    await run_in_threadpool(stack.close)
+
+
+def _buffer_size(params: RequestParams) -> int:
+    """Bytes of result held back before the headers: ``buffer_size`` when above ClickHouse's 1 MiB."""
+    try:
+        size = int(params.raw.get("buffer_size", "0"))
+    except ValueError:
+        size = 0
+    return size if size > DEFAULT_BUFFER_BYTES else 0
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def _timed(stream: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    """The request body, each piece due within ``timeout`` seconds (ClickHouse's http_receive_timeout)."""
+    chunks = stream.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ClickHouseError(
+                209, f"Timeout exceeded while receiving data from client. Waited for {timeout:g} s. (SOCKET_TIMEOUT)"
+            ) from None
+        yield chunk
+
+
 async def _verified(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Decompress the whole body into a spool (memory, then a temporary file) and check its end."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - _read_spool closes it
@@ -399,6 +648,31 @@ async def _split_statement(body: AsyncIterator[bytes], cap: int) -> tuple[bytes,
     return bytes(prefix), _empty()
 
 
+class _RequestBody:
+    """The request body read once, remembering whether it was read to its end."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream().__aiter__()
+        self.finished = False
+
+    def __aiter__(self) -> _RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self.finished = True
+            raise
+
+
+def _body(request: Request) -> _RequestBody:
+    body = request.scope.get("feedpulse.body")
+    if body is None:
+        body = request.scope["feedpulse.body"] = _RequestBody(request)
+    return body
+
+
 async def _drain(request: Request) -> None:
     """Read what is left of a failed request's body (bounded), so the connection stays usable.
 
@@ -407,10 +681,15 @@ async def _drain(request: Request) -> None:
     """
     if request.method != "POST":
         return
+    body = request.scope.get("feedpulse.body")
+    if body is None:  # nothing read yet
+        body = _body(request)
+    elif body.finished:
+        return
 
     async def consume() -> None:
         drained = 0
-        async for chunk in request.stream():
+        async for chunk in body:
             drained += len(chunk)
             if drained > DRAIN_MAX_BYTES:
                 return
@@ -483,13 +762,20 @@ def _insert_error(exc: BaseException) -> ClickHouseError:
 def serve(config: ServerConfig, log_level: str = "warning") -> None:
     """Run the endpoint in the foreground until interrupted."""
     config.check_exposure()
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits(
+        header_timeout=config.header_timeout,
+        max_connections=min(config.max_connections, max(fd_limit - 512, 64)),
+    )
     house = LocalHouse(config)
     uvicorn.run(
         house.app(),
         host=config.host,
         port=config.port,
+        http=guarded_protocol(limits),
         log_level=log_level,
         access_log=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=config.keep_alive_timeout,
         server_header=False,
+        backlog=4096,
     )

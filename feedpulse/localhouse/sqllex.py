@@ -12,16 +12,15 @@ quotes, ``$tag$…$tag$`` heredocs, and everything else as plain tokens.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
 
 from feedpulse.localhouse.errors import ClickHouseError
 
-_WHITESPACE = frozenset(" \t\n\r\f\v")
-_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEREDOC_RE = re.compile(r"\$([A-Za-z0-9_]*)\$")
-_NUMBER_RE = re.compile(r"[0-9][0-9A-Za-z_.]*")
+_LEADING_RE = re.compile(r"(?:\s+|--[^\n]*|\#[ !][^\n]*)*")
+_FIRST_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\(")
 
 # Statements allowed in readonly mode (``readonly = 1``); level 2 adds changing settings and USE.
 _READ_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "("})
@@ -35,40 +34,39 @@ class Token:
     start: int
 
 
+_TOKEN_RE = re.compile(
+    r"""
+      (?P<ws>\s+)
+    | (?P<line>(?:--|\#[ !])[^\n]*)
+    | (?P<block>/\*)
+    | (?P<string>'(?:[^'\\]+|\\.|'')*(?:'|\Z))
+    | (?P<quoted>"(?:[^"\\]+|\\.|"")*(?:"|\Z)|`(?:[^`\\]+|\\.|``)*(?:`|\Z))
+    | (?P<heredoc>\$[A-Za-z0-9_]*\$)
+    | (?P<semicolon>;)
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<other>[0-9][0-9A-Za-z_.]*|.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
 def tokens(sql: str) -> list[Token]:
     """Significant tokens (comments and whitespace dropped); an unterminated literal ends the text."""
     out: list[Token] = []
     pos, end = 0, len(sql)
     while pos < end:
-        char = sql[pos]
-        if char in _WHITESPACE:
-            pos += 1
-        elif sql.startswith("--", pos) or sql.startswith("# ", pos) or sql.startswith("#!", pos):
-            newline = sql.find("\n", pos)
-            pos = end if newline < 0 else newline + 1
-        elif sql.startswith("/*", pos):
-            pos = _block_comment_end(sql, pos)
-        elif char in "'\"`":
-            stop = _quoted_end(sql, pos, char)
-            out.append(Token("string" if char == "'" else "quoted", sql[pos:stop], pos))
-            pos = stop
-        elif char == "$" and (heredoc := _HEREDOC_RE.match(sql, pos)):
-            close = sql.find(heredoc.group(0), heredoc.end())
-            stop = end if close < 0 else close + len(heredoc.group(0))
+        match = _TOKEN_RE.match(sql, pos)
+        kind = match.lastgroup
+        stop = match.end()
+        if kind == "block":
+            stop = _block_comment_end(sql, pos)
+        elif kind == "heredoc":
+            close = sql.find(match.group(0), stop)
+            stop = end if close < 0 else close + len(match.group(0))
             out.append(Token("string", sql[pos:stop], pos))
-            pos = stop
-        elif char == ";":
-            out.append(Token("semicolon", ";", pos))
-            pos += 1
-        elif word := _WORD_RE.match(sql, pos):
-            out.append(Token("word", word.group(0), pos))
-            pos = word.end()
-        elif number := _NUMBER_RE.match(sql, pos):
-            out.append(Token("other", number.group(0), pos))
-            pos = number.end()
-        else:
-            out.append(Token("other", char, pos))
-            pos += 1
+        elif kind not in ("ws", "line"):
+            out.append(Token(kind, match.group(0), pos))
+        pos = stop
     return out
 
 
@@ -84,47 +82,59 @@ def _block_comment_end(sql: str, pos: int) -> int:
     return pos
 
 
-def _quoted_end(sql: str, pos: int, quote: str) -> int:
-    pos += 1
-    while pos < len(sql):
-        char = sql[pos]
-        if char == "\\":
-            pos += 2
-        elif char == quote:
-            if sql.startswith(quote, pos + 1):  # a doubled quote stands for itself
-                pos += 2
-            else:
-                return pos + 1
-        else:
-            pos += 1
-    return len(sql)
-
-
-@dataclass(frozen=True)
 class Statement:
-    """What the HTTP rules need to know of one query text."""
+    """What the HTTP rules need to know of one query text (tokenized only when needed)."""
 
-    keyword: str  # first keyword, upper-cased ("" for an empty text)
-    tokens: tuple[Token, ...]
-    extra_at: int | None  # where a second statement starts (after a top-level ``;``), if any
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        # Without a ';' there is no second statement; without OUTFILE no INTO OUTFILE: the common
+        # case skips the full tokenization (it runs for every query the endpoint answers).
+        self._needs_tokens = ";" in sql or "outfile" in sql.lower()
+        self.keyword = self._first_keyword() if not self._needs_tokens else self._keyword_from_tokens()
+
+    @functools.cached_property
+    def all_tokens(self) -> list[Token]:
+        return tokens(self.sql)
+
+    @functools.cached_property
+    def _first_semicolon(self) -> int | None:
+        return next((i for i, t in enumerate(self.all_tokens) if t.kind == "semicolon"), None)
+
+    @property
+    def tokens(self) -> list[Token]:
+        """The first statement's tokens."""
+        first = self._first_semicolon
+        return self.all_tokens if first is None else self.all_tokens[:first]
+
+    @property
+    def extra_at(self) -> int | None:
+        """Where a second statement starts (the top-level ``;`` before it), if there is one."""
+        if not self._needs_tokens or self._first_semicolon is None:
+            return None
+        rest = self.all_tokens[self._first_semicolon :]
+        return rest[0].start if any(t.kind != "semicolon" for t in rest) else None
 
     @property
     def is_values_insert(self) -> bool:
         words = [t.text.upper() for t in self.tokens if t.kind == "word"]
         return self.keyword == "INSERT" and "VALUES" in words and "SELECT" not in words
 
+    def _first_keyword(self) -> str:
+        start = _LEADING_RE.match(self.sql).end()
+        while self.sql.startswith("/*", start):  # nested block comments, as the lexer reads them
+            start = _LEADING_RE.match(self.sql, _block_comment_end(self.sql, start)).end()
+        match = _FIRST_WORD_RE.match(self.sql, start)
+        if match is None:
+            return self._keyword_from_tokens()
+        return match.group(0).upper()
+
+    def _keyword_from_tokens(self) -> str:
+        toks = self.tokens
+        return toks[0].text.upper() if toks else ""
+
 
 def statement(sql: str) -> Statement:
-    toks = tokens(sql)
-    first_semicolon = next((i for i, t in enumerate(toks) if t.kind == "semicolon"), None)
-    extra_at = None
-    if first_semicolon is not None:
-        rest = [t for t in toks[first_semicolon:] if t.kind != "semicolon"]
-        if rest:
-            extra_at = toks[first_semicolon].start
-        toks = toks[:first_semicolon]
-    keyword = toks[0].text.upper() if toks else ""
-    return Statement(keyword, tuple(toks), extra_at)
+    return Statement(sql)
 
 
 def check_single_statement(sql: str) -> Statement:
@@ -143,6 +153,8 @@ def check_single_statement(sql: str) -> Statement:
                 "(CANNOT_READ_ALL_DATA)",
             )
         raise ClickHouseError(62, _multi_statement_message(sql, stmt.extra_at))
+    if not stmt._needs_tokens:
+        return stmt
     words = [t.text.upper() if t.kind == "word" else "" for t in stmt.tokens]
     if any(a == "INTO" and b == "OUTFILE" for a, b in itertools.pairwise(words)):
         raise ClickHouseError(358, "INTO OUTFILE is not allowed. (INTO_OUTFILE_NOT_ALLOWED)")
