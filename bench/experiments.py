@@ -1,6 +1,7 @@
 """Benchmark of the experiment statistics on synthetic per-user data (no ClickHouse needed).
 
-* A/A: 10,000 simulated Welch t-tests, 500 users per group drawn from 10,000 users per group;
+* A/A: 10,000 simulated Welch t-tests, 500 users per group drawn from 10,000 users per group, and the
+  calibrated verdict (2,000 fair re-splits of the pooled users), also timed alone;
 * A/B: the full ``run_ab`` (7 tests, 2,000 Poisson-bootstrap resamples, 50 md5 buckets, polarisation
   check) on 20,000 users per group, plus its bootstrap alone;
 * optionally (``--render``) the PNGs of both reports through one kaleido/Chromium session.
@@ -22,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from feedpulse.experiments import ab, report
+from feedpulse.experiments import ab, report, resplit
 from feedpulse.experiments.aa import run_aa
 from feedpulse.experiments.ab import run_ab
 
@@ -71,11 +72,20 @@ def main() -> None:
     times, aa_result = timed(lambda: run_aa(aa_data, groups=(2, 3), sims=10_000, sample_size=500, seed=1), args.repeat)
     rows.append(
         (
-            "A/A: 10,000 sims × 500 users/group (10k users/group)",
+            "A/A: 10,000 sims × 500 users/group (10k users/group), calibrated verdict incl.",
             times,
-            f"fpr {aa_result.fpr:.2%}, works={aa_result.verdict.works}",
+            f"fpr {aa_result.fpr:.2%}, {aa_result.verdict.status} (p = {aa_result.calibration.pvalue:.3f})",
         )
     )
+    ctr_a = aa_data.loc[aa_data.exp_group == 2, "likes"] / aa_data.loc[aa_data.exp_group == 2, "views"]
+    ctr_b = aa_data.loc[aa_data.exp_group == 3, "likes"] / aa_data.loc[aa_data.exp_group == 3, "views"]
+    times, _ = timed(
+        lambda: resplit.reference(
+            ctr_a.to_numpy(), ctr_b.to_numpy(), aa_result.pvalues, 500, 0.05, 2000, np.random.default_rng(1)
+        ),
+        args.repeat,
+    )
+    rows.append(("  of which the reference: 2,000 fair re-splits of 20k users", times, ""))
 
     times, ab_result = timed(lambda: run_ab(ab_data, control=0, treatment=1, bootstrap=2000, seed=1), args.repeat)
     rows.append(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -48,9 +49,8 @@ HELD_OUT_SEED_BASE = 2  # the one BENCHMARKS.md reports
 
 def app_users(n: int, rng: np.random.Generator, median_views: float = MEDIAN_VIEWS) -> pd.DataFrame:
     """``n`` users with ``likes``, ``views`` and their true ``ctr``, shaped like the app's (module docstring)."""
-    weibull_median = np.log(2.0) ** (1.0 / VIEWS_SHAPE)
-    views = np.maximum(1, np.rint(median_views * rng.weibull(VIEWS_SHAPE, n) / weibull_median)).astype(np.int64)
-    inv_views = float(np.mean(1.0 / views))
+    views = _views(median_views, rng, n)
+    inv_views = _mean_inverse_views(median_views)
     mean = APP_CTR_MEAN
     # observed variance = Var(p) + E[p(1 − p)]·E[1/v]  ⇒  solve for Var(p)
     var_p = (APP_CTR_STD**2 - mean * (1 - mean) * inv_views) / (1 - inv_views)
@@ -60,6 +60,17 @@ def app_users(n: int, rng: np.random.Generator, median_views: float = MEDIAN_VIE
     ctr = rng.beta(mean * concentration, (1 - mean) * concentration, n)
     likes = rng.binomial(views, ctr)
     return pd.DataFrame({"likes": likes, "views": views, "ctr": ctr})
+
+
+def _views(median_views: float, rng: np.random.Generator, n: int) -> np.ndarray:
+    weibull_median = np.log(2.0) ** (1.0 / VIEWS_SHAPE)
+    return np.maximum(1, np.rint(median_views * rng.weibull(VIEWS_SHAPE, n) / weibull_median)).astype(np.int64)
+
+
+@cache
+def _mean_inverse_views(median_views: float) -> float:
+    """E[1/views] of the law (not of a sample: a small sample's would move the CTR spread around)."""
+    return float(np.mean(1.0 / _views(median_views, np.random.default_rng(0), 2_000_000)))
 
 
 def scenario_frame(kind: str, population: int, rng: np.random.Generator) -> pd.DataFrame:

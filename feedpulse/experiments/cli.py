@@ -22,9 +22,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 from feedpulse.config import source_database
-from feedpulse.experiments import report
+from feedpulse.experiments import calibrate, report
 from feedpulse.experiments.aa import RESPLITS, AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
+from feedpulse.experiments.calibrate import HELD_OUT_SEED_BASE, SCENARIOS, TUNING_SEED_BASE
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ PNG_DIR = typer.Option(None, "--png-dir", help="Save the plots as PNGs here (nee
 MARKDOWN = typer.Option(None, "--markdown", help="Write the markdown report to this file.")
 LANG = typer.Option("en", "--lang", help="Language of the texts: en or ru.")
 ALPHA = typer.Option(0.05, "--alpha", help="Significance level.")
+TABLES = typer.Option(None, "--markdown", help="Write the tables (BENCHMARKS.md format) here.")
 
 VERDICT_COLORS = {"roll out": "green", "do not roll out": "red", "inconclusive": "yellow"}
 AA_COLORS = {"works": "green", "borderline": "yellow", "broken": "red"}
@@ -181,6 +183,80 @@ def aa_command(
         markdown,
         json_output,
     )
+
+
+@app.command("aa-calibrate")
+def aa_calibrate_command(
+    populations: str = typer.Option("1000,5000,50000", "--populations", help="Users per group, comma-separated."),
+    sample_sizes: str = typer.Option("100,500,1000", "--sample-sizes", help="Users drawn per group, comma-separated."),
+    splits: int = typer.Option(200, "--splits", help="Fair splits per population and sample size.", min=1),
+    power_splits: int = typer.Option(50, "--power-splits", help="Broken splits per kind, population and size.", min=1),
+    scenarios: str = typer.Option(",".join(SCENARIOS), "--scenarios", help="Which of fair,srm,steer,bots to run."),
+    sims: int = typer.Option(10_000, "--sims", help="Simulated A/A tests per split (as in the verdict).", min=10),
+    resplits: int = typer.Option(RESPLITS, "--resplits", help="Fair re-splits behind each verdict.", min=10),
+    seed_base: int = typer.Option(
+        HELD_OUT_SEED_BASE,
+        "--seed-base",
+        help=f"Seed base (tuning: {TUNING_SEED_BASE}; held out: {HELD_OUT_SEED_BASE}).",
+    ),
+    json_output: bool = JSON,
+    markdown: Path | None = TABLES,
+) -> None:
+    """Calibration harness of the A/A verdict: its false "broken" rate on fair splits and its power."""
+    kinds = [part.strip() for part in scenarios.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in SCENARIOS]
+    if unknown or not kinds:
+        _fail(f"--scenarios: expected some of {', '.join(SCENARIOS)}, got {scenarios!r}")
+    sizes = {"--populations": populations, "--sample-sizes": sample_sizes}
+    parsed = {option: _positive_ints(option, text) for option, text in sizes.items()}
+
+    def progress(cell: calibrate.Cell) -> None:
+        rate, low, high = cell.rate("broken")
+        err_console.print(
+            f"{cell.kind:>5} {cell.population:>6} users/group, sample {cell.sample_size:>4}: "
+            f"{cell.count('broken')}/{cell.splits} broken ({rate:.1%}, CI {low:.1%}–{high:.1%}), "
+            f"{cell.seconds / cell.splits:.2f} s/split",
+            soft_wrap=True,
+        )
+
+    cells = calibrate.run_harness(
+        parsed["--populations"],
+        parsed["--sample-sizes"],
+        splits=splits,
+        power_splits=power_splits,
+        sims=sims,
+        resplits=resplits,
+        seed_base=seed_base,
+        scenarios=kinds,
+        progress=None if json_output else progress,
+    )
+    if not cells:
+        _fail("no feasible cell: every sample size exceeds 80 % of the population")
+    table = calibrate.markdown_table(cells)
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf-8")
+    if json_output:
+        _print_json(
+            {
+                "seed_base": seed_base,
+                "sims": sims,
+                "resplits": resplits,
+                "cells": [cell.to_dict() for cell in cells],
+            }
+        )
+    else:
+        typer.echo(table)
+
+
+def _positive_ints(option: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        _fail(f"{option}: expected comma-separated integers, got {text!r}")
+    if not values or min(values) < 2:
+        _fail(f"{option}: expected integers ≥ 2, got {text!r}")
+    return values
 
 
 @app.command("ab")

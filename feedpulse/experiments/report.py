@@ -40,7 +40,7 @@ T: dict[str, dict[str, str]] = {
     "aa_works": {
         "en": "A/A works (calibrated p = {p}): {fpr} of {sims} simulated tests had p ≤ {alpha} (95% CI {lo}–{hi}); "
         "fair random re-splits of these same users give {ref_lo}–{ref_hi}. The split behaves like a fair random "
-        "split and the t-test keeps its false positive rate.",
+        "split of these users.",
         "ru": "A/A пройден (калиброванное p = {p}): p ≤ {alpha} в {fpr} из {sims} симуляций (95% ДИ {lo}–{hi}); "
         "случайные переразбиения тех же пользователей дают {ref_lo}–{ref_hi}. Сплит ведёт себя как честный "
         "случайный.",
@@ -260,9 +260,9 @@ def _aa_values(result: AAResult) -> dict[str, object]:
         "dd": num(cal.observed["distribution_ks"], 3),
         "ma": num(cal.mean_ctr[a]),
         "mb": num(cal.mean_ctr[b]),
-        "diff": num(cal.mean_diff, 3) if cal.mean_diff < 0 else "+" + num(cal.mean_diff, 3),
-        "dlo": num(dlo, 3),
-        "dhi": num(dhi, 3),
+        "diff": f"{cal.mean_diff:+.4f}",
+        "dlo": f"{dlo:+.4f}",
+        "dhi": f"{dhi:+.4f}",
         "ra": f"{result.users[a] + result.zero_view_users[a]:,}",
         "rb": f"{result.users[b] + result.zero_view_users[b]:,}",
     }
