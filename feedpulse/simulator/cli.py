@@ -74,7 +74,7 @@ def simulate_command(
     from rich.console import Console
 
     from feedpulse.clickhouse import get_client
-    from feedpulse.simulator.report import measure, render
+    from feedpulse.simulator.report import failures, measure, measure_shape, render, render_shape
     from feedpulse.simulator.run import SimulationFailed, SimulationInterrupted, one_line, simulate, simulate_live
     from feedpulse.simulator.sql import Context
 
@@ -97,10 +97,12 @@ def simulate_command(
     if report:
         try:
             rows = measure(client, start=first, days=days, scale=scale, database=database)
+            shape = measure_shape(client, start=first, days=days, database=database)
         except Exception as exc:
             _fail(f"simulate --report failed: {one_line(exc)}")
         console.print(render(rows))
-        bad = [r.figure for r in rows if not r.ok]
+        console.print(render_shape(shape))
+        bad = failures(rows, shape)
         if bad:
             console.print(f"[red]{len(bad)} figure(s) outside their range:[/] {', '.join(bad)}")
             raise typer.Exit(1)

@@ -1,7 +1,8 @@
 """Measured magnitudes of simulated data next to the published targets (docs/architecture.md).
 
 Every figure is aggregated in ClickHouse over ``[start, start + days)``; counts are compared with
-``target × scale`` and a ±10 % range unless the figure states its own range. ``measure`` is what
+``target × scale`` and a ±10 % range unless the figure states its own range. ``measure`` and
+``measure_shape`` (per-user shape of each complete week next to the real app's, issue 20) are what
 ``feedpulse simulate --report`` prints.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
-from feedpulse.simulator.model import AGE_BUCKETS
+from feedpulse.simulator.model import AGE_BUCKETS, SHAPE_GROUPS, SHAPE_TARGETS, SHAPE_TOLERANCE
 from feedpulse.simulator.run import incomplete_days
 from feedpulse.simulator.sql import quote_ident
 
@@ -30,6 +31,31 @@ class ReportRow:
     low: float
     high: float
     ok: bool
+    checked: bool = True  # False: shown for reference, not a target (the row says why)
+
+
+@dataclass(frozen=True)
+class ShapeRow:
+    """One per-user shape figure: the real app's value, its ±20 % range and each complete week's value."""
+
+    figure: str
+    real: float
+    low: float
+    high: float
+    weeks: tuple[float, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.weeks) and all(self.low <= w <= self.high for w in self.weeks)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.weeks) / len(self.weeks) if self.weeks else float("nan")
+
+    @property
+    def worst(self) -> float:
+        """The week farthest from the real value (relative)."""
+        return max(self.weeks, key=lambda w: abs(w / self.real - 1)) if self.weeks else float("nan")
 
 
 def _row(figure: str, measured: float | None, target: float, low: float, high: float) -> ReportRow:
@@ -186,6 +212,66 @@ def _incomplete(client: Any, database: str, start: dt.date, end: dt.date) -> flo
     return float(len(incomplete_days(client, database, start, end))) if exists else 0.0
 
 
+def _shape_weeks(client: Any, db: str, p: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Per complete 7-day block: the SHAPE_TARGETS figures over users of the shape groups with ≥ 1 view."""
+    return [
+        tuple(r)
+        for r in client.query(
+            f"""
+WITH users AS (
+    SELECT intDiv(toDate(time) - {{a:Date}}, 7) AS week, user_id, countIf(action = 'view') AS views,
+        countIf(action = 'like') AS likes
+    FROM {db}.feed_actions
+    WHERE toDate(time) >= {{a:Date}} AND toDate(time) < {{wb:Date}} AND has({{groups:Array(Int8)}}, exp_group)
+    GROUP BY week, user_id
+    HAVING views > 0
+)
+SELECT week,
+    quantilesExact(0.1, 0.25, 0.5, 0.9, 0.99)(views) AS qv,
+    quantilesExact(0.1, 0.25, 0.5, 0.9, 0.99)(likes) AS ql,
+    stddevPop(likes / views), avg(likes = 0), avg(likes / views), sum(likes) / sum(views)
+FROM users GROUP BY week ORDER BY week""",
+            parameters=p,
+        ).result_rows
+    ]
+
+
+def measure_shape(
+    client: Any,
+    *,
+    start: dt.date,
+    days: int,
+    database: str = DEFAULT_SOURCE_DATABASE,
+    groups: tuple[int, ...] = SHAPE_GROUPS,
+) -> list[ShapeRow]:
+    """Per-user shape of every complete week from ``start`` (users of ``groups`` with ≥ 1 view) vs the real app.
+
+    Quantiles are ClickHouse's ``quantileExact`` (as :func:`feedpulse.simulator.model.exact_quantile`)."""
+    weeks = days // 7
+    per_week: list[dict[str, float]] = []
+    if weeks == 0:
+        return _shape_rows(per_week)
+    p = {"a": start, "wb": start + dt.timedelta(days=7 * weeks), "groups": list(groups)}
+    for _week, qv, ql, sd, no_like, ctr_mean, ctr_global in _shape_weeks(client, quote_ident(database), p):
+        figures: dict[str, float] = {}
+        for name, q in (("views", qv), ("likes", ql)):
+            for level, value in zip((10, 25, 90, 99), (q[0], q[1], q[3], q[4]), strict=True):
+                figures[f"{name} q{level} / median"] = float(value) / float(q[2]) if q[2] else float("nan")
+        figures["user CTR standard deviation"] = float(sd)
+        figures["users with views but no like"] = float(no_like)
+        figures["mean user CTR"] = float(ctr_mean)
+        figures["global CTR"] = float(ctr_global)
+        per_week.append(figures)
+    return _shape_rows(per_week)
+
+
+def _shape_rows(per_week: list[dict[str, float]]) -> list[ShapeRow]:
+    return [
+        ShapeRow(k, v, v * (1 - SHAPE_TOLERANCE), v * (1 + SHAPE_TOLERANCE), tuple(w[k] for w in per_week))
+        for k, v in SHAPE_TARGETS.items()
+    ]
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 3600 + int(m) * 60
@@ -234,7 +320,9 @@ def measure(
         _count(f"messenger users per 15 min at {NIGHT_BUCKET}", night_msg_users, 60, scale),
         _count(f"messages per 15 min at {NIGHT_BUCKET}", night_msgs, 64, scale),
         _row("messenger DAU weekday max/min", cycle if days >= 7 else None, 1.3, 1.1, 2.0),
-        _count("median weekly views per user", median_views if weeks else None, 51, 1.0),
+        replace(_row("median weekly views per user (not checked: the published 51 contradicts 740k views/day "
+                     "at the real per-user shape, issue 20)", median_views if weeks else None, 51, 45.9, 56.1),
+                checked=False),
         _row("user CTR mean (per user-week)", ctr_mean if weeks else None, 0.22, 0.20, 0.24),
         _row("user CTR median (per user-week)", ctr_median if weeks else None, 0.21, 0.19, 0.23),
         _row("users per exp_group per week (min)", group_min if weeks else None, 9_200 * scale,
@@ -252,6 +340,8 @@ def format_value(value: float) -> str:
         return f"{value:,.0f}"
     if abs(value) >= 1:
         return f"{value:.2f}"
+    if 0 < abs(value) < 0.01:
+        return f"{value:.2%}"
     return f"{value:.4f}"
 
 
@@ -266,6 +356,35 @@ def render(rows: list[ReportRow]) -> Any:
     for r in rows:
         table.add_row(
             r.figure, format_value(r.measured), format_value(r.target),
-            f"{format_value(r.low)} – {format_value(r.high)}", "[green]✓[/]" if r.ok else "[red]✗[/]",
+            f"{format_value(r.low)} – {format_value(r.high)}", _mark(r.ok) if r.checked else "–",
         )  # fmt: skip
     return table
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✓[/]" if ok else "[red]✗[/]"
+
+
+def render_shape(rows: list[ShapeRow]) -> Any:
+    """A rich Table: per-user shape of the simulated weeks next to the real app's week."""
+    from rich.table import Table
+
+    weeks = len(rows[0].weeks) if rows else 0
+    table = Table(
+        title=f"per-user shape of a week, exp_groups {'+'.join(map(str, SHAPE_GROUPS))}, users with ≥ 1 view "
+        f"({weeks} complete week(s))"
+    )
+    for column in ("figure", "real app", f"range (±{SHAPE_TOLERANCE:.0%})", "simulated (mean)", "worst week"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    table.add_column("ok", justify="center")
+    for r in rows:
+        table.add_row(
+            r.figure, format_value(r.real), f"{format_value(r.low)} – {format_value(r.high)}",
+            format_value(r.mean), format_value(r.worst), _mark(r.ok) if r.weeks else "n/a",
+        )  # fmt: skip
+    return table
+
+
+def failures(rows: list[ReportRow], shape: list[ShapeRow]) -> list[str]:
+    """Figures outside their range: checked magnitudes, and shape figures with a week outside ±20 %."""
+    return [r.figure for r in rows if r.checked and not r.ok] + [r.figure for r in shape if r.weeks and not r.ok]

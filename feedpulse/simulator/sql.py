@@ -258,6 +258,16 @@ def new_users_expr(ctx: Context, s: str) -> str:
     )
 
 
+def views_expr(ctx: Context) -> str:
+    """Views of a user's active day: Poisson-ish around ``lam``, or on a glance day 1 + a few."""
+    m = ctx.model
+    full = f"greatest(1, round(lam + sqrt(lam) * {G('pv', 'user_id', '{dn:Int64}')}))"
+    if m.glance_share <= 0:
+        return f"toUInt32({full})"
+    glance = f"1 + floor(-log(1 - {U('gv', 'user_id', '{dn:Int64}')}) * {lit(m.glance_scale)})"
+    return f"toUInt32(if({U('gl', 'user_id', '{dn:Int64}')} < {lit(m.glance_share)}, {glance}, {full}))"
+
+
 def users_sql(ctx: Context, adj: dict[str, list[Any]], k0: int, k1: int) -> str:
     """Active users of day ``{dn}`` with their attributes and per-day feed/messenger draws."""
     m = ctx.model
@@ -303,7 +313,7 @@ SELECT
     1 / (1 + exp(-({lit(m.ctr_logit_median)} + {lit(m.ctr_logit_sd)} * {ctr_z}))) AS ctr,
     exp({lit(m.view_mu)} + {lit(m.view_sigma)} * z_rate + {lit(dsig)} * {G("dv", "user_id", "{dn:Int64}")}
         - {lit(dsig * dsig / 2)}) AS lam,
-    toUInt32(greatest(1, round(lam + sqrt(lam) * {G("pv", "user_id", "{dn:Int64}")}))) AS n_views,
+    {views_expr(ctx)} AS n_views,
     toUInt8(1 + (({U("ns", "user_id", "{dn:Int64}")} AS v_ns) < {lit(1 - s1)}) + (v_ns < {lit(s3)})) AS n_sess,
     n_views / n_sess * {lit(m.view_gap_seconds)} * (0.5 + {U("len", "user_id", "{dn:Int64}")}) AS sess_len,
     toUInt32(1 + floor(exp({lit(math.log(m.msg_rate_mean) - m.msg_rate_sigma**2 / 2)})
