@@ -8,6 +8,7 @@ are (as in production). A variant of the file can be given to show what a settin
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -141,10 +142,10 @@ class DagsterStack:
 
     # --- processes --------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = process
         return process
@@ -159,11 +160,15 @@ class DagsterStack:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
-    def start_code_server(self, timeout: float = 180) -> None:
+    def start_code_server(self, clock: dt.datetime | None = None, timeout: float = 180) -> None:
+        """`dagster api grpc` for the code location; ``clock`` pins feedpulse's "now" (tests/pinned_clock.py)."""
+        dagster = [str(BIN / "dagster")] if clock is None else [sys.executable, "-m", "tests.pinned_clock"]
+        dagster += [clock.isoformat(), "dagster"] if clock is not None else []
         self._spawn(
             "grpc",
             [
-                *(str(BIN / "dagster"), "api", "grpc", "-m", "orchestration.definitions"),
+                *dagster,
+                *("api", "grpc", "-m", "orchestration.definitions"),
                 *("-h", "127.0.0.1", "-p", str(self.grpc_port), "--location-name", LOCATION),
             ],
         )
@@ -175,20 +180,52 @@ class DagsterStack:
 
         wait_for("the code server to answer", healthy, timeout, interval=1)
 
-    def start_daemon(self, timeout: float = 120) -> None:
-        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)])
+    @contextmanager
+    def instance(self) -> Iterator[Any]:
+        """The same instance in this process (dagster.yaml reads its storage from the environment)."""
         from dagster import DagsterInstance
+
+        saved = {key: os.environ.get(key) for key in self.env if key.startswith("DAGSTER_PG_")}
+        os.environ.update({key: self.env[key] for key in saved})
+        try:
+            instance = DagsterInstance.from_config(str(self.home))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        with instance:
+            yield instance
+
+    @contextmanager
+    def other_daemon(self, instance_yaml: str) -> Iterator[None]:
+        """Run the daemon with another instance file (same storage) for the block, then this one again.
+
+        Everything the block starts through the webserver is launched by that daemon, and its run
+        workers get its instance (a run's worker uses the launching daemon's instance file)."""
+        self._stop("daemon")
+        variant = self.home / "variant"
+        variant.mkdir(exist_ok=True)
+        (variant / "dagster.yaml").write_text(instance_yaml)
+        try:
+            self.start_daemon(home=variant)
+            yield
+        finally:
+            self._stop("daemon")
+            self.start_daemon()
+
+    def start_daemon(self, timeout: float = 120, home: Path | None = None) -> None:
+        env = {**self.env, "DAGSTER_HOME": str(home or self.home)}
+        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)], env=env)
 
         def heartbeating() -> bool:
             self._alive("daemon")
-            with DagsterInstance.from_config(str(self.home)) as instance:
+            with self.instance() as instance:
                 beats = instance.get_daemon_heartbeats()
                 return set(instance.get_required_daemon_types()) <= set(beats)
 
         wait_for("every daemon's first heartbeat", heartbeating, timeout, interval=1)
-
-    def stop_daemon(self) -> None:
-        self._stop("daemon")
 
     def start_webserver(self, timeout: float = 180) -> None:
         self._spawn(
@@ -212,6 +249,7 @@ class DagsterStack:
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
+        below = {pid: _start_time(pid) for pid in descendants(process.pid)}  # run workers, dbt
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -220,6 +258,10 @@ class DagsterStack:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        for pid, started in below.items():
+            if started is not None and _start_time(pid) == started:  # the same process, not a reused id
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         for name in ("webserver", "daemon", "grpc"):
@@ -236,6 +278,13 @@ class DagsterStack:
         if payload.get("errors"):
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def descendants(pid: int) -> list[int]:

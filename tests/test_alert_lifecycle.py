@@ -68,3 +68,26 @@ def test_parsers_name_the_problem():
         parse_duration("two hours")
     with pytest.raises(ValueError, match="METRIC"):
         parse_matcher(":os")
+
+
+def test_no_data_notification_survives_the_sensor_to_run_payload():
+    """The sensor hands a notification to alert_job as JSON; a no-data bucket's NaN z/value travel
+    as null and must come back as NaN (alert_job crashed on abs(None) for every no-data alert)."""
+    import math
+
+    import pandas as pd
+
+    from feedpulse.alerts.detector import Evaluation
+    from feedpulse.alerts.lifecycle import Notification
+    from feedpulse.alerts.service import from_payload, to_payload
+
+    bucket = dt.datetime(2025, 6, 10, 12, 15)
+    nan = float("nan")
+    no_data = Evaluation(pd.Timestamp(bucket), "views", "total", nan, 812.0, 600.0, 1000.0, nan, nan, "no_data", "gap")
+    firing = Evaluation(pd.Timestamp(bucket), "likes", "total", 10.0, 90.0, 60.0, 120.0, -6.5, -0.89, "firing", "drop")
+    back = from_payload(to_payload(Notification("firing", "total", bucket, [no_data, firing])))
+    restored, other = back.evaluations
+    assert math.isnan(restored.z) and math.isnan(restored.value) and math.isnan(restored.deviation)
+    assert (restored.expected, restored.status, restored.bucket) == (812.0, "no_data", pd.Timestamp(bucket))
+    assert other == firing
+    assert max(back.evaluations, key=lambda e: abs(e.z) if e.z == e.z else 0.0) == firing  # send()'s lead

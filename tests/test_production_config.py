@@ -274,3 +274,26 @@ def test_dbt_parse_with_the_cluster_target(tmp_path: Path) -> None:
         str(node["config"].get("engine", "")).startswith("Replicated") and "{replica}" in str(node["config"]["engine"])
         for node in tables
     ), [n["config"].get("engine") for n in tables]
+
+
+@pytest.mark.parametrize("path", [DAGSTER_YAML, ROOT / "dagster.yaml"], ids=["deploy", "local"])
+def test_run_monitoring_frees_the_slots_of_killed_runs(path: Path) -> None:
+    """Without free_slots_after_run_end_seconds a killed run keeps its `dbt` slot forever (issue 12);
+    tests/test_dagster_production.py shows it with the real daemon."""
+    monitoring = load(path)["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 300
+    assert monitoring["poll_interval_seconds"] <= 60
+    assert monitoring["start_timeout_seconds"] >= 60 and monitoring["cancel_timeout_seconds"] >= 60
+
+
+def test_dagster_postgres_is_the_production_extra_of_dagsters_release_line() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [dagster] = [d for d in project["dependencies"] if d.startswith("dagster>=")]
+    [postgres] = project["optional-dependencies"]["production"]
+    # integration libraries are numbered 0.(minor + 16) alongside dagster 1.minor
+    minor = int(re.search(r">=1\.(\d+)", dagster).group(1))
+    assert postgres == f"dagster-postgres>=0.{minor + 16},<0.{minor + 17}"
+    assert load(DAGSTER_YAML)["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"

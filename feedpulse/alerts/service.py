@@ -97,13 +97,22 @@ def from_payload(payload: str) -> Notification:
         slice=data["slice"],
         bucket=dt.datetime.fromisoformat(data["bucket"]),
         started=dt.datetime.fromisoformat(data["started"]) if data["started"] else None,
-        evaluations=[Evaluation(**{**e, "bucket": pd.Timestamp(e["bucket"])}) for e in data["evaluations"]],
+        evaluations=[_evaluation_from_dict(e) for e in data["evaluations"]],
     )
+
+
+# Float fields of an Evaluation; NaN (e.g. the z of a no-data bucket) travels as JSON null.
+_FLOAT_FIELDS = ("value", "expected", "lower", "upper", "z", "deviation")
+
+
+def _evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
+    floats = {name: float("nan") if data[name] is None else float(data[name]) for name in _FLOAT_FIELDS}
+    return Evaluation(**{**data, **floats, "bucket": pd.Timestamp(data["bucket"])})
 
 
 def _evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
     out = {}
-    for name in ("metric", "slice", "value", "expected", "lower", "upper", "z", "deviation", "status", "reason"):
+    for name in ("metric", "slice", *_FLOAT_FIELDS, "status", "reason"):
         value = getattr(evaluation, name)
         out[name] = None if isinstance(value, float) and value != value else value
     out["bucket"] = pd.Timestamp(evaluation.bucket).isoformat()
