@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
-from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, run_evaluation, targets
+from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, TUNING_SEEDS, aggregate, parse_seeds, run_evaluation, targets
 from feedpulse.identifiers import check_scratch_name
 from feedpulse.scratch import ScratchDatabaseError
 
@@ -99,6 +99,18 @@ DATABASE = typer.Option(
 CONFIG = typer.Option(None, "--config", help="alerts.yaml to evaluate (default: the shipped one).")
 KEEP = typer.Option(False, "--keep", help="Keep the scratch database.")
 JSON = typer.Option(False, "--json", help='Print {"detectors": {...}} as JSON.')
+SEEDS = typer.Option(
+    None,
+    "--seeds",
+    help="Several seeds, e.g. 101-110 or 42,7,101-105: every figure per seed, with the mean and the worst seed "
+    f"(tuning seeds {','.join(map(str, TUNING_SEEDS))}; the rest are held out).",
+)
+ROOT_CAUSE = typer.Option(
+    False,
+    "--root-cause",
+    help="Also run the root-cause harness on the seeds (plants confined to one segment; top-1/top-3 hit rates).",
+)
+PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per seed (one test day).")
 
 
 @app.command("evaluate")
@@ -111,6 +123,9 @@ def evaluate_command(
     config_path: Path | None = CONFIG,
     keep: bool = KEEP,
     as_json: bool = JSON,
+    seeds: str | None = SEEDS,
+    root_cause: bool = ROOT_CAUSE,
+    plants: int = PLANTS,
 ) -> None:
     """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
     from feedpulse.clickhouse import get_client
@@ -119,9 +134,15 @@ def evaluate_command(
         config = load_config(config_path) if config_path else default_config()
         if database is not None:
             check_scratch_name(database, "--database")
+        seed_list = parse_seeds(seeds) if seeds is not None else None
+        if seed_list is not None and database is not None and len(seed_list) > 1:
+            raise ValueError("--database names one scratch database: use it with a single seed")
     except (ConfigError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if seed_list is not None or root_cause:
+        _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants)
+        return
     client = get_client()
     try:
         report = run_evaluation(client, weeks=weeks, scale=scale, seed=seed, warmup_days=warmup_days,
@@ -149,3 +170,85 @@ def evaluate_command(
     console.print(f"Targets (feedpulse, scale 1; false-alert target ≤ {TARGETS['false_alerts_per_metric_week']:g}):")
     for line in render_targets(report):
         console.print("  " + line, highlight=False, markup=False)
+
+
+def _evaluate_seeds(
+    config, seeds: list[int], weeks: int, scale: float, warmup_days: int, keep: bool, as_json: bool,
+    root_cause: bool, plants: int,
+) -> None:  # fmt: skip
+    """``--seeds`` / ``--root-cause``: per seed, mean and worst; the held-out seeds named."""
+    from feedpulse.alerts.rootcause import run_rootcause
+    from feedpulse.clickhouse import get_client
+
+    client = get_client()
+    try:
+        per_seed = {
+            str(s): run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days, config=config,
+                                   keep=keep)["detectors"]
+            for s in seeds
+        }  # fmt: skip
+        rootcause = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants) if root_cause else None
+    except ScratchDatabaseError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
+    held_out = [s for s in seeds if s not in TUNING_SEEDS]
+    report: dict[str, Any] = {
+        "seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
+        "per_seed": per_seed, "summary": aggregate(per_seed),
+    }  # fmt: skip
+    if rootcause is not None:
+        report["root_cause"] = rootcause
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=max(Console().width, 110))
+    console.print(render_summary(report))
+    console.print(
+        f"seeds {','.join(map(str, seeds))}; held out (not tuned on): {','.join(map(str, held_out)) or 'none'}; "
+        f"{weeks} evaluated weeks after {warmup_days} warm-up days, scale {scale:g}",
+        highlight=False,
+    )
+    if rootcause is not None:
+        console.print(render_rootcause(rootcause))
+
+
+SUMMARY_ROWS = (
+    ("recall ≥ 30%, volume ≥ 100", "recall_large_volume_30_plus", True),
+    ("recall 20%, volume ≥ 100", "recall_large_volume_20", True),
+    ("recall (all events)", "recall", True),
+    ("precision", "precision", True),
+    ("F1", "f1", False),
+    ("detections within 1 bucket", "within_1_bucket", True),
+    ("false alerts / metric / week", "false_alerts_per_metric_week", False),
+)
+
+
+def render_summary(report: dict[str, Any]) -> Table:
+    """Mean and worst seed per detector for the headline figures."""
+    table = Table(title="Anomaly detection over seeds: mean (worst seed)")
+    names = [n for n in TABLE_DETECTORS if n in report["summary"]]
+    table.add_column("measure")
+    for name in names:
+        table.add_column(LABELS.get(name, name), justify="right")
+    for label, key, percent in SUMMARY_ROWS:
+        cells = []
+        for name in names:
+            figure = report["summary"][name].get(key, {})
+            cells.append(f"{_fmt(figure.get('mean'), percent)} ({_fmt(figure.get('worst'), percent)})")
+        table.add_row(label, *cells)
+    return table
+
+
+def render_rootcause(report: dict[str, Any]) -> Table:
+    """Top-1 / top-3 hit rates of the explainer, per seed and pooled."""
+    table = Table(title="Root cause: planted segment (or its parent for pairs) in the explainer's top 1 / top 3")
+    for column in ("seed", "plants carrying ≥ 20 %", "top-1", "top-3", "singles top-1", "pairs top-1", "fired"):
+        table.add_column(column, justify="right")
+    rows = [*report["per_seed"].items(), ("pooled", report["pooled"])]
+    for seed, s in rows:
+        c = s["carrying_20_plus"]
+        table.add_row(seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), _fmt(s["single"]["top1"]),
+                      _fmt(s["pair"]["top1"]), _fmt(s["fired"]))  # fmt: skip
+    return table
