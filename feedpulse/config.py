@@ -143,6 +143,30 @@ def feedpulse_home() -> Path:
     return home
 
 
+def source_database() -> str:
+    """``FEEDPULSE_SOURCE_DATABASE``: the database with the raw event tables (default ``simulator``)."""
+    return (os.environ.get("FEEDPULSE_SOURCE_DATABASE") or "").strip() or "simulator"
+
+
+def report_why_threshold() -> float:
+    """``FEEDPULSE_REPORT_WHY_THRESHOLD``: a report figure that moved more than this day over day (default
+    0.1 = 10 %) gets a "why" line naming the segment behind the move; ``off`` disables the lines."""
+    value = (os.environ.get("FEEDPULSE_REPORT_WHY_THRESHOLD") or "").strip().lower()
+    if not value:
+        return 0.1
+    if value == "off":
+        return float("inf")
+    try:
+        threshold = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(
+            f"FEEDPULSE_REPORT_WHY_THRESHOLD must be a share like 0.1, 10% or off, got {value!r}"
+        ) from None
+    if not threshold > 0:
+        raise ValueError(f"FEEDPULSE_REPORT_WHY_THRESHOLD must be above 0, got {value!r}")
+    return threshold
+
+
 def alerts_config_path() -> Path | None:
     """``FEEDPULSE_ALERTS_CONFIG``: the alerts.yaml to use; ``None`` ⇒ the shipped one."""
     return settings().alerts_config

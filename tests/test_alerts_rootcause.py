@@ -125,3 +125,28 @@ def test_evaluate_refuses_bad_seed_lists_before_connecting() -> None:
     several = ["evaluate", "--seeds", "1,2", "--database", "feedpulse_scratch_x"]
     result = CliRunner().invoke(app, several)
     assert result.exit_code == 2 and "single seed" in result.output
+
+
+def test_report_why_selection_and_setting(monkeypatch) -> None:
+    from feedpulse.config import report_why_threshold
+    from feedpulse.reports.data import DailySeries
+    from feedpulse.reports.why import line, moved
+
+    day = dt.date(2024, 3, 12)
+    frame = pd.DataFrame(
+        {"dau": [100.0, 130.0], "views": [1000.0, 1050.0], "app_dau": [10.0, 20.0]},
+        index=[day - dt.timedelta(days=1), day],
+    )
+    assert moved(DailySeries(day, frame), 0.1) == ["dau"]  # views +5 %; app_dau has no segment cells
+    assert moved(DailySeries(day, frame), 0.01) == ["dau", "views"]
+    base = pd.DataFrame({"os": ["Android", "iOS"], "views": [100.0, 100.0]})
+    result = explain(base.assign(views=[50.0, 100.0]), base, "views", dimensions=("os",))
+    assert line(result, "ru") == "↳ почему: Android — 100 % изменения (−50 % в сегменте)"
+    monkeypatch.delenv("FEEDPULSE_REPORT_WHY_THRESHOLD", raising=False)
+    assert report_why_threshold() == 0.1
+    for value, expected in (("15%", 0.15), ("0.2", 0.2), ("off", float("inf"))):
+        monkeypatch.setenv("FEEDPULSE_REPORT_WHY_THRESHOLD", value)
+        assert report_why_threshold() == pytest.approx(expected)
+    monkeypatch.setenv("FEEDPULSE_REPORT_WHY_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="FEEDPULSE_REPORT_WHY_THRESHOLD"):
+        report_why_threshold()

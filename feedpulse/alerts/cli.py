@@ -16,6 +16,7 @@ from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
 from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, TUNING_SEEDS, aggregate, parse_seeds, run_evaluation, targets
+from feedpulse.alerts.rootcause import TARGETS as TARGETS_RC
 from feedpulse.identifiers import check_scratch_name
 from feedpulse.scratch import ScratchDatabaseError
 
@@ -108,7 +109,8 @@ SEEDS = typer.Option(
 ROOT_CAUSE = typer.Option(
     False,
     "--root-cause",
-    help="Also run the root-cause harness on the seeds (plants confined to one segment; top-1/top-3 hit rates).",
+    help="Run the root-cause harness on the seeds instead (plants confined to one segment; top-1/top-3 hit rates "
+    "of the explainer; see feedpulse/alerts/rootcause.py).",
 )
 PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per seed (one test day).")
 
@@ -182,24 +184,27 @@ def _evaluate_seeds(
 
     client = get_client()
     try:
-        per_seed = {
-            str(s): run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days, config=config,
-                                   keep=keep)["detectors"]
-            for s in seeds
-        }  # fmt: skip
-        rootcause = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants) if root_cause else None
+        if root_cause:
+            report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants)
+        else:
+            per_seed = {
+                str(s): run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days,
+                                       config=config, keep=keep)["detectors"]
+                for s in seeds
+            }  # fmt: skip
     except ScratchDatabaseError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:
         client.close()
+    if root_cause:
+        _print_rootcause(report, seeds, scale, as_json)
+        return
     held_out = [s for s in seeds if s not in TUNING_SEEDS]
     report: dict[str, Any] = {
         "seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
         "per_seed": per_seed, "summary": aggregate(per_seed),
     }  # fmt: skip
-    if rootcause is not None:
-        report["root_cause"] = rootcause
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -210,8 +215,26 @@ def _evaluate_seeds(
         f"{weeks} evaluated weeks after {warmup_days} warm-up days, scale {scale:g}",
         highlight=False,
     )
-    if rootcause is not None:
-        console.print(render_rootcause(rootcause))
+
+
+def _print_rootcause(report: dict[str, Any], seeds: list[int], scale: float, as_json: bool) -> None:
+    held_out = [s for s in seeds if s not in TUNING_SEEDS]
+    report = {"seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
+              **report}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=max(Console().width, 110))
+    console.print(render_rootcause(report))
+    pooled = report["pooled"]["carrying_20_plus"]
+    fired = report["pooled"]["carrying_20_plus_fired"]
+    console.print(
+        f"seeds {','.join(map(str, seeds))} (held out: {','.join(map(str, held_out)) or 'none'}), scale {scale:g}; "
+        f"targets for plants carrying ≥ 20 % of the deviation: top-1 ≥ {TARGETS_RC['top1']:g}, top-3 ≥ "
+        f"{TARGETS_RC['top3']:g}; pooled {_fmt(pooled['top1'])} / {_fmt(pooled['top3'])} (n = {pooled['n']}); "
+        f"where the detector fired {_fmt(fired['top1'])} / {_fmt(fired['top3'])} (n = {fired['n']})",
+        highlight=False,
+    )
 
 
 SUMMARY_ROWS = (
@@ -244,11 +267,14 @@ def render_summary(report: dict[str, Any]) -> Table:
 def render_rootcause(report: dict[str, Any]) -> Table:
     """Top-1 / top-3 hit rates of the explainer, per seed and pooled."""
     table = Table(title="Root cause: planted segment (or its parent for pairs) in the explainer's top 1 / top 3")
-    for column in ("seed", "plants carrying ≥ 20 %", "top-1", "top-3", "singles top-1", "pairs top-1", "fired"):
+    columns = ("seed", "plants ≥ 20 %", "top-1", "top-3", "fired: n", "fired top-1", "fired top-3", "singles top-1",
+               "pairs top-1", "< 20 %: top-1", "detector fired")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
     rows = [*report["per_seed"].items(), ("pooled", report["pooled"])]
     for seed, s in rows:
-        c = s["carrying_20_plus"]
-        table.add_row(seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), _fmt(s["single"]["top1"]),
-                      _fmt(s["pair"]["top1"]), _fmt(s["fired"]))  # fmt: skip
+        c, f = s["carrying_20_plus"], s["carrying_20_plus_fired"]
+        table.add_row(seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), str(f["n"]), _fmt(f["top1"]),
+                      _fmt(f["top3"]), _fmt(s["single"]["top1"]), _fmt(s["pair"]["top1"]),
+                      _fmt(s["carrying_under_20"]["top1"]), _fmt(s["fired"]))  # fmt: skip
     return table

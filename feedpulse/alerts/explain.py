@@ -53,7 +53,12 @@ RATIOS: dict[str, tuple[str, str]] = {"ctr": ("likes", "views")}
 # heavy users make a tiny segment's views jump tenfold (a segment with no baseline is never ranked)
 MIN_EXPECTED = 5.0
 MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume allows")
-PAIR_MARGIN = 2.0  # a pair is listed when the rest of each parent moved less than 1/PAIR_MARGIN of its change
+# expected distinct users below which a segment is not ranked (when the cells count users): a segment's
+# events come in per-user bursts (≈ 17 views per feed user per bucket), so its noise is that of its users
+MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
+USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "feed_users": "feed_users",
+            "messages": "messenger_users", "messenger_users": "messenger_users"}  # fmt: skip
+PAIR_MARGIN = 3.0  # a pair is listed when the rest of each parent moved less than 1/PAIR_MARGIN of its change
 
 Segment = tuple[tuple[str, str], ...]
 
@@ -197,6 +202,15 @@ class _Cells:
         return pd.DataFrame({k: v[present] for k, v in data.items()}, index=index)
 
 
+def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.ndarray:
+    """Segments whose expected users (baseline users scaled to the current total) reach ``min_users``."""
+    if users is None or f"{users}_0" not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    before, now = frame[f"{users}_0"].to_numpy(), frame[f"{users}_1"].to_numpy()
+    scale = now.sum() / before.sum() if before.sum() > 0 else 0.0
+    return before * scale >= min_users
+
+
 def _segment(dims: tuple[str, ...], key: object) -> Segment:
     values = key if isinstance(key, tuple) else (key,)
     return tuple((d, str(v)) for d, v in zip(dims, values, strict=True))
@@ -223,6 +237,7 @@ def _count_segments(
     deviation: float,
     min_expected: float,
     min_pair_expected: float,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> list[SegmentChange]:
     out = []
     for dims in groups:
@@ -230,7 +245,7 @@ def _count_segments(
         observed = frame[f"{metric}_1"].to_numpy()
         expected = frame[f"{metric}_0"].to_numpy() * scale
         floor = min_expected if len(dims) == 1 else min_pair_expected
-        keep = expected >= max(floor, 1e-9)
+        keep = (expected >= max(floor, 1e-9)) & _users_ok(frame, *users)
         share = (observed - expected) / deviation
         change = observed / np.where(keep, expected, 1.0) - 1
         score = _score(share, change)
@@ -264,6 +279,7 @@ def _ratio_segments(
     delta: float,
     min_expected: float,
     min_pair_expected: float,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> tuple[list[SegmentChange], dict[tuple[str, ...], MixRate]]:
     num, den = RATIOS[metric]
     out, splits = [], {}
@@ -279,7 +295,8 @@ def _ratio_segments(
         volume = frame[f"{den}_0"].to_numpy() * _volume_scale(frame, den)
         now = frame[f"{den}_1"].to_numpy()
         floor = min_expected if len(dims) == 1 else min_pair_expected
-        for i in np.flatnonzero((volume >= floor) & ((score > 0) | (len(dims) == 1))):
+        ok = (volume >= floor) & _users_ok(frame, *users)
+        for i in np.flatnonzero(ok & ((score > 0) | (len(dims) == 1))):
             out.append(SegmentChange(_segment(dims, frame.index[i]), float(r1[i]), float(r0[i]), float(share[i]),
                                      float(change[i]), float(score[i]), float(now[i]), float(volume[i])))  # fmt: skip
     return out, splits
@@ -347,6 +364,7 @@ def explain(
     min_pair_expected: float = MIN_PAIR_EXPECTED,
     pair_margin: float = PAIR_MARGIN,
     limit: int = 10,
+    min_users: float = MIN_USERS,
 ) -> Explanation:
     """Rank the segments of ``slice_label`` that explain ``metric``'s deviation (see the module doc).
 
@@ -360,19 +378,24 @@ def explain(
     current, baseline = _restrict(current, where), _restrict(baseline, where)
     dims = [d for d in dimensions if d not in where and d in current.columns and d in baseline.columns]
     groups = _groups(dims, pairs)
+    users_column = USERS_OF.get(metric)
+    if users_column not in current.columns or users_column not in baseline.columns:
+        users_column = None  # cells without user counts: the count floors alone
+    users = (users_column, min_users)
+    cell_columns = list(dict.fromkeys([*columns, *([users_column] if users_column else [])]))
     if metric in RATIOS:
-        cells = _Cells(current, baseline, dims, columns)
+        cells = _Cells(current, baseline, dims, cell_columns)
         return _explain_ratio(cells, current, baseline, metric, expected_total, groups, min_expected, min_pair_expected,
-                              pair_margin, limit)  # fmt: skip
+                              pair_margin, limit, users)  # fmt: skip
     observed = float(current[metric].sum())
     base_total = float(baseline[metric].sum())
     expected = base_total if expected_total is None else float(expected_total)
     deviation = observed - expected
     if deviation == 0 or base_total <= 0 or not math.isfinite(expected):
         return Explanation(metric, observed, expected)
-    cells = _Cells(current, baseline, dims, columns)
+    cells = _Cells(current, baseline, dims, cell_columns)
     scale = expected / base_total
-    segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected)
+    segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected, users)
     ranked = _rank(segments, pair_margin, min_expected, limit)
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1 if expected else math.nan, 0.0)
     uniform = _moved_alike(total, ranked, pair_margin, min_expected)
@@ -390,6 +413,7 @@ def _explain_ratio(
     min_pair_expected: float,
     pair_margin: float,
     limit: int,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> Explanation:
     num, den = RATIOS[metric]
     views1, views0 = float(current[den].sum()), float(baseline[den].sum())
@@ -402,7 +426,7 @@ def _explain_ratio(
     if delta == 0 or base_ratio <= 0 or not math.isfinite(expected):
         return Explanation(metric, observed, expected)
     segments, splits = _ratio_segments(cells, metric, groups, expected / base_ratio, delta,
-                                       min_expected, min_pair_expected)  # fmt: skip
+                                       min_expected, min_pair_expected, users)  # fmt: skip
     ranked = _rank(segments, pair_margin, min_expected, limit)
     lead = ranked[0].dimensions if ranked else groups[0] if groups else None
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1, 0.0, views1, views1)

@@ -173,7 +173,7 @@ def run_seed(
     *,
     config: AlertsConfig | None = None,
     scale: float = 1.0,
-    history_days: int = 8,
+    history_days: int = 15,
     per_day: int = 20,
     spacing: int = 3,
     start: dt.date = DEFAULT_START,
