@@ -150,3 +150,29 @@ def test_report_why_selection_and_setting(monkeypatch) -> None:
     monkeypatch.setenv("FEEDPULSE_REPORT_WHY_THRESHOLD", "lots")
     with pytest.raises(ValueError, match="FEEDPULSE_REPORT_WHY_THRESHOLD"):
         report_why_threshold()
+
+
+def test_limit_detector_keeps_the_budget_and_catches_large_changes() -> None:
+    """Three seeds of Poisson counts around the same daily shape: the limit detector (expected value =
+    the other seeds' mean) keeps the false-alert budget on clean weeks and catches large anomalies."""
+    from feedpulse.alerts.evaluate import StreamData, limit_detector, plan_and_inject, share_of_limit
+
+    index = pd.date_range("2024-03-04", periods=96 * 21, freq="15min")
+    shape = 400 + 300 * np.sin(np.arange(len(index)) * 2 * np.pi / 96)
+    per_seed = {}
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        streams = [StreamData("views", label, pd.Series(rng.poisson(shape * f).astype(float), index=index), None)
+                   for label, f in (("total", 1.0), ("os:iOS", 0.4))]  # fmt: skip
+        plan_and_inject(streams, 96 * 7, 8, seed)
+        per_seed[seed] = streams
+    summaries, theta = limit_detector(per_seed, 96 * 7, 2.0, budget=1.0)
+    assert theta > 1
+    assert np.mean([s["false_alerts_per_metric_week"] for s in summaries.values()]) <= 1.0
+    for summary in summaries.values():
+        assert summary["recall_by_magnitude"]["60"] >= 0.75  # ramps start at a quarter of it
+        assert summary["recall_by_type"]["missing"] == 1.0
+    share = share_of_limit(
+        {"recall_large_volume_by_magnitude": {"60": 0.5}}, {"recall_large_volume_by_magnitude": {"60": 1.0}}
+    )
+    assert share == {"60": 0.5}

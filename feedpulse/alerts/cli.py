@@ -10,21 +10,38 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
-from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, TUNING_SEEDS, aggregate, parse_seeds, run_evaluation, targets
+from feedpulse.alerts.evaluate import (
+    MAGNITUDES,
+    TARGETS,
+    TUNING_SEEDS,
+    aggregate,
+    limit_detector,
+    parse_seeds,
+    run_evaluation,
+    share_of_limit,
+    targets,
+)
 from feedpulse.alerts.rootcause import TARGETS as TARGETS_RC
+from feedpulse.alerts.series import BUCKETS_PER_DAY
 from feedpulse.identifiers import check_scratch_name
 from feedpulse.scratch import ScratchDatabaseError
 
 app = typer.Typer(help="15-minute anomaly alerts: detector evaluation.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
 
-TABLE_DETECTORS = ("feedpulse", "yesterday_pct", "yesterday_pct_20", "iqr")
-LABELS = {"yesterday_pct": "yesterday ±30%", "yesterday_pct_20": "yesterday ±20%", "iqr": "IQR a=3, n=5"}
+TABLE_DETECTORS = ("feedpulse", "limit", "yesterday_pct", "yesterday_pct_20", "iqr")
+LABELS = {
+    "limit": "limit (knows E)",
+    "yesterday_pct": "yesterday ±30%",
+    "yesterday_pct_20": "yesterday ±20%",
+    "iqr": "IQR a=3, n=5",
+}
 
 
 def _fmt(value: Any, percent: bool = True) -> str:
@@ -187,11 +204,12 @@ def _evaluate_seeds(
         if root_cause:
             report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants)
         else:
-            per_seed = {
-                str(s): run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days,
-                                       config=config, keep=keep)["detectors"]
-                for s in seeds
-            }  # fmt: skip
+            per_seed, streams = {}, {}
+            for s in seeds:
+                streams[s] = []
+                report = run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days,
+                                        config=config, keep=keep, streams_out=streams[s])  # fmt: skip
+                per_seed[str(s)] = report["detectors"]
     except ScratchDatabaseError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -201,15 +219,31 @@ def _evaluate_seeds(
         _print_rootcause(report, seeds, scale, as_json)
         return
     held_out = [s for s in seeds if s not in TUNING_SEEDS]
+    limit_note = "the limit detector needs ≥ 2 seeds (expected values = mean of the other seeds' clean buckets)"
+    if len(seeds) >= 2:
+        budget = float(np.mean([d["feedpulse"]["false_alerts_per_metric_week"] for d in per_seed.values()]))
+        limits, theta = limit_detector(streams, warmup_days * BUCKETS_PER_DAY, weeks, budget)
+        for s, summary in limits.items():
+            per_seed[str(s)]["limit"] = summary
+            per_seed[str(s)]["feedpulse"]["recall_share_of_limit"] = share_of_limit(per_seed[str(s)]["feedpulse"],
+                                                                                     summary)  # fmt: skip
+        limit_note = (f"limit detector: exact Poisson/binomial tail given each bucket's expectation (leave-one-out "
+                      f"mean of the other seeds' clean values), threshold 10^−{theta:.2f} = feedpulse's pooled false "
+                      f"alerts ({budget:.2f} per metric-week)")  # fmt: skip
     report: dict[str, Any] = {
         "seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
-        "per_seed": per_seed, "summary": aggregate(per_seed),
+        "per_seed": per_seed, "summary": aggregate(per_seed), "limit": limit_note,
+        "recall_share_of_limit": _share_summary(per_seed),
     }  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     console = Console(width=max(Console().width, 110))
     console.print(render_summary(report))
+    console.print(report["limit"], highlight=False)
+    for band, figure in report["recall_share_of_limit"].items():
+        shown = f"mean {_fmt(figure['mean'])}, worst {_fmt(figure['worst'])}"
+        console.print(f"feedpulse recall {band}% (volume ≥ 100) as a share of the limit's: {shown}", highlight=False)
     console.print(
         f"seeds {','.join(map(str, seeds))}; held out (not tuned on): {','.join(map(str, held_out)) or 'none'}; "
         f"{weeks} evaluated weeks after {warmup_days} warm-up days, scale {scale:g}",
@@ -235,6 +269,15 @@ def _print_rootcause(report: dict[str, Any], seeds: list[int], scale: float, as_
         f"where the detector fired {_fmt(fired['top1'])} / {_fmt(fired['top3'])} (n = {fired['n']})",
         highlight=False,
     )
+
+
+def _share_summary(per_seed: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for band in (str(round(m * 100)) for m in MAGNITUDES):
+        values = [d["feedpulse"].get("recall_share_of_limit", {}).get(band) for d in per_seed.values()]
+        values = [v for v in values if v is not None]
+        out[band] = {"mean": float(np.mean(values)) if values else None, "worst": min(values) if values else None}
+    return out
 
 
 SUMMARY_ROWS = (

@@ -289,10 +289,17 @@ def score(streams: list[StreamData], config: AlertsConfig, eval_start: int, week
 
 
 def evaluate_frame_offline(
-    frame: pd.DataFrame, config: AlertsConfig, warmup_days: int, seed: int, events_per_week: int = 8
+    frame: pd.DataFrame,
+    config: AlertsConfig,
+    warmup_days: int,
+    seed: int,
+    events_per_week: int = 8,
+    streams_out: list[StreamData] | None = None,
 ) -> dict[str, Any]:
     """The harness on an already loaded frame (no ClickHouse): inject, run, summarise."""
     streams = build_streams(frame, config)
+    if streams_out is not None:
+        streams_out.extend(streams)
     eval_start = warmup_days * BUCKETS_PER_DAY
     weeks = (len(streams[0].clean) - eval_start) / (7 * BUCKETS_PER_DAY)
     plan_and_inject(streams, eval_start, events_per_week, seed)
@@ -311,8 +318,11 @@ def run_evaluation(
     config: AlertsConfig | None = None,
     events_per_week: int = 8,
     keep: bool = False,
+    streams_out: list[StreamData] | None = None,
 ) -> dict[str, Any]:
     """Simulate, load, inject and score; returns ``{"detectors": …, "meta": …}``.
+
+    ``streams_out``: a list that receives the clean and injected streams (for the limit detector).
 
     ``database``: a scratch database name to create (``feedpulse_scratch_…``, must not exist); default a
     new one. It is dropped afterwards unless ``keep``; an existing database is never written or dropped.
@@ -328,7 +338,7 @@ def run_evaluation(
         first = dt.datetime.combine(start, dt.time())
         frame = load_series(client, first, first + dt.timedelta(days=days), database=database, slices=EVAL_SLICES)
     loaded = time.perf_counter()
-    report = evaluate_frame_offline(frame, config, warmup_days, seed, events_per_week)
+    report = evaluate_frame_offline(frame, config, warmup_days, seed, events_per_week, streams_out)
     report["meta"] = {
         "database": database if keep else None,
         "weeks": weeks, "scale": scale, "seed": seed, "warmup_days": warmup_days, "start": start.isoformat(),
@@ -398,4 +408,101 @@ def aggregate(per_seed: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[
             worst_seed = (min if higher else max)(values, key=values.__getitem__)
             out[name][figure] = {"mean": float(np.mean(list(values.values()))), "worst": values[worst_seed],
                                  "worst_seed": int(worst_seed)}  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------- limit
+
+
+def _tail_score(x: np.ndarray, mu: np.ndarray, volume: np.ndarray | None) -> np.ndarray:
+    """−log10 of the two-sided exact tail probability of each observed value given its true expectation:
+    Poisson(μ) for a count, Binomial(views, μ) for a ratio (likes of the bucket's views). Missing ⇒ ∞."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    score = np.full(len(x), np.inf)
+    ok = ~np.isnan(x) & ~np.isnan(mu) & (mu > 0)
+    if volume is None:
+        k, m = x[ok], mu[ok]
+        low, high = stats.poisson.logcdf(k, m), stats.poisson.logsf(k - 1, m)
+    else:
+        n = np.nan_to_num(np.asarray(volume, dtype=float)[ok]).round()
+        k = np.minimum(np.round(x[ok] * n), n)
+        p = np.clip(mu[ok], 1e-9, 1 - 1e-9)
+        low, high = stats.binom.logcdf(k, n, p), stats.binom.logsf(k - 1, n, p)
+    tail = np.minimum(np.minimum(low, high) + np.log(2), 0.0)
+    score[ok] = -tail / np.log(10)
+    score[~np.isnan(x) & ~ok] = 0.0  # no expectation (or zero): nothing to judge
+    return score
+
+
+def limit_expectations(per_seed: dict[int, list[StreamData]]) -> dict[int, dict[tuple[str, str], np.ndarray]]:
+    """Per seed, the expected value of every bucket of every stream: the mean of the *other* seeds' clean
+    values of that bucket (leave-one-out; the seeds share start date, length and model)."""
+    out: dict[int, dict[tuple[str, str], np.ndarray]] = {}
+    keys = {(d.metric, d.slice) for streams in per_seed.values() for d in streams}
+    for seed in per_seed:
+        out[seed] = {}
+        for key in keys:
+            others = [d.clean.to_numpy(dtype=float) for s, st in per_seed.items() if s != seed for d in st
+                      if (d.metric, d.slice) == key]  # fmt: skip
+            if others and len({len(o) for o in others}) == 1:
+                with np.errstate(invalid="ignore"):
+                    out[seed][key] = np.nanmean(np.vstack(others), axis=0)
+    return out
+
+
+def _limit_scores(streams: list[StreamData], mu: dict[tuple[str, str], np.ndarray], injected: bool) -> list[np.ndarray]:
+    out = []
+    for d in streams:
+        expected = mu.get((d.metric, d.slice))
+        values = d.injected if injected else d.clean
+        if expected is None or values is None or len(expected) != len(values):
+            out.append(np.zeros(len(d.clean)))
+            continue
+        volume = d.volume.to_numpy(dtype=float) if d.volume is not None else None
+        out.append(_tail_score(values.to_numpy(dtype=float), expected, volume))
+    return out
+
+
+def limit_detector(
+    per_seed: dict[int, list[StreamData]], eval_start: int, weeks: float, budget: float
+) -> tuple[dict[int, dict[str, Any]], float]:
+    """The limit detector on every seed: it knows each bucket's expected value (:func:`limit_expectations`)
+    and fires where the exact tail probability is below 10^−θ, θ set so that its false alerts per metric-week
+    on the clean weeks, pooled over the seeds, do not exceed ``budget`` (feedpulse's own). Returns the
+    summaries per seed and θ."""
+    mu = limit_expectations(per_seed)
+    clean = {s: _limit_scores(st, mu[s], False) for s, st in per_seed.items()}
+    n_metrics = {s: len({d.metric for d in st}) for s, st in per_seed.items()}
+
+    def false_alerts(theta: float) -> float:
+        rates = []
+        for s, scores in clean.items():
+            runs = sum(len(alert_runs(sc[eval_start:] >= theta)) for sc in scores)
+            rates.append(runs / (n_metrics[s] * weeks))
+        return float(np.mean(rates))
+
+    lo, hi = 0.0, 400.0
+    for _ in range(40):  # the smallest θ within the budget (false alerts fall as θ grows)
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if false_alerts(mid) > budget else (lo, mid)
+    theta = hi
+    summaries = {}
+    for s, streams in per_seed.items():
+        tally = Tally()
+        injected = _limit_scores(streams, mu[s], True)
+        for d, scores_clean, scores in zip(streams, clean[s], injected, strict=True):
+            tally.add_clean(scores_clean[eval_start:] >= theta, d.metric)
+            tally.add_injected(scores[eval_start:] >= theta, d.events)
+        summaries[s] = tally.summary(weeks, n_metrics[s], len(streams))
+    return summaries, theta
+
+
+def share_of_limit(feedpulse: dict[str, Any], limit: dict[str, Any]) -> dict[str, float | None]:
+    """feedpulse's recall per magnitude band (volume ≥ 100) as a share of the limit detector's."""
+    out: dict[str, float | None] = {}
+    for band, ceiling in limit["recall_large_volume_by_magnitude"].items():
+        own = feedpulse["recall_large_volume_by_magnitude"].get(band)
+        out[band] = own / ceiling if own is not None and ceiling else None
     return out
