@@ -20,7 +20,7 @@ volume allows, of a pair of dimensions (``os=Android · city=Moscow``):
   one inside it carries only part of the deviation (smaller share, same change). So the planted
   segment outranks both its parents and its children, and a uniform change ranks the largest
   segments at the total's change (:attr:`Explanation.uniform`: the rest of the slice moved like the
-  top segment, at least ``1 / pair_margin`` of its change — the message says so).
+  top segment, at least half of its change — the message says so).
 - A pair is kept only when the rest of each single-dimension parent (parent minus pair) moved clearly
   less than the pair (``pair_margin``): otherwise the parent says the same with fewer words.
 
@@ -58,6 +58,8 @@ MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume all
 MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
 USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "feed_users": "feed_users",
             "messages": "messenger_users", "messenger_users": "messenger_users"}  # fmt: skip
+# the rest of the slice moved at least 1/UNIFORM_MARGIN of the top segment's change ⇒ "about the same everywhere"
+UNIFORM_MARGIN = 2.0
 PAIR_MARGIN = 3.0  # a pair is listed when the rest of each parent moved less than 1/PAIR_MARGIN of its change
 
 Segment = tuple[tuple[str, str], ...]
@@ -398,7 +400,7 @@ def explain(
     segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected, users)
     ranked = _rank(segments, pair_margin, min_expected, limit)
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1 if expected else math.nan, 0.0)
-    uniform = _moved_alike(total, ranked, pair_margin, min_expected)
+    uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)
     return Explanation(metric, observed, expected, ranked, uniform=uniform)
 
 
@@ -430,7 +432,7 @@ def _explain_ratio(
     ranked = _rank(segments, pair_margin, min_expected, limit)
     lead = ranked[0].dimensions if ranked else groups[0] if groups else None
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1, 0.0, views1, views1)
-    uniform = _moved_alike(total, ranked, pair_margin, min_expected)
+    uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)
     return Explanation(metric, observed, expected, ranked, splits.get(lead) if lead else None, uniform)
 
 
