@@ -69,7 +69,7 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	@kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null || true
 	nohup $(BIN)/feedpulse simulate --live --start $(DEMO_TODAY) --days 1 --scale $(DEMO_SCALE) \
 	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
-	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): an injected views drop makes anomaly_sensor alert"
+	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): a views drop injected into Android users from ads makes anomaly_sensor alert (the message names the segment)"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

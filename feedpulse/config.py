@@ -69,11 +69,29 @@ class Settings(BaseModel):
     dbt_target: str | None = Field(default=None, alias="FEEDPULSE_DBT_TARGET")
     clickhouse_cluster: str | None = Field(default=None, alias="CLICKHOUSE_CLUSTER")
     browser_path: str | None = Field(default=None, alias="BROWSER_PATH")
+    report_why_threshold: float = Field(default=0.1, alias="FEEDPULSE_REPORT_WHY_THRESHOLD")
 
     @field_validator("source_database")
     @classmethod
     def _source_is_an_identifier(cls, value: str) -> str:
         return check_identifier(value, "the source database")
+
+    @field_validator("report_why_threshold", mode="before")
+    @classmethod
+    def _share(cls, value: object) -> object:
+        """``0.1``, ``10%`` or ``off`` (no "why" lines: ∞)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text == "off":
+            return float("inf")
+        try:
+            threshold = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        except ValueError:
+            raise ValueError(f"must be a share like 0.1, 10% or off, got {value!r}") from None
+        if not threshold > 0:
+            raise ValueError(f"must be above 0, got {value!r}")
+        return threshold
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +159,12 @@ def feedpulse_home() -> Path:
     home = settings().home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def report_why_threshold() -> float:
+    """``FEEDPULSE_REPORT_WHY_THRESHOLD``: a report figure that moved more than this day over day gets a
+    "why" line naming the segment behind the move (∞ when ``off``)."""
+    return settings().report_why_threshold
 
 
 def alerts_config_path() -> Path | None:

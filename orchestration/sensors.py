@@ -38,7 +38,12 @@ class AlertRunConfig(Config):
 def send_alert(context: OpExecutionContext, config: AlertRunConfig, clickhouse: ClickHouseResource) -> None:
     notification = from_payload(config.notification)
     receipt = send(
-        clickhouse.get_client(), alerts_config(), notification, lang=config.lang or None, dashboard_url=dashboard_url()
+        clickhouse.get_client(),
+        alerts_config(),
+        notification,
+        lang=config.lang or None,
+        dashboard_url=dashboard_url(),
+        source=source_database(),
     )
     context.log.info(
         f"{notification.kind} alert for {notification.slice} at {notification.bucket:%Y-%m-%d %H:%M} "

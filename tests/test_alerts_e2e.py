@@ -1,10 +1,12 @@
-"""Alerts end to end: simulated data with an injected drop → sensor tick → alert run → message
-with its chart in the Telegram double; and no message on clean data."""
+"""Alerts end to end: simulated data with a drop injected into one segment (Android) → sensor tick →
+alert run → message naming the segment first, with one chart per metric in the Telegram double; and
+no message on clean data."""
 # ruff: noqa: F811
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context
@@ -22,11 +24,12 @@ DROP_START = dt.datetime.combine(DAY, dt.time(19, 0))
 ANOMALIES = parse_anomalies(
     [
         {
-            "name": "views drop",
+            "name": "android views drop",
             "metric": "views",
             "start": f"{DROP_START:%Y-%m-%d %H:%M}",
             "duration": "1h",
-            "change": -0.6,
+            "change": -0.8,
+            "segment": {"os": "Android"},
         }
     ]
 )
@@ -92,16 +95,24 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
             run_config=request.run_config, resources={"clickhouse": defs.resources["clickhouse"]}, raise_on_error=False
         )
 
+    metrics = json.loads(request.run_config["ops"]["send_alert"]["config"]["notification"])["evaluations"]
+    photo_method = "sendMediaGroup" if len(metrics) > 1 else "sendPhoto"  # one chart per metric
     # issue 12: the chart is refused after the text went out; re-executing the run must not repeat the text
-    alert_env.fail_next("sendPhoto", status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    alert_env.fail_next(photo_method, status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
     assert not execute().success
-    assert len(alert_env.sent("sendMessage")) == 1 and alert_env.sent("sendPhoto") == []
+    assert len(alert_env.sent("sendMessage")) == 1 and alert_env.sent(photo_method) == []
     assert execute().success
     messages = alert_env.sent("sendMessage")
-    photos = alert_env.sent("sendPhoto")
+    photos = alert_env.sent(photo_method)
     assert len(messages) == 1 and len(photos) == 1
-    assert "views" in messages[0].text and "total" in messages[0].text and "%" in messages[0].text
-    assert next(iter(photos[0].files.values()))[1][:4] == b"\x89PNG"
+    text = messages[0].text
+    assert "views" in text and "total" in text and "%" in text
+    # issue 17: the planted segment is named first, and the views chart travels with the message
+    where = [line for line in text.splitlines() if line.startswith("Где:")]
+    assert where and where[0].startswith("Где: Android —"), text
+    files = list(photos[0].files.values())
+    assert len(files) == len(metrics) and all(f[1][:4] == b"\x89PNG" for f in files)
+    assert any(name.startswith("views-total") for name, *_ in files), [f[0] for f in files]
     # re-executing a delivered alert_job (e.g. from the UI) sends nothing
     assert execute().success
     assert len(alert_env.sent()) == 2

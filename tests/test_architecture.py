@@ -29,10 +29,13 @@ ALLOWED: dict[str, set[str]] = {
 # Edges allowed for one module only, with the reason.
 EXCEPTIONS = {
     ("feedpulse.alerts.evaluate", "feedpulse.simulator"),  # the evaluation harness simulates labelled weeks
+    ("feedpulse.alerts.rootcause", "feedpulse.simulator"),  # the root-cause harness plants segment anomalies
 }
 # Modules of another room that a whole room may import, with the reason.
 SHARED = {
     ("simulator", "feedpulse.experiments.spec"),  # the simulator plants a defined experiment's effects
+    ("reports", "feedpulse.alerts.explain"),  # the reports' "why" lines: the one root-cause explainer
+    ("reports", "feedpulse.alerts.segments"),  # … on the segment cells it reads
 }
 
 

@@ -165,3 +165,18 @@ def test_module_is_pure() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_pair_that_is_most_of_its_parent_is_still_named_when_the_rest_did_not_move() -> None:
+    """Android · ads is 90 % of Android; it drops 60 %, Android · organic does not move: the pair leads
+    (the parent, −54 %, is the same change diluted), the other dimension's parent follows."""
+    base = cells([("Android", "ads", 900), ("Android", "organic", 100), ("iOS", "ads", 500), ("iOS", "organic", 100)])
+    now = cells([("Android", "ads", 360), ("Android", "organic", 100), ("iOS", "ads", 500), ("iOS", "organic", 100)])
+    result = explain(now, base, "views", dimensions=("os", "source"))
+    assert [s.segment for s in result.top(3)] == [
+        (("os", "Android"), ("source", "ads")),
+        (("os", "Android"),),
+        (("source", "ads"),),
+    ]
+    assert result.segments[0].change == pytest.approx(-0.6)
+    assert result.segments[1].change == pytest.approx(-0.54)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from feedpulse.alerts.series import AGE_BUCKET_SQL as AGE_SQL
 from feedpulse.charts import ChartRenderer, chromium_path
 from feedpulse.reports.data import ReportDataMissing
 from feedpulse.reports.run import build, markdown, run_report
@@ -89,6 +90,32 @@ def test_feed_report_numbers_equal_the_raw_events(marts):
     assert content.numbers["ctr"] == pytest.approx(likes / views)
     assert f"{views:,}".replace(",", "\u2009") in content.html
     assert DAY.strftime("%d.%m.%Y") in content.html
+
+
+def test_why_lines_name_a_segment_whose_change_matches_the_raw_events(marts):
+    """Threshold 0: every figure that moved gets a "why" line; the views line's segment change is checked
+    against the raw events of the day and the day before."""
+    content = build("feed", marts, DAY, source=SOURCE_DB, why_threshold=0.0)
+    lines = content.html.splitlines()
+    views_at = next(i for i, line in enumerate(lines) if line.startswith("Просмотры:"))
+    why = lines[views_at + 1]
+    assert why.startswith("<i>↳ почему: ") and "% изменения (" in why, why
+    label, _, rest = why.removeprefix("<i>↳ почему: ").partition(" — ")
+    change = int(rest.split("(")[1].split(" %")[0].replace("−", "-").replace("+", ""))
+    conditions, params = [], {"d": DAY, "p": DAY - dt.timedelta(days=1)}
+    for k, part in enumerate(label.split(" · ")):
+        dimension, _, value = part.rpartition("=") if "=" in part else ("os", "", part)
+        column = {"age": AGE_SQL}.get(dimension, f"toString({dimension})")
+        conditions.append(f"{column} = {{v{k}:String}}")
+        params[f"v{k}"] = value
+    today, before = marts.query(
+        f"SELECT countIf(toDate(time) = {{d:Date}}), countIf(toDate(time) = {{p:Date}}) FROM {SOURCE_DB}.feed_actions "
+        f"WHERE action = 'view' AND {' AND '.join(conditions)}",
+        parameters=params,
+    ).result_rows[0]
+    assert change == round((today / before - 1) * 100)
+    # a threshold above every move: no lines; the default threshold reads the setting
+    assert "почему" not in build("feed", marts, DAY, source=SOURCE_DB, why_threshold=10.0).html
 
 
 def test_app_report_numbers_equal_the_mart(marts):

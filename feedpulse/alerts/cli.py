@@ -10,20 +10,38 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
-from feedpulse.alerts.evaluate import MAGNITUDES, TARGETS, run_evaluation, targets
+from feedpulse.alerts.evaluate import (
+    MAGNITUDES,
+    TARGETS,
+    TUNING_SEEDS,
+    aggregate,
+    limit_detector,
+    parse_seeds,
+    run_evaluation,
+    share_of_limit,
+    targets,
+)
+from feedpulse.alerts.rootcause import TARGETS as TARGETS_RC
+from feedpulse.alerts.series import BUCKETS_PER_DAY
 from feedpulse.identifiers import check_scratch_name
 from feedpulse.scratch import ScratchDatabaseError
 
 app = typer.Typer(help="15-minute anomaly alerts: detector evaluation.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
 
-TABLE_DETECTORS = ("feedpulse", "yesterday_pct", "yesterday_pct_20", "iqr")
-LABELS = {"yesterday_pct": "yesterday ±30%", "yesterday_pct_20": "yesterday ±20%", "iqr": "IQR a=3, n=5"}
+TABLE_DETECTORS = ("feedpulse", "limit", "yesterday_pct", "yesterday_pct_20", "iqr")
+LABELS = {
+    "limit": "limit (knows E)",
+    "yesterday_pct": "yesterday ±30%",
+    "yesterday_pct_20": "yesterday ±20%",
+    "iqr": "IQR a=3, n=5",
+}
 
 
 def _fmt(value: Any, percent: bool = True) -> str:
@@ -99,6 +117,19 @@ DATABASE = typer.Option(
 CONFIG = typer.Option(None, "--config", help="alerts.yaml to evaluate (default: the shipped one).")
 KEEP = typer.Option(False, "--keep", help="Keep the scratch database.")
 JSON = typer.Option(False, "--json", help='Print {"detectors": {...}} as JSON.')
+SEEDS = typer.Option(
+    None,
+    "--seeds",
+    help="Several seeds, e.g. 101-110 or 42,7,101-105: every figure per seed, with the mean and the worst seed "
+    f"(tuning seeds {','.join(map(str, TUNING_SEEDS))}; the rest are held out).",
+)
+ROOT_CAUSE = typer.Option(
+    False,
+    "--root-cause",
+    help="Run the root-cause harness on the seeds instead (plants confined to one segment; top-1/top-3 hit rates "
+    "of the explainer; see feedpulse/alerts/rootcause.py).",
+)
+PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per seed (one test day).")
 
 
 @app.command("evaluate")
@@ -111,6 +142,9 @@ def evaluate_command(
     config_path: Path | None = CONFIG,
     keep: bool = KEEP,
     as_json: bool = JSON,
+    seeds: str | None = SEEDS,
+    root_cause: bool = ROOT_CAUSE,
+    plants: int = PLANTS,
 ) -> None:
     """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
     from feedpulse.clickhouse import get_client
@@ -119,9 +153,15 @@ def evaluate_command(
         config = load_config(config_path) if config_path else default_config()
         if database is not None:
             check_scratch_name(database, "--database")
+        seed_list = parse_seeds(seeds) if seeds is not None else None
+        if seed_list is not None and database is not None and len(seed_list) > 1:
+            raise ValueError("--database names one scratch database: use it with a single seed")
     except (ConfigError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if seed_list is not None or root_cause:
+        _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants)
+        return
     client = get_client()
     try:
         report = run_evaluation(client, weeks=weeks, scale=scale, seed=seed, warmup_days=warmup_days,
@@ -149,3 +189,135 @@ def evaluate_command(
     console.print(f"Targets (feedpulse, scale 1; false-alert target ≤ {TARGETS['false_alerts_per_metric_week']:g}):")
     for line in render_targets(report):
         console.print("  " + line, highlight=False, markup=False)
+
+
+def _evaluate_seeds(
+    config, seeds: list[int], weeks: int, scale: float, warmup_days: int, keep: bool, as_json: bool,
+    root_cause: bool, plants: int,
+) -> None:  # fmt: skip
+    """``--seeds`` / ``--root-cause``: per seed, mean and worst; the held-out seeds named."""
+    from feedpulse.alerts.rootcause import run_rootcause
+    from feedpulse.clickhouse import get_client
+
+    client = get_client()
+    try:
+        if root_cause:
+            report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants)
+        else:
+            per_seed, streams = {}, {}
+            for s in seeds:
+                streams[s] = []
+                report = run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days,
+                                        config=config, keep=keep, streams_out=streams[s])  # fmt: skip
+                per_seed[str(s)] = report["detectors"]
+    except ScratchDatabaseError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
+    if root_cause:
+        _print_rootcause(report, seeds, scale, as_json)
+        return
+    held_out = [s for s in seeds if s not in TUNING_SEEDS]
+    limit_note = "the limit detector needs ≥ 2 seeds (expected values = mean of the other seeds' clean buckets)"
+    if len(seeds) >= 2:
+        budget = float(np.mean([d["feedpulse"]["false_alerts_per_metric_week"] for d in per_seed.values()]))
+        limits, theta = limit_detector(streams, warmup_days * BUCKETS_PER_DAY, weeks, budget)
+        for s, summary in limits.items():
+            per_seed[str(s)]["limit"] = summary
+            per_seed[str(s)]["feedpulse"]["recall_share_of_limit"] = share_of_limit(per_seed[str(s)]["feedpulse"],
+                                                                                     summary)  # fmt: skip
+        limit_note = (f"limit detector: exact Poisson/binomial tail given each bucket's expectation (leave-one-out "
+                      f"mean of the other seeds' clean values), threshold 10^−{theta:.2f} = feedpulse's pooled false "
+                      f"alerts ({budget:.2f} per metric-week)")  # fmt: skip
+    report: dict[str, Any] = {
+        "seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
+        "per_seed": per_seed, "summary": aggregate(per_seed), "limit": limit_note,
+        "recall_share_of_limit": _share_summary(per_seed),
+    }  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=max(Console().width, 110))
+    console.print(render_summary(report))
+    console.print(report["limit"], highlight=False)
+    for band, figure in report["recall_share_of_limit"].items():
+        shown = f"mean {_fmt(figure['mean'])}, worst {_fmt(figure['worst'])}"
+        console.print(f"feedpulse recall {band}% (volume ≥ 100) as a share of the limit's: {shown}", highlight=False)
+    console.print(
+        f"seeds {','.join(map(str, seeds))}; held out (not tuned on): {','.join(map(str, held_out)) or 'none'}; "
+        f"{weeks} evaluated weeks after {warmup_days} warm-up days, scale {scale:g}",
+        highlight=False,
+    )
+
+
+def _print_rootcause(report: dict[str, Any], seeds: list[int], scale: float, as_json: bool) -> None:
+    held_out = [s for s in seeds if s not in TUNING_SEEDS]
+    report = {"seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
+              **report}  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=max(Console().width, 110))
+    console.print(render_rootcause(report))
+    pooled = report["pooled"]["carrying_20_plus"]
+    fired = report["pooled"]["carrying_20_plus_fired"]
+    console.print(
+        f"seeds {','.join(map(str, seeds))} (held out: {','.join(map(str, held_out)) or 'none'}), scale {scale:g}; "
+        f"targets for plants carrying ≥ 20 % of the deviation: top-1 ≥ {TARGETS_RC['top1']:g}, top-3 ≥ "
+        f"{TARGETS_RC['top3']:g}; pooled {_fmt(pooled['top1'])} / {_fmt(pooled['top3'])} (n = {pooled['n']}); "
+        f"where the detector fired {_fmt(fired['top1'])} / {_fmt(fired['top3'])} (n = {fired['n']})",
+        highlight=False,
+    )
+
+
+def _share_summary(per_seed: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for band in (str(round(m * 100)) for m in MAGNITUDES):
+        values = [d["feedpulse"].get("recall_share_of_limit", {}).get(band) for d in per_seed.values()]
+        values = [v for v in values if v is not None]
+        out[band] = {"mean": float(np.mean(values)) if values else None, "worst": min(values) if values else None}
+    return out
+
+
+SUMMARY_ROWS = (
+    ("recall ≥ 30%, volume ≥ 100", "recall_large_volume_30_plus", True),
+    ("recall 20%, volume ≥ 100", "recall_large_volume_20", True),
+    ("recall (all events)", "recall", True),
+    ("precision", "precision", True),
+    ("F1", "f1", False),
+    ("detections within 1 bucket", "within_1_bucket", True),
+    ("false alerts / metric / week", "false_alerts_per_metric_week", False),
+)
+
+
+def render_summary(report: dict[str, Any]) -> Table:
+    """Mean and worst seed per detector for the headline figures."""
+    table = Table(title="Anomaly detection over seeds: mean (worst seed)")
+    names = [n for n in TABLE_DETECTORS if n in report["summary"]]
+    table.add_column("measure")
+    for name in names:
+        table.add_column(LABELS.get(name, name), justify="right")
+    for label, key, percent in SUMMARY_ROWS:
+        cells = []
+        for name in names:
+            figure = report["summary"][name].get(key, {})
+            cells.append(f"{_fmt(figure.get('mean'), percent)} ({_fmt(figure.get('worst'), percent)})")
+        table.add_row(label, *cells)
+    return table
+
+
+def render_rootcause(report: dict[str, Any]) -> Table:
+    """Top-1 / top-3 hit rates of the explainer, per seed and pooled."""
+    table = Table(title="Root cause: planted segment (or its parent for pairs) in the explainer's top 1 / top 3")
+    columns = ("seed", "plants ≥ 20 %", "top-1", "top-3", "fired: n", "fired top-1", "fired top-3", "singles top-1",
+               "pairs top-1", "< 20 %: top-1", "detector fired")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="right")
+    rows = [*report["per_seed"].items(), ("pooled", report["pooled"])]
+    for seed, s in rows:
+        c, f = s["carrying_20_plus"], s["carrying_20_plus_fired"]
+        table.add_row(seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), str(f["n"]), _fmt(f["top1"]),
+                      _fmt(f["top3"]), _fmt(s["single"]["top1"]), _fmt(s["pair"]["top1"]),
+                      _fmt(s["carrying_under_20"]["top1"]), _fmt(s["fired"]))  # fmt: skip
+    return table

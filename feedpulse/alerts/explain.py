@@ -19,9 +19,10 @@ volume allows, of a pair of dimensions (``os=Android · city=Moscow``):
   magnitude; a bigger one that merely contains it is diluted (same share, smaller change); a smaller
   one inside it carries only part of the deviation (smaller share, same change). So the planted
   segment outranks both its parents and its children, and a uniform change ranks the largest
-  segments at the total's change (every segment moves alike: the message says so).
-- A pair is kept only when it scores clearly above both of its single-dimension parents
-  (``pair_margin``): otherwise the parent says the same with fewer words.
+  segments at the total's change (:attr:`Explanation.uniform`: the rest of the slice moved like the
+  top segment, at least half of its change — the message says so).
+- A pair is kept only when the rest of each single-dimension parent (parent minus pair) moved clearly
+  less than the pair (``pair_margin``): otherwise the parent says the same with fewer words.
 
 **Ratios** (CTR = likes / views). With weights ``w`` = each segment's share of views and rates
 ``r`` = its CTR (baseline ``0``, current ``1``; baseline rates rescaled so that the baseline CTR
@@ -52,8 +53,14 @@ RATIOS: dict[str, tuple[str, str]] = {"ctr": ("likes", "views")}
 # heavy users make a tiny segment's views jump tenfold (a segment with no baseline is never ranked)
 MIN_EXPECTED = 5.0
 MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume allows")
-PAIR_MARGIN = 1.25  # a pair must score this many times its best parent to be listed
-UNIFORM_FACTOR = 1.5  # top segment's |change| below this × the total's ⇒ the change is everywhere alike
+# expected distinct users below which a segment is not ranked (when the cells count users): a segment's
+# events come in per-user bursts (≈ 17 views per feed user per bucket), so its noise is that of its users
+MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
+USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "feed_users": "feed_users",
+            "messages": "messenger_users", "messenger_users": "messenger_users"}  # fmt: skip
+# the rest of the slice moved at least 1/UNIFORM_MARGIN of the top segment's change ⇒ "about the same everywhere"
+UNIFORM_MARGIN = 2.0
+PAIR_MARGIN = 3.0  # a pair is listed when the rest of each parent moved less than 1/PAIR_MARGIN of its change
 
 Segment = tuple[tuple[str, str], ...]
 
@@ -72,6 +79,8 @@ class SegmentChange:
     share: float  # of the total deviation, signed (1 = all of it)
     change: float  # own relative change (the segment's rate for a ratio metric)
     score: float
+    volume: float = math.nan  # ratio metrics: the segment's denominator (views) now …
+    expected_volume: float = math.nan  # … and expected (its baseline share of the current views)
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -113,17 +122,11 @@ class Explanation:
     expected: float
     segments: list[SegmentChange] = field(default_factory=list)
     mix_rate: MixRate | None = None
+    uniform: bool = False  # the rest of the slice moved like the top segment: the change is everywhere alike
 
     @property
     def deviation(self) -> float:
         return self.observed / self.expected - 1 if self.expected else math.nan
-
-    @property
-    def uniform(self) -> bool:
-        """No segment moved clearly more than the total: the change is everywhere alike."""
-        if not self.segments or math.isnan(self.deviation):
-            return False
-        return abs(self.segments[0].change) < UNIFORM_FACTOR * abs(self.deviation)
 
     def top(self, n: int = 3) -> list[SegmentChange]:
         return self.segments[:n]
@@ -158,13 +161,56 @@ def _groups(dimensions: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
     return singles + doubles
 
 
-def _aligned(current: pd.DataFrame, baseline: pd.DataFrame, dims: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
-    """Per segment of ``dims``: ``<column>_1`` (current) and ``<column>_0`` (baseline), zero where absent."""
-    keys = list(dims)
-    now = current.groupby(keys, observed=True)[columns].sum()
-    before = baseline.groupby(keys, observed=True)[columns].sum()
-    joined = now.add_suffix("_1").join(before.add_suffix("_0"), how="outer")
-    return joined.fillna(0.0).astype(float)
+class _Cells:
+    """Current and baseline cells with every dimension factorised once: a segment table per dimension group
+    is then a ``bincount`` (fast enough to rank every single and pair of a bucket within milliseconds)."""
+
+    def __init__(self, current: pd.DataFrame, baseline: pd.DataFrame, dims: Sequence[str], columns: list[str]) -> None:
+        both = pd.concat([current[list(dims)], baseline[list(dims)]], ignore_index=True)
+        self.codes: dict[str, np.ndarray] = {}
+        self.values: dict[str, np.ndarray] = {}
+        for d in dims:
+            codes, uniques = pd.factorize(both[d].astype(str))
+            self.codes[d], self.values[d] = codes.astype(np.int64), np.asarray(uniques, dtype=object)
+        n1, n0 = len(current), len(baseline)
+        self.weights = {
+            c: (
+                np.concatenate([current[c].to_numpy(dtype=float), np.zeros(n0)]),
+                np.concatenate([np.zeros(n1), baseline[c].to_numpy(dtype=float)]),
+            )
+            for c in columns
+        }
+        self.n = n1 + n0
+
+    def aligned(self, dims: tuple[str, ...]) -> pd.DataFrame:
+        """Per segment of ``dims``: ``<column>_1`` (current) and ``<column>_0`` (baseline), zero where absent."""
+        key = np.zeros(self.n, dtype=np.int64)
+        size = 1
+        for d in dims:
+            key = key * len(self.values[d]) + self.codes[d]
+            size *= len(self.values[d])
+        data = {}
+        for column, (now, before) in self.weights.items():
+            data[f"{column}_1"] = np.bincount(key, now, size)
+            data[f"{column}_0"] = np.bincount(key, before, size)
+        present = np.flatnonzero(np.bincount(key, minlength=size) > 0)
+        parts, rest = [], present
+        for d in reversed(dims):
+            parts.append(self.values[d][rest % len(self.values[d])])
+            rest = rest // len(self.values[d])
+        parts.reverse()
+        labels = list(zip(*parts, strict=True)) if len(dims) > 1 else list(parts[0])
+        index = pd.Index(labels, tupleize_cols=False, dtype=object)
+        return pd.DataFrame({k: v[present] for k, v in data.items()}, index=index)
+
+
+def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.ndarray:
+    """Segments whose expected users (baseline users scaled to the current total) reach ``min_users``."""
+    if users is None or f"{users}_0" not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    before, now = frame[f"{users}_0"].to_numpy(), frame[f"{users}_1"].to_numpy()
+    scale = now.sum() / before.sum() if before.sum() > 0 else 0.0
+    return before * scale >= min_users
 
 
 def _segment(dims: tuple[str, ...], key: object) -> Segment:
@@ -186,26 +232,26 @@ def _check_columns(cells: pd.DataFrame, needed: Sequence[str], what: str) -> Non
 
 
 def _count_segments(
-    current: pd.DataFrame,
-    baseline: pd.DataFrame,
+    cells: _Cells,
     metric: str,
     groups: list[tuple[str, ...]],
     scale: float,
     deviation: float,
     min_expected: float,
     min_pair_expected: float,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> list[SegmentChange]:
     out = []
     for dims in groups:
-        frame = _aligned(current, baseline, dims, [metric])
+        frame = cells.aligned(dims)
         observed = frame[f"{metric}_1"].to_numpy()
         expected = frame[f"{metric}_0"].to_numpy() * scale
         floor = min_expected if len(dims) == 1 else min_pair_expected
-        keep = expected >= max(floor, 1e-9)
+        keep = (expected >= max(floor, 1e-9)) & _users_ok(frame, *users)
         share = (observed - expected) / deviation
         change = observed / np.where(keep, expected, 1.0) - 1
         score = _score(share, change)
-        for i in np.flatnonzero(keep):
+        for i in np.flatnonzero(keep & ((score > 0) | (len(dims) == 1))):
             out.append(SegmentChange(_segment(dims, frame.index[i]), float(observed[i]), float(expected[i]),
                                      float(share[i]), float(change[i]), float(score[i])))  # fmt: skip
     return out
@@ -214,10 +260,8 @@ def _count_segments(
 # --------------------------------------------------------------------------------------------- ratios
 
 
-def _ratio_frame(
-    current: pd.DataFrame, baseline: pd.DataFrame, dims: tuple[str, ...], num: str, den: str, rate_scale: float
-) -> pd.DataFrame:
-    frame = _aligned(current, baseline, dims, [num, den])
+def _ratio_frame(cells: _Cells, dims: tuple[str, ...], num: str, den: str, rate_scale: float) -> pd.DataFrame:
+    frame = cells.aligned(dims)
     d1, d0 = frame[f"{den}_1"], frame[f"{den}_0"]
     frame["w1"] = d1 / d1.sum() if d1.sum() > 0 else 0.0
     frame["w0"] = d0 / d0.sum() if d0.sum() > 0 else 0.0
@@ -230,19 +274,19 @@ def _ratio_frame(
 
 
 def _ratio_segments(
-    current: pd.DataFrame,
-    baseline: pd.DataFrame,
+    cells: _Cells,
     metric: str,
     groups: list[tuple[str, ...]],
     rate_scale: float,
     delta: float,
     min_expected: float,
     min_pair_expected: float,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> tuple[list[SegmentChange], dict[tuple[str, ...], MixRate]]:
     num, den = RATIOS[metric]
     out, splits = [], {}
     for dims in groups:
-        frame = _ratio_frame(current, baseline, dims, num, den, rate_scale)
+        frame = _ratio_frame(cells, dims, num, den, rate_scale)
         splits[dims] = MixRate(dims, delta, float(frame["mix"].sum()), float(frame["rate"].sum()))
         contribution = (frame["mix"] + frame["rate"]).to_numpy()
         share = contribution / delta
@@ -251,10 +295,12 @@ def _ratio_segments(
             change = np.where(r0 > 0, r1 / np.maximum(r0, 1e-12) - 1, 0.0)
         score = _score(share, change)
         volume = frame[f"{den}_0"].to_numpy() * _volume_scale(frame, den)
+        now = frame[f"{den}_1"].to_numpy()
         floor = min_expected if len(dims) == 1 else min_pair_expected
-        for i in np.flatnonzero(volume >= floor):
+        ok = (volume >= floor) & _users_ok(frame, *users)
+        for i in np.flatnonzero(ok & ((score > 0) | (len(dims) == 1))):
             out.append(SegmentChange(_segment(dims, frame.index[i]), float(r1[i]), float(r0[i]), float(share[i]),
-                                     float(change[i]), float(score[i])))  # fmt: skip
+                                     float(change[i]), float(score[i]), float(now[i]), float(volume[i])))  # fmt: skip
     return out, splits
 
 
@@ -267,14 +313,41 @@ def _volume_scale(frame: pd.DataFrame, den: str) -> float:
 # --------------------------------------------------------------------------------------------- ranking
 
 
-def _prune_pairs(segments: list[SegmentChange], margin: float) -> list[SegmentChange]:
-    """Drop a pair that does not score ``margin`` × its best single-dimension parent."""
-    singles = {s.segment: s.score for s in segments if len(s.segment) == 1}
+def _complement_change(parent: SegmentChange, pair: SegmentChange, floor: float) -> float | None:
+    """Relative change of the parent without the pair (None when that rest is too small to tell)."""
+    if math.isnan(parent.volume):  # counts
+        observed, expected = parent.observed - pair.observed, parent.expected - pair.expected
+    else:  # ratios: the rest's rate from the numerators and denominators
+        den1, den0 = parent.volume - pair.volume, parent.expected_volume - pair.expected_volume
+        if den0 < floor or den1 <= 0:
+            return None
+        observed = (parent.observed * parent.volume - pair.observed * pair.volume) / den1
+        expected = (parent.expected * parent.expected_volume - pair.expected * pair.expected_volume) / den0
+        return observed / expected - 1 if expected > 0 else None
+    return observed / expected - 1 if expected >= floor else None
+
+
+def _moved_alike(total: SegmentChange, ranked: list[SegmentChange], margin: float, floor: float) -> bool:
+    """The rest of the slice (total minus the top segment) moved like the top one: no segment stands out."""
+    if not ranked:
+        return False
+    top = ranked[0]
+    rest = _complement_change(total, top, floor)
+    return rest is not None and rest * top.change > 0 and abs(rest) * margin >= abs(top.change)
+
+
+def _prune_pairs(segments: list[SegmentChange], margin: float, floor: float) -> list[SegmentChange]:
+    """Keep a pair only where it *is* the change within each parent: the rest of the parent (parent minus
+    pair) moved less than ``1 / margin`` of the pair's change. Where the rest moved alike, the parent says
+    the same with fewer words (a single segment's change is spread over all its pairs)."""
+    singles = {s.segment: s for s in segments if len(s.segment) == 1}
     kept = []
     for s in segments:
         if len(s.segment) > 1:
-            parents = [singles.get((part,), 0.0) for part in s.segment]
-            if s.score <= margin * max(parents):
+            rests = [
+                _complement_change(singles[(part,)], s, floor) if (part,) in singles else None for part in s.segment
+            ]
+            if any(r is None or (r * s.change > 0 and abs(r) * margin >= abs(s.change)) for r in rests):
                 continue
         kept.append(s)
     return kept
@@ -293,6 +366,7 @@ def explain(
     min_pair_expected: float = MIN_PAIR_EXPECTED,
     pair_margin: float = PAIR_MARGIN,
     limit: int = 10,
+    min_users: float = MIN_USERS,
 ) -> Explanation:
     """Rank the segments of ``slice_label`` that explain ``metric``'s deviation (see the module doc).
 
@@ -306,21 +380,32 @@ def explain(
     current, baseline = _restrict(current, where), _restrict(baseline, where)
     dims = [d for d in dimensions if d not in where and d in current.columns and d in baseline.columns]
     groups = _groups(dims, pairs)
+    users_column = USERS_OF.get(metric)
+    if users_column not in current.columns or users_column not in baseline.columns:
+        users_column = None  # cells without user counts: the count floors alone
+    users = (users_column, min_users)
+    cell_columns = list(dict.fromkeys([*columns, *([users_column] if users_column else [])]))
     if metric in RATIOS:
-        return _explain_ratio(current, baseline, metric, expected_total, groups, min_expected, min_pair_expected,
-                              pair_margin, limit)  # fmt: skip
+        cells = _Cells(current, baseline, dims, cell_columns)
+        return _explain_ratio(cells, current, baseline, metric, expected_total, groups, min_expected, min_pair_expected,
+                              pair_margin, limit, users)  # fmt: skip
     observed = float(current[metric].sum())
     base_total = float(baseline[metric].sum())
     expected = base_total if expected_total is None else float(expected_total)
     deviation = observed - expected
     if deviation == 0 or base_total <= 0 or not math.isfinite(expected):
         return Explanation(metric, observed, expected)
-    segments = _count_segments(current, baseline, metric, groups, expected / base_total, deviation, min_expected,
-                               min_pair_expected)  # fmt: skip
-    return Explanation(metric, observed, expected, _rank(segments, pair_margin, limit))
+    cells = _Cells(current, baseline, dims, cell_columns)
+    scale = expected / base_total
+    segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected, users)
+    ranked = _rank(segments, pair_margin, min_expected, limit)
+    total = SegmentChange((), observed, expected, 1.0, observed / expected - 1 if expected else math.nan, 0.0)
+    uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)
+    return Explanation(metric, observed, expected, ranked, uniform=uniform)
 
 
 def _explain_ratio(
+    cells: _Cells,
     current: pd.DataFrame,
     baseline: pd.DataFrame,
     metric: str,
@@ -330,6 +415,7 @@ def _explain_ratio(
     min_pair_expected: float,
     pair_margin: float,
     limit: int,
+    users: tuple[str | None, float] = (None, 0.0),
 ) -> Explanation:
     num, den = RATIOS[metric]
     views1, views0 = float(current[den].sum()), float(baseline[den].sum())
@@ -341,14 +427,16 @@ def _explain_ratio(
     delta = observed - expected
     if delta == 0 or base_ratio <= 0 or not math.isfinite(expected):
         return Explanation(metric, observed, expected)
-    segments, splits = _ratio_segments(current, baseline, metric, groups, expected / base_ratio, delta,
-                                       min_expected, min_pair_expected)  # fmt: skip
-    ranked = _rank(segments, pair_margin, limit)
+    segments, splits = _ratio_segments(cells, metric, groups, expected / base_ratio, delta,
+                                       min_expected, min_pair_expected, users)  # fmt: skip
+    ranked = _rank(segments, pair_margin, min_expected, limit)
     lead = ranked[0].dimensions if ranked else groups[0] if groups else None
-    return Explanation(metric, observed, expected, ranked, splits.get(lead) if lead else None)
+    total = SegmentChange((), observed, expected, 1.0, observed / expected - 1, 0.0, views1, views1)
+    uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)
+    return Explanation(metric, observed, expected, ranked, splits.get(lead) if lead else None, uniform)
 
 
-def _rank(segments: list[SegmentChange], pair_margin: float, limit: int) -> list[SegmentChange]:
-    kept = [s for s in _prune_pairs(segments, pair_margin) if s.score > 0]
+def _rank(segments: list[SegmentChange], pair_margin: float, floor: float, limit: int) -> list[SegmentChange]:
+    kept = [s for s in _prune_pairs(segments, pair_margin, floor) if s.score > 0]
     kept.sort(key=lambda s: (-s.score, len(s.segment), s.segment))
     return kept[:limit]

@@ -3,7 +3,8 @@ and the same hours a week before.
 
 The text keeps the original template's facts — "Метрика {metric_name} в срезе {group}. Текущее
 значение {current_x}. Отклонение более {x}%." — and adds the expected value and band, z, the
-time window, links and the owner's @mention.
+time window, links and the owner's @mention; under each firing metric, the top segments that explain
+its deviation (:mod:`feedpulse.alerts.explain`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from feedpulse.alerts.explain import Explanation
 from feedpulse.charts import apply_style, number
 
 TEXTS = {
@@ -50,7 +52,21 @@ TEXTS = {
     "expected": {"ru": "ожидание", "en": "expected"},
     "band": {"ru": "коридор", "en": "band"},
     "week_before": {"ru": "неделю назад", "en": "a week before"},
+    "where": {
+        "ru": "Где: {segment} — {share} % отклонения ({change} % в сегменте)",
+        "en": "Where: {segment} — {share}% of the deviation ({change}% in the segment)",
+    },
+    "where_uniform": {
+        "ru": "Где: везде примерно одинаково (ни один сегмент не выделяется)",
+        "en": "Where: about the same everywhere (no segment stands out)",
+    },
+    "mix_rate": {
+        "ru": "Из-за чего (по {dimension}): состав аудитории {mix} %, поведение внутри сегментов {rate} %",
+        "en": "Why (by {dimension}): audience mix {mix}%, behaviour within segments {rate}%",
+    },
+    "new_segment": {"ru": "новый", "en": "new"},
 }
+WHERE_LINES = 3
 RATIO_METRICS = {"ctr"}
 
 
@@ -88,8 +104,56 @@ def evaluation_line(evaluation, kind: str, lang: str) -> str:
     return _t("firing", lang, pct=pct, **values) + f"\n<i>{details}</i>"
 
 
+def _percent(share: float) -> str:
+    value = round(share * 100)
+    return f"{value:d}".replace("-", "−") if value else "0"
+
+
+def _signed_percent(value: float, lang: str) -> str:
+    if math.isinf(value):
+        return TEXTS["new_segment"][lang]
+    return f"{value * 100:+.0f}".replace("-", "−")
+
+
+def why_lines(explanation: Explanation | None, lang: str, limit: int = WHERE_LINES) -> list[str]:
+    """«Где: Android · source=ads — 78 % отклонения (−64 % в сегменте)» for the top segments, and for a
+    ratio the mix/rate split; nothing without an explanation."""
+    if explanation is None or not explanation.segments:
+        return []
+    if explanation.uniform:
+        lines = [_t("where_uniform", lang)]
+    else:
+        lines = [
+            _t(
+                "where",
+                lang,
+                segment=html.escape(s.label()),
+                share=_percent(s.share),
+                change=_signed_percent(s.change, lang),
+            )
+            for s in explanation.top(limit)
+        ]
+    split = explanation.mix_rate
+    if split is not None and split.total:
+        lines.append(
+            _t(
+                "mix_rate",
+                lang,
+                dimension=html.escape(" × ".join(split.dimensions)),
+                mix=_percent(split.mix_share),
+                rate=_percent(split.rate_share),
+            )
+        )
+    return lines
+
+
 def alert_html(
-    notification, *, owners: Sequence[str] = (), links: Mapping[str, str] | None = None, lang: str = "ru"
+    notification,
+    *,
+    owners: Sequence[str] = (),
+    links: Mapping[str, str] | None = None,
+    lang: str = "ru",
+    explanations: Mapping[str, Explanation] | None = None,
 ) -> str:
     """One message for the metrics of one slice that changed state in the same bucket."""
     if lang not in ("ru", "en"):
@@ -101,7 +165,10 @@ def alert_html(
     lines = [f"<b>{html.escape(header)}</b> · {html.escape(notification.slice)} · {window}"]
     if notification.kind != "firing" and notification.started is not None:
         lines[0] += " · " + _t("since", lang, start=f"{notification.started:%d.%m %H:%M}")
-    lines += [evaluation_line(e, notification.kind, lang) for e in notification.evaluations]
+    for evaluation in notification.evaluations:
+        lines.append(evaluation_line(evaluation, notification.kind, lang))
+        if notification.kind != "resolved":
+            lines += why_lines((explanations or {}).get(evaluation.metric), lang)
     link_parts = [
         f'<a href="{html.escape(url, quote=True)}">{html.escape(TEXTS[name][lang])}</a>'
         for name, url in (links or {}).items()

@@ -32,15 +32,17 @@ WHERE (time >= {cur:DateTime} AND time < {end:DateTime})
    OR (time >= {lo:DateTime} AND time < {anchor:DateTime}
        AND (toUnixTimestamp(time) - toUnixTimestamp({lo:DateTime})) % 86400 < {width:UInt32})
 """
+# users are counted once per (user, unit): per bucket for alerts, per day for the daily reports' DAU
+USER_UNITS = {"bucket": "toStartOfFifteenMinutes(time)", "day": "toDate(time)"}
 _SQL = {
     "feed": "SELECT toUInt8(time >= {cur:DateTime}) AS is_current, " + _DIMENSION_SQL + ", "
-    "uniqExact(user_id, toStartOfFifteenMinutes(time)) AS feed_users, "
+    "uniqExact(user_id, {unit}) AS feed_users, "
     "countIf(action = 'view') AS views, countIf(action = 'like') AS likes "
     "FROM {db:Identifier}.feed_actions"
     + _WHERE
     + "GROUP BY is_current, os, gender, age, source, country, city, exp_group",
     "message": "SELECT toUInt8(time >= {cur:DateTime}) AS is_current, " + _DIMENSION_SQL + ", "
-    "uniqExact(user_id, toStartOfFifteenMinutes(time)) AS messenger_users, count() AS messages "
+    "uniqExact(user_id, {unit}) AS messenger_users, count() AS messages "
     "FROM {db:Identifier}.message_actions" + _WHERE + "GROUP BY is_current, os, gender, age, source, country, city, "
     "exp_group",
 }
@@ -65,11 +67,12 @@ def load_cells(
     days: int = 14,
     halfwidth: int = 2,
     width_buckets: int = 1,
+    users_per: str = "bucket",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(current, baseline) cells for ``metric`` at ``bucket`` (``width_buckets`` buckets from it).
 
     The baseline spans ``[bucket − halfwidth, bucket + width_buckets + halfwidth)`` buckets on each of
-    the ``days`` previous days.
+    the ``days`` previous days. ``users_per="day"``: distinct users per day (a whole day's cells, for DAU).
     """
     if days < 1 or halfwidth < 0 or width_buckets < 1:
         raise ValueError(
@@ -86,7 +89,10 @@ def load_cells(
         "lo": anchor - dt.timedelta(days=days),
         "width": int((2 * halfwidth + width_buckets) * step.total_seconds()),
     }
-    result = client.query(_SQL[table_of(metric)], parameters=params)
+    if users_per not in USER_UNITS:
+        raise ValueError(f"users_per must be one of {sorted(USER_UNITS)}, got {users_per!r}")
+    sql = _SQL[table_of(metric)].replace("{unit}", USER_UNITS[users_per])
+    result = client.query(sql, parameters=params)
     frame = pd.DataFrame(result.result_rows, columns=list(result.column_names))
     for dimension in DIMENSIONS:
         frame[dimension] = frame[dimension].astype(str) if not frame.empty else pd.Series(dtype=str)

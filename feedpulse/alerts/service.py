@@ -1,6 +1,7 @@
 """The alerting loop, without Dagster: find the last complete bucket, refresh metrics_15min,
 run the detector on every metric × slice, advance the lifecycle, and send one message per
-notification group (text + 48 h chart) to Telegram or the outbox.
+notification group (text with the segments behind each firing metric + one 48 h chart per metric,
+the largest |z| first) to Telegram or the outbox.
 
 The Dagster sensor calls :func:`check` on every tick and hands each notification to a run that
 calls :func:`send`; notifications travel between the two as JSON (:func:`to_payload`).
@@ -14,19 +15,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 import pandas as pd
 
-from feedpulse.alerts import metrics_table
+from feedpulse.alerts import metrics_table, segments
 from feedpulse.alerts.config import AlertsConfig
 from feedpulse.alerts.detector import Detector, Evaluation, evaluate_frame
+from feedpulse.alerts.explain import Explanation, explain
 from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
 from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.telegram import (
+    MEDIA_GROUP_MAX,
     Delivery,
     DeliveryReceipt,
     Photo,
@@ -136,6 +140,39 @@ def chart_history(client, config: AlertsConfig, evaluation: Evaluation, bucket: 
     )
 
 
+def explain_notification(
+    client, config: AlertsConfig, notification: Notification, *, source: str = "simulator"
+) -> dict[str, Explanation]:
+    """metric → the segments that explain its deviation, for every firing metric of the notification.
+
+    Cells are read once per raw table (feed, messages): the bucket and the same slots (± the detector's
+    ``slot_halfwidth``) of its ``history_days`` days; each segment is expected at the detector's
+    expectation × its baseline share.
+    """
+    out: dict[str, Explanation] = {}
+    cells: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    tuning = config.detector
+    for evaluation in notification.evaluations:
+        if evaluation.status != "firing" or math.isnan(evaluation.expected):
+            continue
+        table = segments.table_of(evaluation.metric)
+        if table not in cells:
+            cells[table] = segments.load_cells(
+                client, evaluation.metric, notification.bucket, source=source,
+                days=tuning.history_days, halfwidth=tuning.slot_halfwidth,
+            )  # fmt: skip
+        current, baseline = cells[table]
+        out[evaluation.metric] = explain(
+            current, baseline, evaluation.metric, expected_total=evaluation.expected, slice_label=evaluation.slice
+        )
+    return out
+
+
+def by_abs_z(evaluations: list[Evaluation]) -> list[Evaluation]:
+    """Evaluations by |z|, largest first (no z last): the first is the metric that fired hardest."""
+    return sorted(evaluations, key=lambda e: -abs(e.z) if e.z == e.z else math.inf)
+
+
 def delivery_key(notification: Notification) -> str:
     """The alert's identity in the sent log: ``alert/<bucket>/<slice>/<kind>``."""
     return f"alert/{notification.bucket:%Y-%m-%dT%H:%M}/{notification.slice}/{notification.kind}"
@@ -151,8 +188,14 @@ def send(
     telegram: TelegramSettings | None = None,
     renderer: ChartRenderer | None = None,
     sent_log: SentLog | None = None,
+    source: str = "simulator",
+    explain_causes: bool = True,
 ) -> DeliveryReceipt:
-    """Render and deliver one notification; chats that have it already get nothing (no chart rendered)."""
+    """Render and deliver one notification; chats that have it already get nothing (no chart rendered).
+
+    The text names the segments behind each firing metric (read from the raw tables in ``source``);
+    one chart per metric of the notification, the metric with the largest |z| first.
+    """
     telegram = telegram or TelegramSettings.from_env()
     sent_log = sent_log or SentLog()
     key = delivery_key(notification)
@@ -162,27 +205,32 @@ def send(
     lang = lang or config.language
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
-    lead = max(evaluations, key=lambda e: abs(e.z) if e.z == e.z else 0.0)
+    ranked = by_abs_z(evaluations)
+    lead = ranked[0]
     links = config.metrics[lead.metric].links(lead.slice, notification.bucket, config.dashboard_url or dashboard_url)
-    html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang)
-    figure = alert_chart(
-        chart_history(client, config, lead, notification.bucket),
-        lead.metric,
-        lead.slice,
-        notification.bucket,
-        lang=lang,
-    )
+    explanations = explain_notification(client, config, notification, source=source) if explain_causes else {}
+    html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang, explanations=explanations)
+    # one chart per metric in the message, the one with the largest |z| first (a media group from two)
+    charted = [e for e in ranked if e.metric in config.metrics][:MEDIA_GROUP_MAX]
+    figures = [
+        alert_chart(chart_history(client, config, e, notification.bucket), e.metric, e.slice, notification.bucket,
+                    lang=lang)
+        for e in charted
+    ]  # fmt: skip
     if renderer is None:
         with ChartRenderer() as own:
-            png = own.png(figure)
+            pngs = [own.png(f) for f in figures]
     else:
-        png = renderer.png(figure)
+        pngs = [renderer.png(f) for f in figures]
     name = f"alert-{notification.bucket:%H%M}-{notification.slice.replace(':', '-')}-{notification.kind}"
     delivery = Delivery(
         name=name,
         day=notification.bucket.date(),
         html=html,
-        photos=[Photo(name=f"{lead.metric}-{lead.slice.replace(':', '-')}.png", png=png)],
+        photos=[
+            Photo(name=f"{e.metric}-{e.slice.replace(':', '-')}.png", png=png)
+            for e, png in zip(charted, pngs, strict=True)
+        ],
         key=key,
     )
     return deliver(delivery, telegram, sent_log=sent_log)

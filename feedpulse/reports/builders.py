@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
@@ -59,14 +60,23 @@ def _changes(series: DailySeries, key: str, compare: dict[str, int]) -> list[str
 
 
 def _line(
-    series: DailySeries, key: str, lang: Lang, compare: dict[str, int], label: str | None = None, detail: str = ""
+    series: DailySeries,
+    key: str,
+    lang: Lang,
+    compare: dict[str, int],
+    label: str | None = None,
+    detail: str = "",
+    why: Mapping[str, str] | None = None,
 ) -> str:
     value = fmt_value(key, series.value(key, series.day))
     changes = _changes(series, key, compare)
     joined = " / ".join(changes) if len(changes) > 1 else changes[0]
     name = html.escape(label or metric(key, lang))
     extra = f" {html.escape(detail)}" if detail else ""
-    return f"{name}: <b>{value}</b>{extra} ({joined})"
+    line = f"{name}: <b>{value}</b>{extra} ({joined})"
+    if why and why.get(key):
+        line += f"\n<i>{html.escape(why[key])}</i>"
+    return line
 
 
 def _link(dashboard_url: str | None, lang: Lang) -> str:
@@ -86,13 +96,16 @@ def _chart_title(title: str) -> str:
     return "".join(ch for ch in title if ord(ch) < 0x2600).strip()
 
 
-def feed_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
+def feed_report(
+    series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None, why: Mapping[str, str] | None = None
+) -> ReportContent:
+    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
     day = series.day
     lines = [
         f"<b>{html.escape(text('feed_title', lang, day=_day(day)))}</b>",
         f"<i>{html.escape(_feed_changes_note(day, lang))}</i>",
         "",
-        *(_line(series, key, lang, COMPARE_FEED) for key in ("dau", "views", "likes", "ctr")),
+        *(_line(series, key, lang, COMPARE_FEED, why=why) for key in ("dau", "views", "likes", "ctr")),
     ]
     week = series.last_days(WEEK)
     caption = text("chart_feed_caption", lang, first=_day(week.index.min()), last=_day(day))
@@ -105,7 +118,10 @@ def feed_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | Non
     )
 
 
-def app_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
+def app_report(
+    series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None, why: Mapping[str, str] | None = None
+) -> ReportContent:
+    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
     day = series.day
     ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
     ads, organic = series.value("new_users_ads", day), series.value("new_users_organic", day)
@@ -127,10 +143,10 @@ def app_report(series: DailySeries, lang: Lang = "ru", dashboard_url: str | None
         _line(series, "new_users", lang, compare, detail=sources),
         "",
         f"<b>{html.escape(text('section_feed', lang))}</b>",
-        *(_line(series, key, lang, compare) for key in ("feed_dau", "views", "likes", "ctr", "likes_per_user")),
+        *(_line(series, k, lang, compare, why=why) for k in ("feed_dau", "views", "likes", "ctr", "likes_per_user")),
         "",
         f"<b>{html.escape(text('section_messenger', lang))}</b>",
-        *(_line(series, key, lang, compare) for key in ("messenger_dau", "messages", "messages_per_user")),
+        *(_line(series, key, lang, compare, why=why) for key in ("messenger_dau", "messages", "messages_per_user")),
     ]
     week = series.last_days(WEEK)
     caption = text("chart_app_caption", lang, first=_day(week.index.min()), last=_day(day))

@@ -7,17 +7,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import logging
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from feedpulse.charts import ChartRenderer
+from feedpulse.config import report_why_threshold, source_database
 from feedpulse.reports.builders import ReportContent, app_report, feed_report
 from feedpulse.reports.data import load_app_series, load_feed_series
 from feedpulse.reports.texts import Lang, check_lang
+from feedpulse.reports.why import why_lines
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 ReportKind = Literal["feed", "app"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,14 +41,34 @@ class ReportRun:
     receipt: DeliveryReceipt | None = None
 
 
-def build(kind: ReportKind, client, day: dt.date, lang: Lang = "ru", dashboard_url: str | None = None) -> ReportContent:
-    """The report's content; raises ReportDataMissing when the ETL has not produced the day."""
+def build(
+    kind: ReportKind,
+    client,
+    day: dt.date,
+    lang: Lang = "ru",
+    dashboard_url: str | None = None,
+    *,
+    source: str | None = None,
+    why_threshold: float | None = None,
+) -> ReportContent:
+    """The report's content; raises ReportDataMissing when the ETL has not produced the day.
+
+    Figures that moved more than ``why_threshold`` (default ``FEEDPULSE_REPORT_WHY_THRESHOLD``) day over
+    day get a "why" line from the raw events in ``source`` (default ``FEEDPULSE_SOURCE_DATABASE``); if
+    those cannot be read the report goes out without them (logged)."""
     check_lang(lang)
-    if kind == "feed":
-        return feed_report(load_feed_series(client, day), lang=lang, dashboard_url=dashboard_url)
-    if kind == "app":
-        return app_report(load_app_series(client, day), lang=lang, dashboard_url=dashboard_url)
-    raise ValueError(f"unknown report {kind!r}: expected 'feed' or 'app'")
+    if kind not in ("feed", "app"):
+        raise ValueError(f"unknown report {kind!r}: expected 'feed' or 'app'")
+    series = load_feed_series(client, day) if kind == "feed" else load_app_series(client, day)
+    threshold = report_why_threshold() if why_threshold is None else why_threshold
+    why: dict[str, str] = {}
+    if math.isfinite(threshold):
+        try:
+            why = why_lines(client, series, source=source or source_database(), threshold=threshold, lang=lang)
+        except Exception as exc:  # the figures matter more than their explanation
+            log.warning("%s report for %s: no 'why' lines (%s)", kind, day, exc)
+    builder = feed_report if kind == "feed" else app_report
+    return builder(series, lang=lang, dashboard_url=dashboard_url, why=why)
 
 
 def render(content: ReportContent, renderer: ChartRenderer | None = None) -> list[Image]:

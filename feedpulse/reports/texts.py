@@ -31,6 +31,11 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "day": {"ru": "день", "en": "day"},
     "date_axis": {"ru": "Дата", "en": "Date"},
+    "why": {
+        "ru": "↳ почему: {segment} — {share} % изменения ({change} % в сегменте)",
+        "en": "↳ why: {segment} — {share}% of the change ({change}% in the segment)",
+    },
+    "why_uniform": {"ru": "↳ почему: везде примерно одинаково", "en": "↳ why: about the same everywhere"},
 }
 
 METRICS: dict[str, dict[str, str]] = {

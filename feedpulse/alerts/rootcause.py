@@ -1,0 +1,251 @@
+"""Root-cause harness: plant a change confined to one segment, run the detector and the explainer, and
+check that the explainer names the planted segment.
+
+Per seed (``run_rootcause``):
+
+1. Simulate ``history_days`` clean days and a test day into a scratch database; read the clean test
+   day's totals at every planted bucket.
+2. Plan ``per_day`` plants on the test day, one bucket (15 min) each, at least ``spacing`` buckets
+   apart between 08:00 and 23:45: a metric (views, likes, feed_users, messages), a segment — a single
+   dimension value or a pair of values of two dimensions (country × city excluded: a city lies in one
+   country) — whose share of the metric in the clean baseline is 5–60 %, a magnitude of 20–80 %, a
+   drop or (event metrics) a spike. The plants go through the simulator's anomaly file
+   (:mod:`feedpulse.simulator.anomalies`), and the test day is simulated again with them.
+3. For each plant: the detector's evaluation of the bucket in the ``total`` slice (its expected value)
+   and the explainer's ranking (:func:`feedpulse.alerts.explain.explain`) from the bucket's cells and
+   the same slots of the previous days (:func:`feedpulse.alerts.segments.load_cells`).
+
+**Hit**: the explainer's first (top-1) or one of its first three (top-3) segments is the planted one —
+or, for a planted pair, one of its two single-dimension parents. **Carried share**: the planted
+change (anomalous − clean total of the bucket: the plant is the only difference) over the deviation
+the explainer explains (anomalous total − the detector's expectation); the targets are about plants
+carrying ≥ 20 % of it (a small plant on top of a large unrelated deviation cannot be the top cause).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feedpulse.alerts.config import AlertsConfig, default_config
+from feedpulse.alerts.detector import Detector
+from feedpulse.alerts.explain import DIMENSIONS, REDUNDANT_PAIRS, explain
+from feedpulse.alerts.segments import load_cells
+from feedpulse.alerts.series import load_series, stream
+from feedpulse.scratch import scratch_database
+
+PLANT_METRICS = ("views", "likes", "feed_users", "messages")
+EVENT_METRICS = ("views", "likes", "messages")
+SHARE_RANGE = (0.05, 0.60)
+MAGNITUDE_RANGE = (0.2, 0.8)
+CARRY_TARGET = 0.2
+TARGETS = {"top1": 0.8, "top3": 0.95}
+DEFAULT_START = dt.date(2024, 3, 4)  # a Monday
+
+
+@dataclass(frozen=True)
+class Plant:
+    metric: str
+    segment: tuple[tuple[str, str], ...]
+    share: float  # of the metric in the clean baseline
+    change: float  # −0.6 = drop by 60 %
+    bucket: dt.datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plant: Plant
+    fired: bool
+    z: float
+    carried: float
+    top: tuple[tuple[tuple[str, str], ...], ...]
+    top1: bool
+    top3: bool
+
+
+def _anomaly_value(dimension: str, value: str) -> str | int:
+    return int(value) if dimension in ("gender", "exp_group") else value
+
+
+def anomaly_entries(plants: Sequence[Plant]) -> list[dict[str, Any]]:
+    """The plants as entries of the simulator's anomaly file."""
+    return [
+        {
+            "name": f"plant {i}",
+            "metric": p.metric,
+            "start": p.bucket.strftime("%Y-%m-%d %H:%M"),
+            "duration": "15m",
+            "change": round(p.change, 4),
+            "segment": {d: _anomaly_value(d, v) for d, v in p.segment},
+        }
+        for i, p in enumerate(plants)
+    ]
+
+
+def candidate_segments(cells: pd.DataFrame, metric: str) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+    """Single values and pairs with a share of ``metric`` within :data:`SHARE_RANGE` (sorted, deterministic)."""
+    total = float(cells[metric].sum())
+    out = []
+    groups = [(d,) for d in DIMENSIONS] + [
+        p for p in itertools.combinations(DIMENSIONS, 2) if frozenset(p) not in REDUNDANT_PAIRS
+    ]
+    for dims in groups:
+        shares = cells.groupby(list(dims))[metric].sum() / total
+        for key, share in sorted(shares.items()):
+            values = key if isinstance(key, tuple) else (key,)
+            if SHARE_RANGE[0] <= share <= SHARE_RANGE[1]:
+                out.append((tuple((d, str(v)) for d, v in zip(dims, values, strict=True)), float(share)))
+    return out
+
+
+def plan(
+    baseline: dict[str, pd.DataFrame], day: dt.date, rng: np.random.Generator, per_day: int, spacing: int
+) -> list[Plant]:
+    """``per_day`` plants on ``day`` (see the module doc); ``baseline``: clean cells per table."""
+    first = dt.datetime.combine(day, dt.time(8, 0))
+    slots = [first + dt.timedelta(minutes=15 * spacing * k) for k in range(per_day)]
+    if slots[-1] > dt.datetime.combine(day, dt.time(23, 45)):
+        raise ValueError(f"{per_day} plants {spacing} buckets apart do not fit between 08:00 and 23:45")
+    candidates = {m: candidate_segments(baseline["message" if m == "messages" else "feed"], m) for m in PLANT_METRICS}
+    plants = []
+    for k, bucket in enumerate(slots):
+        metric = PLANT_METRICS[k % len(PLANT_METRICS)]
+        pairs = k // len(PLANT_METRICS) % 2 == 1
+        pool = [c for c in candidates[metric] if (len(c[0]) == 2) == pairs] or candidates[metric]
+        segment, share = pool[int(rng.integers(len(pool)))]
+        magnitude = float(rng.uniform(*MAGNITUDE_RANGE))
+        sign = 1 if metric in EVENT_METRICS and rng.random() < 0.5 else -1
+        plants.append(Plant(metric, segment, share, sign * magnitude, bucket))
+    return plants
+
+
+def _hit(top: Sequence[tuple[tuple[str, str], ...]], planted: tuple[tuple[str, str], ...]) -> bool:
+    accepted = {planted} | ({(part,) for part in planted} if len(planted) > 1 else set())
+    return any(t in accepted for t in top)
+
+
+def judge(
+    client: Any,
+    database: str,
+    plant: Plant,
+    clean_total: float,
+    config: AlertsConfig,
+    frame: pd.DataFrame,
+    baseline_days: int,
+) -> Outcome:
+    """Detector + explainer at the plant's bucket, in the ``total`` slice (``frame``: ``load_series``)."""
+    bucket = pd.Timestamp(plant.bucket)
+    metric = config.metrics[plant.metric]
+    history = stream(frame, plant.metric, "total")
+    history = history[history.index <= bucket]
+    volume = stream(frame, metric.volume_metric, "total") if metric.volume_metric else None
+    users = stream(frame, metric.per_user_of, "total") if metric.per_user_of else None
+    evaluation = Detector(metric, config.detector).evaluate(history, bucket, volume=volume, users=users)
+    current, baseline = load_cells(
+        client, plant.metric, plant.bucket, source=database, days=baseline_days,
+        halfwidth=config.detector.slot_halfwidth,
+    )  # fmt: skip
+    result = explain(current, baseline, plant.metric, expected_total=evaluation.expected)
+    deviation = result.observed - evaluation.expected
+    carried = (result.observed - clean_total) / deviation if deviation else 0.0
+    top = tuple(s.segment for s in result.top(3))
+    return Outcome(plant, evaluation.status == "firing", float(evaluation.z), float(carried), top,
+                   _hit(top[:1], plant.segment), _hit(top, plant.segment))  # fmt: skip
+
+
+def _totals(client: Any, database: str, plants: Sequence[Plant]) -> list[float]:
+    out = []
+    for p in plants:
+        current, _ = load_cells(client, p.metric, p.bucket, source=database, days=1, halfwidth=0)
+        out.append(float(current[p.metric].sum()))
+    return out
+
+
+def run_seed(
+    client: Any,
+    seed: int,
+    *,
+    config: AlertsConfig | None = None,
+    scale: float = 1.0,
+    history_days: int = 15,
+    per_day: int = 20,
+    spacing: int = 3,
+    start: dt.date = DEFAULT_START,
+) -> list[Outcome]:
+    """Plants of one seed (see the module doc), in a scratch database dropped afterwards."""
+    from feedpulse.simulator import simulate
+    from feedpulse.simulator.anomalies import parse_anomalies
+
+    config = config or default_config()
+    day = start + dt.timedelta(days=history_days)
+    with scratch_database(client, None) as database:
+        simulate(client, start=start, days=history_days + 1, scale=scale, seed=seed, database=database)
+        noon = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(8, 0))
+        baseline = {
+            table: load_cells(client, metric, noon, source=database, days=1, halfwidth=0, width_buckets=64)[0]
+            for table, metric in (("feed", "views"), ("message", "messages"))
+        }
+        plants = plan(baseline, day, np.random.default_rng(seed), per_day, spacing)
+        clean = _totals(client, database, plants)
+        spec = parse_anomalies(anomaly_entries(plants))
+        simulate(client, start=day, days=1, scale=scale, seed=seed, database=database, anomalies=spec)
+        first = dt.datetime.combine(start, dt.time())
+        frame = load_series(client, first, first + dt.timedelta(days=history_days + 1), database=database,
+                            slices=["total"])  # fmt: skip
+        return [
+            judge(client, database, p, total, config, frame, history_days)
+            for p, total in zip(plants, clean, strict=True)
+        ]
+
+
+def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Hit rates over plants carrying ≥ 20 % of the deviation (the targets) and breakdowns."""
+
+    def rates(items: Sequence[Outcome]) -> dict[str, Any]:
+        if not items:
+            return {"n": 0, "top1": None, "top3": None}
+        return {"n": len(items), "top1": float(np.mean([o.top1 for o in items])),
+                "top3": float(np.mean([o.top3 for o in items]))}  # fmt: skip
+
+    carrying = [o for o in outcomes if o.carried >= CARRY_TARGET]
+    return {
+        "carrying_20_plus": rates(carrying),
+        "carrying_20_plus_fired": rates([o for o in carrying if o.fired]),
+        "carrying_under_20": rates([o for o in outcomes if o.carried < CARRY_TARGET]),
+        "all": rates(outcomes),
+        "single": rates([o for o in carrying if len(o.plant.segment) == 1]),
+        "pair": rates([o for o in carrying if len(o.plant.segment) == 2]),
+        "share_5_20": rates([o for o in carrying if o.plant.share < 0.2]),
+        "share_20_60": rates([o for o in carrying if o.plant.share >= 0.2]),
+        "by_metric": {m: rates([o for o in carrying if o.plant.metric == m]) for m in PLANT_METRICS},
+        "fired": float(np.mean([o.fired for o in outcomes])) if outcomes else None,
+    }
+
+
+def run_rootcause(client: Any, seeds: Sequence[int], **kwargs: Any) -> dict[str, Any]:
+    """Per seed and pooled summaries, plus every plant's outcome."""
+    per_seed, pooled = {}, []
+    for seed in seeds:
+        outcomes = run_seed(client, seed, **kwargs)
+        per_seed[str(seed)] = summarise(outcomes)
+        pooled += outcomes
+    return {
+        "per_seed": per_seed,
+        "pooled": summarise(pooled),
+        "targets": TARGETS,
+        "plants": [_outcome_dict(o) for o in pooled],
+    }
+
+
+def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    data = asdict(outcome)
+    data["plant"]["bucket"] = outcome.plant.bucket.isoformat()
+    data["plant"]["segment"] = " · ".join(f"{d}={v}" for d, v in outcome.plant.segment)
+    data["top"] = [" · ".join(f"{d}={v}" for d, v in t) for t in outcome.top]
+    return data

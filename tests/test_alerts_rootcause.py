@@ -1,0 +1,178 @@
+"""Seeds parsing and aggregation of `alerts evaluate --seeds`, the root-cause harness's planning and
+hit rule, and the "where" lines of the alert message (no ClickHouse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feedpulse.alerts.evaluate import aggregate, parse_seeds
+from feedpulse.alerts.explain import explain
+from feedpulse.alerts.message import why_lines
+from feedpulse.alerts.rootcause import (
+    MAGNITUDE_RANGE,
+    SHARE_RANGE,
+    Outcome,
+    Plant,
+    _hit,
+    anomaly_entries,
+    candidate_segments,
+    plan,
+    summarise,
+)
+from feedpulse.simulator.anomalies import parse_anomalies
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("101-104") == [101, 102, 103, 104]
+    assert parse_seeds("42, 7,101-102,7") == [42, 7, 101, 102]
+    for bad in ("", "a", "5-3", "1-", "1-2000"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def summary(recall30: float, false_alerts: float) -> dict:
+    return {"recall_large_volume_30_plus": recall30, "recall_large_volume_by_magnitude": {"20": None},
+            "recall": 0.5, "precision": 0.5, "f1": 0.5, "within_1_bucket": None,
+            "false_alerts_per_metric_week": false_alerts}  # fmt: skip
+
+
+def test_aggregate_mean_and_worst_seed() -> None:
+    result = aggregate({"1": {"feedpulse": summary(0.9, 1.0)}, "2": {"feedpulse": summary(0.7, 3.0)}})
+    figures = result["feedpulse"]
+    assert figures["recall_large_volume_30_plus"] == {"mean": pytest.approx(0.8), "worst": 0.7, "worst_seed": 2}
+    assert figures["false_alerts_per_metric_week"] == {"mean": 2.0, "worst": 3.0, "worst_seed": 2}  # more is worse
+    assert figures["within_1_bucket"] == {"mean": None, "worst": None, "worst_seed": None}
+
+
+def test_hit_rule_accepts_the_parents_of_a_planted_pair_only() -> None:
+    pair = (("os", "Android"), ("city", "Moscow"))
+    assert _hit([pair], pair) and _hit([(("city", "Moscow"),)], pair)
+    assert not _hit([(("os", "iOS"),)], pair)
+    single = (("os", "Android"),)
+    assert _hit([single], single) and not _hit([pair], single)  # a child of a planted single is not a hit
+
+
+def population() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for os_name, os_w in (("Android", 0.65), ("iOS", 0.35)):
+        for source, s_w in (("ads", 0.85), ("organic", 0.15)):
+            for city, c_w in (("Moscow", 0.3), ("Kazan", 0.7)):
+                rows.append({"os": os_name, "gender": "1", "age": "18-24", "source": source, "country": "Russia",
+                             "city": city, "exp_group": str(int(rng.integers(5))),
+                             "views": 1000 * os_w * s_w * c_w, "messages": 10 * os_w})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    return frame.assign(likes=frame["views"] / 5, feed_users=frame["views"] / 20)
+
+
+def test_plan_draws_segments_in_the_share_range_and_the_simulator_accepts_them() -> None:
+    cells = population()
+    candidates = candidate_segments(cells, "views")
+    assert candidates and all(SHARE_RANGE[0] <= share <= SHARE_RANGE[1] for _, share in candidates)
+    shares = dict(candidates)
+    assert shares[(("city", "Moscow"),)] == pytest.approx(0.3)
+    assert (("os", "Android"), ("source", "ads")) in shares  # 0.5525
+    assert (("country", "Russia"), ("city", "Moscow")) not in shares  # redundant pair
+    plants = plan({"feed": cells, "message": cells}, dt.date(2024, 3, 12), np.random.default_rng(1), 8, 3)
+    assert [p.bucket.strftime("%H:%M") for p in plants[:3]] == ["08:00", "08:45", "09:30"]
+    assert all(MAGNITUDE_RANGE[0] <= abs(p.change) <= MAGNITUDE_RANGE[1] for p in plants)
+    assert all(p.change < 0 for p in plants if p.metric == "feed_users")  # users can only drop
+    assert {len(p.segment) for p in plants} == {1, 2}
+    spec = parse_anomalies(anomaly_entries(plants))
+    assert len(spec) == 8 and spec.anomalies[0].end - spec.anomalies[0].start == dt.timedelta(minutes=15)
+    with pytest.raises(ValueError, match="do not fit"):
+        plan({"feed": cells, "message": cells}, dt.date(2024, 3, 12), np.random.default_rng(1), 40, 3)
+
+
+def test_summary_counts_only_plants_carrying_enough_of_the_deviation() -> None:
+    plant = Plant("views", (("os", "Android"),), 0.6, -0.5, dt.datetime(2024, 3, 12, 8))
+    outcomes = [
+        Outcome(plant, True, -5.0, 0.9, ((("os", "Android"),),), True, True),
+        Outcome(plant, False, -1.0, 0.5, ((("os", "iOS"),),), False, True),
+        Outcome(plant, False, -0.5, 0.1, ((("os", "iOS"),),), False, False),  # carries 10 %: not in the target
+    ]
+    result = summarise(outcomes)
+    assert result["carrying_20_plus"] == {"n": 2, "top1": 0.5, "top3": 1.0}
+    assert result["carrying_20_plus_fired"] == {"n": 1, "top1": 1.0, "top3": 1.0}
+    assert result["carrying_under_20"]["n"] == 1 and result["fired"] == pytest.approx(1 / 3)
+
+
+def test_where_lines_ru_and_en() -> None:
+    base = pd.DataFrame({"os": ["Android", "Android", "iOS"], "source": ["ads", "organic", "ads"],
+                         "views": [100.0, 100.0, 200.0]})  # fmt: skip
+    now = base.assign(views=[36.0, 100.0, 200.0])
+    result = explain(now, base, "views", dimensions=("os", "source"), min_pair_expected=1)
+    ru = why_lines(result, "ru")
+    assert ru[0] == "Где: Android · source=ads — 100 % отклонения (−64 % в сегменте)"
+    assert len(ru) == 3
+    assert why_lines(result, "en")[0] == "Where: Android · source=ads — 100% of the deviation (−64% in the segment)"
+    uniform = explain(base.assign(views=base["views"] * 0.5), base, "views", dimensions=("os", "source"))
+    assert why_lines(uniform, "en") == ["Where: about the same everywhere (no segment stands out)"]
+    assert why_lines(None, "ru") == []
+
+
+def test_evaluate_refuses_bad_seed_lists_before_connecting() -> None:
+    from typer.testing import CliRunner
+
+    from feedpulse.alerts.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--seeds", "110-101"])
+    assert result.exit_code == 2 and "--seeds: range '110-101' must go up" in result.output
+    several = ["evaluate", "--seeds", "1,2", "--database", "feedpulse_scratch_x"]
+    result = CliRunner().invoke(app, several)
+    assert result.exit_code == 2 and "single seed" in result.output
+
+
+def test_report_why_selection_and_setting(monkeypatch) -> None:
+    from feedpulse.config import report_why_threshold
+    from feedpulse.reports.data import DailySeries
+    from feedpulse.reports.why import line, moved
+
+    day = dt.date(2024, 3, 12)
+    frame = pd.DataFrame(
+        {"dau": [100.0, 130.0], "views": [1000.0, 1050.0], "app_dau": [10.0, 20.0]},
+        index=[day - dt.timedelta(days=1), day],
+    )
+    assert moved(DailySeries(day, frame), 0.1) == ["dau"]  # views +5 %; app_dau has no segment cells
+    assert moved(DailySeries(day, frame), 0.01) == ["dau", "views"]
+    base = pd.DataFrame({"os": ["Android", "iOS"], "views": [100.0, 100.0]})
+    result = explain(base.assign(views=[50.0, 100.0]), base, "views", dimensions=("os",))
+    assert line(result, "ru") == "↳ почему: Android — 100 % изменения (−50 % в сегменте)"
+    monkeypatch.delenv("FEEDPULSE_REPORT_WHY_THRESHOLD", raising=False)
+    assert report_why_threshold() == 0.1
+    for value, expected in (("15%", 0.15), ("0.2", 0.2), ("off", float("inf"))):
+        monkeypatch.setenv("FEEDPULSE_REPORT_WHY_THRESHOLD", value)
+        assert report_why_threshold() == pytest.approx(expected)
+    monkeypatch.setenv("FEEDPULSE_REPORT_WHY_THRESHOLD", "lots")
+    with pytest.raises(ValueError, match="FEEDPULSE_REPORT_WHY_THRESHOLD"):
+        report_why_threshold()
+
+
+def test_limit_detector_keeps_the_budget_and_catches_large_changes() -> None:
+    """Three seeds of Poisson counts around the same daily shape: the limit detector (expected value =
+    the other seeds' mean) keeps the false-alert budget on clean weeks and catches large anomalies."""
+    from feedpulse.alerts.evaluate import StreamData, limit_detector, plan_and_inject, share_of_limit
+
+    index = pd.date_range("2024-03-04", periods=96 * 21, freq="15min")
+    shape = 400 + 300 * np.sin(np.arange(len(index)) * 2 * np.pi / 96)
+    per_seed = {}
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        streams = [StreamData("views", label, pd.Series(rng.poisson(shape * f).astype(float), index=index), None)
+                   for label, f in (("total", 1.0), ("os:iOS", 0.4))]  # fmt: skip
+        plan_and_inject(streams, 96 * 7, 8, seed)
+        per_seed[seed] = streams
+    summaries, theta = limit_detector(per_seed, 96 * 7, 2.0, budget=1.0)
+    assert theta > 1
+    assert np.mean([s["false_alerts_per_metric_week"] for s in summaries.values()]) <= 1.0
+    for summary in summaries.values():
+        assert summary["recall_by_magnitude"]["60"] >= 0.75  # ramps start at a quarter of it
+        assert summary["recall_by_type"]["missing"] == 1.0
+    share = share_of_limit(
+        {"recall_large_volume_by_magnitude": {"60": 0.5}}, {"recall_large_volume_by_magnitude": {"60": 1.0}}
+    )
+    assert share == {"60": 0.5}
