@@ -160,7 +160,7 @@ class DagsterStack:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
-    def start_code_server(self, clock: dt.datetime | None = None, timeout: float = 180) -> None:
+    def start_code_server(self, clock: dt.datetime | None = None, timeout: float = 900) -> None:
         """`dagster api grpc` for the code location; ``clock`` pins feedpulse's "now" (tests/pinned_clock.py)."""
         dagster = [str(BIN / "dagster")] if clock is None else [sys.executable, "-m", "tests.pinned_clock"]
         dagster += [clock.isoformat(), "dagster"] if clock is not None else []
@@ -215,7 +215,7 @@ class DagsterStack:
             self._stop("daemon")
             self.start_daemon()
 
-    def start_daemon(self, timeout: float = 120, home: Path | None = None) -> None:
+    def start_daemon(self, timeout: float = 600, home: Path | None = None) -> None:
         env = {**self.env, "DAGSTER_HOME": str(home or self.home)}
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)], env=env)
 
@@ -227,7 +227,7 @@ class DagsterStack:
 
         wait_for("every daemon's first heartbeat", heartbeating, timeout, interval=1)
 
-    def start_webserver(self, timeout: float = 180) -> None:
+    def start_webserver(self, timeout: float = 600) -> None:
         self._spawn(
             "webserver",
             [str(BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.web_port)],
