@@ -7,6 +7,7 @@ from pydantic import Field
 from feedpulse.config import source_database
 from feedpulse.experiments.definitions import asset_id, configured
 from feedpulse.experiments.pipeline import ExperimentReport, run_aa_experiment, run_ab_experiment, send
+from feedpulse.experiments.report import result_json
 from feedpulse.experiments.spec import ExperimentSpec
 from orchestration.resources import ClickHouseResource
 
@@ -27,7 +28,7 @@ def _result(report: ExperimentReport, config: ExperimentConfig, day) -> Material
     return MaterializeResult(
         metadata={
             "report": MetadataValue.md(report.markdown_with_images()),
-            "result": MetadataValue.json(report.result.to_dict()),
+            "result": MetadataValue.json(result_json(report.result, config.lang)),
             "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
             "delivery": MetadataValue.text(receipt.summary() if receipt else "-"),
         }

@@ -174,6 +174,11 @@ def test_aa_fpr_near_alpha_without_an_effect() -> None:
     assert result.verdict.works, report.aa_verdict_text(result)
     assert result.to_dict()["verdict"]["works"] is True
     assert "A/A works" in report.aa_verdict_text(result)
+    # The statistics carry no text; the report layer adds it in the asked language.
+    assert "text" not in result.to_dict()["verdict"]
+    english, russian = report.result_json(result, "en"), report.result_json(result, "ru")
+    assert english["verdict"]["text"] == report.aa_verdict_text(result, "en") != russian["verdict"]["text"]
+    assert {**english["verdict"], "text": None} == {**russian["verdict"], "text": None}
 
 
 def test_aa_broken_when_groups_differ() -> None:

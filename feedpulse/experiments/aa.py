@@ -221,9 +221,8 @@ class AAResult:
     pvalues: np.ndarray = field(repr=False)
     nan_pvalues: int = 0
 
-    def to_dict(self, lang: str = "en") -> dict[str, Any]:
-        from feedpulse.experiments.report import aa_verdict_text
-
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON; the verdict's text in a language is added by :func:`report.result_json`."""
         cal = self.calibration
         return {
             "fpr": self.fpr,
@@ -237,7 +236,6 @@ class AAResult:
                 "fpr_ok": self.verdict.fpr_ok,
                 "uniform_ok": self.verdict.uniform_ok,
                 "reasons": list(self.verdict.reasons),
-                "text": aa_verdict_text(self, lang),
             },
             "calibrated_pvalue": cal.pvalue,
             "calibration": cal.to_dict(),

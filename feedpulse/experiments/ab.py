@@ -206,9 +206,8 @@ class ABResult:
             return bool(low > 0 or high < 0)
         return self.tests[name].significant(self.alpha)
 
-    def to_dict(self, lang: str = "en") -> dict[str, Any]:
-        from feedpulse.experiments.report import ab_verdict_text
-
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON; the verdict's text in a language is added by :func:`report.result_json`."""
         out: dict[str, Any] = {
             name: self.tests[name].to_dict()
             for name in (
@@ -239,7 +238,6 @@ class ABResult:
                     "disagreeing_tests": list(verdict.disagreeing_tests),
                     "not_significant": list(verdict.not_significant),
                     "guardrail_hit": verdict.guardrail_hit,
-                    "text": ab_verdict_text(self, lang),
                 },
                 "control": self.control,
                 "treatment": self.treatment,

@@ -120,7 +120,7 @@ def _emit(
 ) -> None:
     """Print the result (JSON or table), then write the markdown / PNGs asked for (built only then)."""
     if json_output:
-        _print_json(result.to_dict(lang))
+        _print_json(report.result_json(result, lang))
     else:
         print_table(result, lang)
     if markdown is not None:

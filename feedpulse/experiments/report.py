@@ -11,16 +11,15 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from feedpulse.charts.style import PALETTE, apply_style
-
-if TYPE_CHECKING:
-    from feedpulse.experiments.aa import AAResult
-    from feedpulse.experiments.ab import ABResult
+from feedpulse.experiments.aa import AAResult
+from feedpulse.experiments.ab import CTR_TESTS, ABResult
+from feedpulse.experiments.resplit import pvalue_grid
 
 Render = Callable[[go.Figure], bytes]
 LANGS = ("en", "ru")
@@ -287,6 +286,14 @@ def ab_verdict_text(result: ABResult, lang: str = "en") -> str:
     return " ".join(ab_verdict_sentences(result, lang))
 
 
+def result_json(result: AAResult | ABResult, lang: str = "en") -> dict[str, Any]:
+    """The result's JSON (``to_dict``) with the verdict's text in ``lang``: the statistics know no language."""
+    data = result.to_dict()
+    text = aa_verdict_text(result, lang) if isinstance(result, AAResult) else ab_verdict_text(result, lang)
+    data["verdict"]["text"] = text
+    return data
+
+
 def ab_verdict_sentences(result: ABResult, lang: str = "en") -> list[str]:
     verdict = result.verdict
     sentences = []
@@ -351,7 +358,6 @@ def _polarization_sentence(result: ABResult, lang: str) -> str:
 
 
 def _agreement_sentences(result: ABResult, lang: str) -> list[str]:
-    from feedpulse.experiments.ab import CTR_TESTS
 
     verdict = result.verdict
     out = []
@@ -377,7 +383,6 @@ def _agreement_sentences(result: ABResult, lang: str) -> list[str]:
 
 def ab_test_rows(result: ABResult, lang: str = "en") -> list[tuple[str, str, str, str, str]]:
     """(test, statistic, p-value, direction, significant?) for every test incl. bootstrap and guardrail."""
-    from feedpulse.experiments.ab import CTR_TESTS
 
     rows = []
     for name in (*CTR_TESTS, "views_t"):
@@ -526,7 +531,6 @@ def aa_markdown(result: AAResult, lang: str = "en") -> str:
 
 
 def _grid(result: AAResult) -> np.ndarray:
-    from feedpulse.experiments.resplit import pvalue_grid
 
     return pvalue_grid(result.alpha)
 
