@@ -10,7 +10,6 @@ its deviation (:mod:`feedpulse.alerts.explain`).
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from collections.abc import Mapping, Sequence
 
@@ -19,6 +18,7 @@ import plotly.graph_objects as go
 
 from feedpulse.alerts.explain import Explanation
 from feedpulse.charts import apply_style, number
+from feedpulse.telegram.messages import bold, escape, link
 
 TEXTS = {
     "firing": {
@@ -81,7 +81,7 @@ def _t(key: str, lang: str, **values: object) -> str:
 
 
 def evaluation_line(evaluation, kind: str, lang: str) -> str:
-    metric, esc = evaluation.metric, html.escape
+    metric, esc = evaluation.metric, escape
     values = {
         "metric": esc(metric),
         "slice": esc(evaluation.slice),
@@ -127,7 +127,7 @@ def why_lines(explanation: Explanation | None, lang: str, limit: int = WHERE_LIN
             _t(
                 "where",
                 lang,
-                segment=html.escape(s.label()),
+                segment=escape(s.label()),
                 share=_percent(s.share),
                 change=_signed_percent(s.change, lang),
             )
@@ -139,7 +139,7 @@ def why_lines(explanation: Explanation | None, lang: str, limit: int = WHERE_LIN
             _t(
                 "mix_rate",
                 lang,
-                dimension=html.escape(" × ".join(split.dimensions)),
+                dimension=escape(" × ".join(split.dimensions)),
                 mix=_percent(split.mix_share),
                 rate=_percent(split.rate_share),
             )
@@ -162,7 +162,7 @@ def alert_html(
     end = bucket + dt.timedelta(minutes=15)
     header = TEXTS["header"][notification.kind][lang]
     window = _t("window", lang, start=f"{bucket:%H:%M}", end=f"{end:%H:%M}", day=f"{bucket:%d.%m.%Y}")
-    lines = [f"<b>{html.escape(header)}</b> · {html.escape(notification.slice)} · {window}"]
+    lines = [f"{bold(header)} · {escape(notification.slice)} · {window}"]
     if notification.kind != "firing" and notification.started is not None:
         lines[0] += " · " + _t("since", lang, start=f"{notification.started:%d.%m %H:%M}")
     for evaluation in notification.evaluations:
@@ -170,15 +170,13 @@ def alert_html(
         if notification.kind != "resolved":
             lines += why_lines((explanations or {}).get(evaluation.metric), lang)
     link_parts = [
-        f'<a href="{html.escape(url, quote=True)}">{html.escape(TEXTS[name][lang])}</a>'
-        for name, url in (links or {}).items()
-        if url and name in ("dashboard", "chart")
+        link(TEXTS[name][lang], url) for name, url in (links or {}).items() if url and name in ("dashboard", "chart")
     ]
     if link_parts:
         lines.append(" · ".join(link_parts))
     mentions = sorted({o for o in owners if o})
     if mentions:
-        lines.append(" ".join(html.escape(m) for m in mentions))
+        lines.append(" ".join(escape(m) for m in mentions))
     return "\n".join(lines)
 
 

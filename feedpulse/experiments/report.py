@@ -8,7 +8,6 @@ PNG bytes needs kaleido + Chromium, so :func:`render_pngs` takes an injectable `
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from feedpulse.charts.style import PALETTE, apply_style
 from feedpulse.experiments.aa import AAResult
 from feedpulse.experiments.ab import CTR_TESTS, ABResult
 from feedpulse.experiments.resplit import pvalue_grid
+from feedpulse.telegram.messages import escape
 
 Render = Callable[[go.Figure], bytes]
 LANGS = ("en", "ru")
@@ -543,7 +543,7 @@ def _stat(name: str, value: float) -> str:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=False)
+    return escape(text)
 
 
 def ab_telegram_html(result: ABResult, lang: str = "en") -> str:

@@ -7,7 +7,6 @@ the week that ends on the day. Everything is computed from :mod:`feedpulse.repor
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from plotly.subplots import make_subplots
 from feedpulse.charts import apply_style, number
 from feedpulse.reports.data import DailySeries, relative_change
 from feedpulse.reports.texts import Lang, metric, text
+from feedpulse.telegram.messages import bold, escape, italic, link
 
 WEEK = 7
 COMPARE_APP = {"day": 1, "week": 7, "month": 30}
@@ -71,18 +71,18 @@ def _line(
     value = fmt_value(key, series.value(key, series.day))
     changes = _changes(series, key, compare)
     joined = " / ".join(changes) if len(changes) > 1 else changes[0]
-    name = html.escape(label or metric(key, lang))
-    extra = f" {html.escape(detail)}" if detail else ""
+    name = escape(label or metric(key, lang))
+    extra = f" {escape(detail)}" if detail else ""
     line = f"{name}: <b>{value}</b>{extra} ({joined})"
     if why and why.get(key):
-        line += f"\n<i>{html.escape(why[key])}</i>"
+        line += f"\n{italic(why[key])}"
     return line
 
 
 def _link(dashboard_url: str | None, lang: Lang) -> str:
     if not dashboard_url:
         return ""
-    return f'\n\n<a href="{html.escape(dashboard_url, quote=True)}">{html.escape(text("dashboard", lang))}</a>'
+    return f"\n\n{link(text('dashboard', lang), dashboard_url)}"
 
 
 def _feed_changes_note(day: dt.date, lang: Lang) -> str:
@@ -102,8 +102,8 @@ def feed_report(
     """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
     day = series.day
     lines = [
-        f"<b>{html.escape(text('feed_title', lang, day=_day(day)))}</b>",
-        f"<i>{html.escape(_feed_changes_note(day, lang))}</i>",
+        bold(text("feed_title", lang, day=_day(day))),
+        italic(_feed_changes_note(day, lang)),
         "",
         *(_line(series, key, lang, COMPARE_FEED, why=why) for key in ("dau", "views", "likes", "ctr")),
     ]
@@ -132,20 +132,20 @@ def app_report(
     )
     compare = COMPARE_APP
     lines = [
-        f"<b>{html.escape(text('app_title', lang, day=_day(day)))}</b>",
-        f"<i>{html.escape(text('changes_app', lang))}</i>",
+        bold(text("app_title", lang, day=_day(day))),
+        italic(text("changes_app", lang)),
         "",
-        f"<b>{html.escape(text('section_audience', lang))}</b>",
+        bold(text("section_audience", lang)),
         _line(series, "app_dau", lang, compare, detail=platform),
         _line(series, "feed_only_users", lang, compare),
         _line(series, "messenger_only_users", lang, compare),
         _line(series, "both_users", lang, compare),
         _line(series, "new_users", lang, compare, detail=sources),
         "",
-        f"<b>{html.escape(text('section_feed', lang))}</b>",
+        bold(text("section_feed", lang)),
         *(_line(series, k, lang, compare, why=why) for k in ("feed_dau", "views", "likes", "ctr", "likes_per_user")),
         "",
-        f"<b>{html.escape(text('section_messenger', lang))}</b>",
+        bold(text("section_messenger", lang)),
         *(_line(series, key, lang, compare, why=why) for key in ("messenger_dau", "messages", "messages_per_user")),
     ]
     week = series.last_days(WEEK)
