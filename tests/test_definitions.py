@@ -45,10 +45,13 @@ def test_manifest_reparsed_only_when_project_or_environment_changes(monkeypatch)
     import os
     import time
 
-    from orchestration.dbt import dbt_project
-    from orchestration.manifest import manifest_is_fresh
+    from orchestration.dbt import DBT_EXECUTABLE, dbt_project
+    from orchestration.manifest import ensure_manifest, manifest_is_fresh
 
-    assert manifest_is_fresh(dbt_project)  # loading the definitions left a fresh manifest
+    # Other modules' Dagster processes (another FEEDPULSE_SOURCE_DATABASE) may have re-parsed the shared
+    # manifest since the import: bring it in step with this process first, as loading the definitions does.
+    ensure_manifest(dbt_project, DBT_EXECUTABLE)
+    assert manifest_is_fresh(dbt_project)
     monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", "another_source")
     assert not manifest_is_fresh(dbt_project)  # sources would point elsewhere
     monkeypatch.delenv("FEEDPULSE_SOURCE_DATABASE")
@@ -69,9 +72,10 @@ def test_a_dbt_run_by_hand_does_not_touch_dagsters_manifest(tmp_path):
     import sys
     from pathlib import Path
 
-    from orchestration.dbt import dbt_project
-    from orchestration.manifest import manifest_is_fresh
+    from orchestration.dbt import DBT_EXECUTABLE, dbt_project
+    from orchestration.manifest import ensure_manifest, manifest_is_fresh
 
+    ensure_manifest(dbt_project, DBT_EXECUTABLE)  # in step with this process (see the test above)
     project_dir = Path(dbt_project.project_dir)
     assert dbt_project.manifest_path != project_dir / "target" / "manifest.json"
     before = dbt_project.manifest_path.read_bytes()

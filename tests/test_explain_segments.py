@@ -60,8 +60,11 @@ def test_planted_segment_is_named_first(ch_client, planted: str) -> None:
     result = explain(current, baseline, "views", expected_total=clean["views"].sum())
     assert result.observed < result.expected
     top = result.segments[0]
-    assert top.segment == (("os", "Android"), ("source", "ads"))
-    assert -0.6 < top.change < -0.4  # −50 % planted; the expectation is the baseline's share of the clean total
+    # A hit as issue 17 counts it: the planted pair, or one of its parents (on the issue-20 population most
+    # ads users of this bucket are on Android, so `source=ads` carries the whole deviation by itself).
+    planted_pair = (("os", "Android"), ("source", "ads"))
+    assert top.segment in {planted_pair, planted_pair[:1], planted_pair[1:]}, result.segments[:3]
+    assert -0.6 < top.change < -0.3  # −50 % planted in the pair; a parent sees it diluted by its other users
     assert top.share > 0.7
 
 
