@@ -12,6 +12,7 @@ fails with the variable's name instead of deep inside a run.
 - ``FEEDPULSE_ALERT_INTERVAL_SECONDS``: the anomaly sensor's interval.
 - ``FEEDPULSE_ALERTS_CONFIG`` / ``FEEDPULSE_EXPERIMENTS``: the alerts.yaml / experiments YAML to use.
 - ``FEEDPULSE_DASHBOARD_URL``: where reports and alerts link to.
+- ``FEEDPULSE_LANGUAGE``: the language of every report, alert and experiment text (``ru`` default, ``en``).
 - ``FEEDPULSE_DBT_TARGET``, ``CLICKHOUSE_CLUSTER``: the dbt target (they shape the dbt manifest).
 - ``CLICKHOUSE_HOST``/``PORT``/``USER``/``PASSWORD``/``SECURE``: the ClickHouse server. An unset
   host means the embedded default: the local chDB endpoint, started on demand.
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from feedpulse.i18n import DEFAULT_LANG, Lang
 from feedpulse.identifiers import check_identifier
 
 LOCAL_HOST = "127.0.0.1"
@@ -66,6 +68,7 @@ class Settings(BaseModel):
     alerts_config: Path | None = Field(default=None, alias="FEEDPULSE_ALERTS_CONFIG")
     experiments: Path | None = Field(default=None, alias="FEEDPULSE_EXPERIMENTS")
     dashboard_url: str | None = Field(default=None, alias="FEEDPULSE_DASHBOARD_URL")
+    language: Lang = Field(default=DEFAULT_LANG, alias="FEEDPULSE_LANGUAGE")
     dbt_target: str | None = Field(default=None, alias="FEEDPULSE_DBT_TARGET")
     clickhouse_cluster: str | None = Field(default=None, alias="CLICKHOUSE_CLUSTER")
     browser_path: str | None = Field(default=None, alias="BROWSER_PATH")
@@ -165,6 +168,11 @@ def report_why_threshold() -> float:
     """``FEEDPULSE_REPORT_WHY_THRESHOLD``: a report figure that moved more than this day over day gets a
     "why" line naming the segment behind the move (∞ when ``off``)."""
     return settings().report_why_threshold
+
+
+def language() -> Lang:
+    """``FEEDPULSE_LANGUAGE``: the default language of every text feedpulse sends or prints."""
+    return settings().language
 
 
 def alerts_config_path() -> Path | None:

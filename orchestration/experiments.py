@@ -4,7 +4,7 @@ YAML file named by FEEDPULSE_EXPERIMENTS (see feedpulse.experiments.definitions)
 from dagster import AssetKey, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from feedpulse.config import source_database
+from feedpulse.config import language, source_database
 from feedpulse.experiments.definitions import asset_id, configured
 from feedpulse.experiments.pipeline import ExperimentReport, run_aa_experiment, run_ab_experiment, send
 from feedpulse.experiments.report import result_json
@@ -13,7 +13,7 @@ from orchestration.resources import ClickHouseResource
 
 
 class ExperimentConfig(Config):
-    lang: str = Field(default="en", description="Report language: en or ru.")
+    lang: str = Field(default="", description="Report language: ru or en (default: FEEDPULSE_LANGUAGE, else ru).")
     seed: int = Field(default=42, description="Seed of the simulations and the bootstrap.")
     send: bool = Field(default=True, description="Deliver the report to Telegram (or the outbox).")
     resend: bool = Field(
@@ -28,7 +28,7 @@ def _result(report: ExperimentReport, config: ExperimentConfig, day) -> Material
     return MaterializeResult(
         metadata={
             "report": MetadataValue.md(report.markdown_with_images()),
-            "result": MetadataValue.json(result_json(report.result, config.lang)),
+            "result": MetadataValue.json(result_json(report.result, config.lang or language())),
             "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
             "delivery": MetadataValue.text(receipt.summary() if receipt else "-"),
         }
@@ -60,7 +60,9 @@ def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
         description=_describe(spec, kind),
     )
     def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = runner(clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=config.lang)
+        report = runner(
+            clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=config.lang or language()
+        )
         return _result(report, config, window.end)
 
     return experiment_test

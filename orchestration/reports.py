@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from feedpulse.config import settings, source_database
+from feedpulse.config import language, settings, source_database
 from feedpulse.reports import dashboard
 from feedpulse.reports.run import markdown, run_report
 from orchestration.dbt import daily_partitions, partition_settings
@@ -26,7 +26,9 @@ REPORT_TIME = settings().report_time
 
 
 class ReportConfig(Config):
-    lang: str = Field(default="ru", description="Language of the report text: ru or en.")
+    lang: str = Field(
+        default="", description="Language of the report text: ru or en (default: FEEDPULSE_LANGUAGE, else ru)."
+    )
     resend: bool = Field(
         default=False,
         description="Send a new copy to chats that already got this day's report (an interrupted delivery is "
@@ -42,7 +44,7 @@ def _report(
         kind,
         clickhouse.get_client(),
         day,
-        lang=config.lang,
+        lang=config.lang or language(),
         resend=config.resend,  # type: ignore[arg-type]
         dashboard_url=dashboard.dashboard_url(),
     )

@@ -31,7 +31,9 @@ def alerts_config() -> AlertsConfig:
 
 class AlertRunConfig(Config):
     notification: str = Field(description="The notification (JSON) the sensor decided to send.")
-    lang: str = Field(default="", description="ru or en (default: the alerts config's language).")
+    lang: str = Field(
+        default="", description="ru or en (default: the alerts config's language, else FEEDPULSE_LANGUAGE)."
+    )
 
 
 @op(description="Render the alert's chart and send it (Telegram, or the outbox without a token).")

@@ -115,6 +115,7 @@ def test_aa_json_has_the_documented_keys(csv_file: Path) -> None:
 
 def test_human_output_and_saved_reports(csv_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "render_pngs", lambda figures: {name: b"png" for name in figures})
+    monkeypatch.setenv("FEEDPULSE_LANGUAGE", "en")  # the one default language, for every text (feedpulse.i18n)
     result = runner.invoke(
         app,
         [
@@ -220,3 +221,12 @@ def test_from_db_uses_the_clickhouse_client(monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 0, result.output
     assert calls[0]["groups"] == [0, 1] and str(calls[0]["start"]) == "2026-11-09"
     assert set(json.loads(result.stdout)) >= AB_KEYS
+
+
+def test_texts_default_to_russian_and_a_bad_language_is_named(csv_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FEEDPULSE_LANGUAGE", raising=False)
+    result = runner.invoke(app, ["aa", "--csv", str(csv_file), "--sims", "200", "--sample-size", "100"])
+    assert result.exit_code == 0, result.output
+    assert "A/A" in result.stdout and "Вывод" in result.stdout and "Verdict" not in result.stdout
+    bad = runner.invoke(app, ["aa", "--csv", str(csv_file), "--sims", "200", "--lang", "de"])
+    assert bad.exit_code != 0 and "--lang" in bad.output and "'de'" in bad.output

@@ -39,7 +39,7 @@ def experiment_data(ch_client):
 def test_aa_week_says_the_split_works(experiment_data):
     from feedpulse.experiments.pipeline import run_aa_experiment
 
-    report = run_aa_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png)
+    report = run_aa_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png, lang="en")
     # Issue 11: on this fair split (≈ 2 k users per group) the 500-user draws give fpr ≈ 3 % and
     # KS p ≈ 1e-28, which the old fixed tolerances called "broken"; fair re-splits of the same users agree.
     assert report.result.verdict.status == "works", report.markdown
@@ -54,7 +54,7 @@ def test_aa_week_says_the_split_works(experiment_data):
 def test_ab_week_flags_the_split_distribution_and_advises_against(experiment_data):
     from feedpulse.experiments.pipeline import run_ab_experiment
 
-    report = run_ab_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png)
+    report = run_ab_experiment(experiment_data, SPEC, database=DATABASE, render=fake_png, lang="en")
     verdict = report.result.verdict
     assert verdict.polarization
     assert verdict.recommendation == "do not roll out"

@@ -160,7 +160,7 @@ def test_srm_detects_a_45_55_split() -> None:
     df = make_users(0, (0, 1), seed=7, sizes={0: 4_500, 1: 5_500})
     result = ab.run_ab(df, bootstrap=200, seed=1)
     assert result.verdict.srm and result.verdict.recommendation == "inconclusive"
-    assert "Sample ratio mismatch" in report.ab_verdict_text(result)
+    assert "Sample ratio mismatch" in report.ab_verdict_text(result, lang="en")
 
 
 # --- A/A ---------------------------------------------------------------------------------------------------
@@ -171,9 +171,9 @@ def test_aa_fpr_near_alpha_without_an_effect() -> None:
     twin = df.assign(exp_group=3, user_id=df.user_id + 100_000).sample(frac=1, random_state=1)
     result = aa.run_aa(pd.concat([df, twin]), groups=(2, 3), sims=2000, seed=9)
     assert result.fpr_ci[0] <= 0.05 <= result.fpr_ci[1]
-    assert result.verdict.works, report.aa_verdict_text(result)
+    assert result.verdict.works, report.aa_verdict_text(result, lang="en")
     assert result.to_dict()["verdict"]["works"] is True
-    assert "A/A works" in report.aa_verdict_text(result)
+    assert "A/A works" in report.aa_verdict_text(result, lang="en")
     # The statistics carry no text; the report layer adds it in the asked language.
     assert "text" not in result.to_dict()["verdict"]
     english, russian = report.result_json(result, "en"), report.result_json(result, "ru")
@@ -186,7 +186,7 @@ def test_aa_broken_when_groups_differ() -> None:
     result = aa.run_aa(df, groups=(2, 3), sims=1000, seed=1)
     assert result.fpr > 0.2 and result.fpr_ci[0] > 0.05
     assert not result.verdict.works and "fpr_high" in result.verdict.reasons
-    assert "broken" in report.aa_verdict_text(result)
+    assert "broken" in report.aa_verdict_text(result, lang="en")
 
 
 def calibration_with(pvalues: dict[str, float], srm: float = 0.5) -> aa.AACalibration:
@@ -257,9 +257,9 @@ def test_fair_split_with_a_population_gap_is_not_broken() -> None:
     df = make_users(8_500, (2, 3), seed=1)
     result = aa.run_aa(df, groups=(2, 3), seed=1)
     assert result.fpr_ci[0] > 0.055 and result.uniformity_pvalue < 1e-10  # what the old rule called broken
-    assert result.verdict.status != "broken", report.aa_verdict_text(result)
+    assert result.verdict.status != "broken", report.aa_verdict_text(result, lang="en")
     assert 1.8 < abs(result.calibration.welch_t) < 2.5
-    text = report.aa_verdict_text(result)
+    text = report.aa_verdict_text(result, lang="en")
     assert "broken" not in text and "calibrated p" in text
 
 
@@ -268,7 +268,7 @@ def test_small_population_is_not_broken_by_the_finite_population_effect() -> Non
     df = make_users(2_000, (2, 3), seed=12, views_mean=6)
     result = aa.run_aa(df, groups=(2, 3), sims=4000, seed=2)
     assert result.fpr < 0.045
-    assert result.verdict.status == "works", report.aa_verdict_text(result)
+    assert result.verdict.status == "works", report.aa_verdict_text(result, lang="en")
     low, _, high = result.calibration.ranges["fpr"]
     assert low <= result.fpr <= high
 
@@ -277,8 +277,8 @@ def test_aa_sample_ratio_mismatch_is_broken() -> None:
     df = make_users(0, (2, 3), seed=7, sizes={2: 5_200, 3: 4_800})
     result = aa.run_aa(df, groups=(2, 3), sims=1000, sample_size=200, seed=1)
     assert result.verdict.status == "broken" and "srm" in result.verdict.reasons
-    assert "sample ratio mismatch" in report.aa_verdict_text(result)
-    assert "❌" in report.aa_telegram_html(result)
+    assert "sample ratio mismatch" in report.aa_verdict_text(result, lang="en")
+    assert "❌" in report.aa_telegram_html(result, lang="en")
 
 
 def test_aa_input_errors() -> None:
@@ -299,7 +299,7 @@ def test_ab_real_lift_rolls_out() -> None:
     assert {"poisson_bootstrap", "linearized_likes_t", "bucket_t"} <= set(verdict.agreeing_tests)
     assert verdict.effect == pytest.approx(0.08, abs=0.03)
     assert verdict.effect_ci[0] < verdict.effect < verdict.effect_ci[1]
-    assert "roll out" in report.ab_verdict_text(result)
+    assert "roll out" in report.ab_verdict_text(result, lang="en")
 
 
 def test_ab_polarised_treatment_is_flagged_and_not_rolled_out() -> None:
@@ -308,7 +308,7 @@ def test_ab_polarised_treatment_is_flagged_and_not_rolled_out() -> None:
     assert abs(result.verdict.effect) < 0.05  # the mean barely moves
     assert result.polarization.flagged and result.verdict.polarization
     assert result.verdict.recommendation == "do not roll out" and result.verdict.reason == "polarization"
-    text = report.ab_verdict_text(result)
+    text = report.ab_verdict_text(result, lang="en")
     assert "polarises users" in text and "recommend against rollout" in text
     assert "поляризует" in report.ab_verdict_text(result, lang="ru")
 
@@ -408,28 +408,28 @@ def lift_result() -> ab.ABResult:
 
 
 def test_markdown_reports(lift_result: ab.ABResult) -> None:
-    text = report.ab_markdown(lift_result)
+    text = report.ab_markdown(lift_result, lang="en")
     assert text.startswith("# A/B test") and "| Test | Statistic | p-value | Direction | Significant? |" in text
     for name in ab.CTR_TESTS:
-        assert report.label(name) in text
+        assert report.label(name, "en") in text
     assert "Recommendation: roll out" in text
     assert "Рекомендация" in report.ab_markdown(lift_result, lang="ru")
     aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=200, sample_size=100, seed=1)
-    assert "| share of p ≤ 0.05 |" in report.aa_markdown(aa_result)
+    assert "| share of p ≤ 0.05 |" in report.aa_markdown(aa_result, lang="en")
 
 
 def test_telegram_html_uses_allowed_tags_and_escapes(lift_result: ab.ABResult) -> None:
     aa_result = aa.run_aa(make_users(2000, (2, 3), seed=1), sims=200, sample_size=100, seed=1)
     for message in (
-        report.ab_telegram_html(lift_result),
+        report.ab_telegram_html(lift_result, lang="en"),
         report.ab_telegram_html(lift_result, lang="ru"),
-        report.aa_telegram_html(aa_result),
+        report.aa_telegram_html(aa_result, lang="en"),
         report.aa_telegram_html(aa_result, lang="ru"),
     ):
         assert set(re.findall(r"</?([a-zA-Z]+)[^>]*>", message)) <= {"b", "i", "code", "pre"}
         stripped = re.sub(r"</?(b|i|code|pre)>", "", message)
         assert "<" not in stripped and ">" not in stripped
-    assert "&lt; 0.0020" in report.ab_telegram_html(lift_result)  # bootstrap p below 1/resamples
+    assert "&lt; 0.0020" in report.ab_telegram_html(lift_result, lang="en")  # bootstrap p below 1/resamples
     with pytest.raises(ValueError, match="unknown language"):
         report.ab_markdown(lift_result, lang="de")
 

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from feedpulse.alerts.series import METRICS, SLICE_EXPRESSIONS
 from feedpulse.config import alerts_config_path
 from feedpulse.durations import parse_duration
+from feedpulse.i18n import Lang
 
 DEFAULT_CONFIG_PATH = Path("alerts.yaml")
 TEMPLATE_FIELDS = ("metric", "slice", "bucket")
@@ -211,7 +212,7 @@ class AlertsConfig(_Strict):
     resolve_after_buckets: int = Field(2, ge=1, le=96)
     slices: list[str] = Field(default_factory=lambda: ["total", "os"])
     dashboard_url: str | None = None
-    language: Literal["en", "ru"] = "en"
+    language: Lang | None = None  # None ⇒ FEEDPULSE_LANGUAGE (feedpulse.i18n: one default for every text)
     detector: DetectorTuning = DetectorTuning()
     metrics: dict[str, MetricConfig]
 

@@ -18,9 +18,10 @@ import plotly.graph_objects as go
 
 from feedpulse.alerts.explain import Explanation
 from feedpulse.charts import apply_style, number
+from feedpulse.i18n import DEFAULT_LANG, Catalog, check_lang
 from feedpulse.telegram.messages import bold, escape, link
 
-TEXTS = {
+_TEXTS: dict[str, dict[str, str]] = {
     "firing": {
         "ru": "🔴 Метрика <b>{metric}</b> в срезе <b>{slice}</b>. Текущее значение <b>{value}</b>. "
         "Отклонение более {pct}%.",
@@ -38,11 +39,9 @@ TEXTS = {
         "ru": "ожидалось {expected} (коридор {lower} – {upper}), z = {z}",
         "en": "expected {expected} (band {lower} – {upper}), z = {z}",
     },
-    "header": {
-        "firing": {"ru": "Аномалия", "en": "Anomaly"},
-        "repeat": {"ru": "Всё ещё аномалия", "en": "Still firing"},
-        "resolved": {"ru": "Норма", "en": "Resolved"},
-    },
+    "header_firing": {"ru": "Аномалия", "en": "Anomaly"},
+    "header_repeat": {"ru": "Всё ещё аномалия", "en": "Still firing"},
+    "header_resolved": {"ru": "Норма", "en": "Resolved"},
     "window": {"ru": "окно {start}–{end} {day}", "en": "window {start}–{end} {day}"},
     "since": {"ru": "с {start}", "en": "since {start}"},
     "dashboard": {"ru": "Дашборд", "en": "Dashboard"},
@@ -66,6 +65,7 @@ TEXTS = {
     },
     "new_segment": {"ru": "новый", "en": "new"},
 }
+TEXTS = Catalog("alerts", _TEXTS)
 WHERE_LINES = 3
 RATIO_METRICS = {"ctr"}
 
@@ -77,7 +77,7 @@ def fmt(metric: str, value: float | None) -> str:
 
 
 def _t(key: str, lang: str, **values: object) -> str:
-    return TEXTS[key][lang].format(**values)
+    return TEXTS.text(key, lang, **values)
 
 
 def evaluation_line(evaluation, kind: str, lang: str) -> str:
@@ -111,7 +111,7 @@ def _percent(share: float) -> str:
 
 def _signed_percent(value: float, lang: str) -> str:
     if math.isinf(value):
-        return TEXTS["new_segment"][lang]
+        return TEXTS.word("new_segment", lang)
     return f"{value * 100:+.0f}".replace("-", "−")
 
 
@@ -152,15 +152,14 @@ def alert_html(
     *,
     owners: Sequence[str] = (),
     links: Mapping[str, str] | None = None,
-    lang: str = "ru",
+    lang: str = DEFAULT_LANG,
     explanations: Mapping[str, Explanation] | None = None,
 ) -> str:
     """One message for the metrics of one slice that changed state in the same bucket."""
-    if lang not in ("ru", "en"):
-        raise ValueError(f"alert language must be ru or en, got {lang!r}")
+    check_lang(lang)
     bucket = notification.bucket
     end = bucket + dt.timedelta(minutes=15)
-    header = TEXTS["header"][notification.kind][lang]
+    header = TEXTS.word(f"header_{notification.kind}", lang)
     window = _t("window", lang, start=f"{bucket:%H:%M}", end=f"{end:%H:%M}", day=f"{bucket:%d.%m.%Y}")
     lines = [f"{bold(header)} · {escape(notification.slice)} · {window}"]
     if notification.kind != "firing" and notification.started is not None:
@@ -170,7 +169,9 @@ def alert_html(
         if notification.kind != "resolved":
             lines += why_lines((explanations or {}).get(evaluation.metric), lang)
     link_parts = [
-        link(TEXTS[name][lang], url) for name, url in (links or {}).items() if url and name in ("dashboard", "chart")
+        link(TEXTS.word(name, lang), url)
+        for name, url in (links or {}).items()
+        if url and name in ("dashboard", "chart")
     ]
     if link_parts:
         lines.append(" · ".join(link_parts))
@@ -181,7 +182,7 @@ def alert_html(
 
 
 def alert_chart(
-    history: pd.DataFrame, metric: str, slice_label: str, bucket: dt.datetime, lang: str = "ru"
+    history: pd.DataFrame, metric: str, slice_label: str, bucket: dt.datetime, lang: str = DEFAULT_LANG
 ) -> go.Figure:
     """``history``: index = bucket timestamps (at least the last 8 days), columns ``value`` and,
     where known, ``expected``, ``lower``, ``upper``."""
@@ -205,7 +206,7 @@ def alert_chart(
                 line={"width": 0},
                 fill="tonexty",
                 fillcolor="rgba(37,99,235,0.15)",
-                name=TEXTS["band"][lang],
+                name=TEXTS.word("band", lang),
             )
         )
     if "expected" in recent:
@@ -214,7 +215,7 @@ def alert_chart(
                 x=recent.index,
                 y=recent["expected"],
                 mode="lines",
-                name=TEXTS["expected"][lang],
+                name=TEXTS.word("expected", lang),
                 line={"dash": "dash", "color": "#2563eb"},
             )
         )
@@ -223,7 +224,7 @@ def alert_chart(
             x=week.index + pd.Timedelta(days=7),
             y=week["value"],
             mode="lines",
-            name=TEXTS["week_before"][lang],
+            name=TEXTS.word("week_before", lang),
             line={"dash": "dot", "color": "#9ca3af"},
         )
     )
@@ -232,11 +233,11 @@ def alert_chart(
             x=recent.index,
             y=recent["value"],
             mode="lines",
-            name=TEXTS["actual"][lang],
+            name=TEXTS.word("actual", lang),
             line={"width": 3, "color": "#dc2626"},
         )
     )
     figure.add_vrect(x0=pd.Timestamp(bucket), x1=end, fillcolor="rgba(220,38,38,0.15)", line_width=0)
-    apply_style(figure, TEXTS["chart_title"][lang].format(metric=metric, slice=slice_label), width=1100, height=550)
+    apply_style(figure, TEXTS.text("chart_title", lang, metric=metric, slice=slice_label), width=1100, height=550)
     figure.update_yaxes(rangemode="tozero", tickformat=".3f" if metric in RATIO_METRICS else ",~r")
     return figure

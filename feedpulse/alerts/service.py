@@ -28,7 +28,7 @@ from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
 from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
-from feedpulse.config import DEFAULT_SOURCE_DATABASE
+from feedpulse.config import DEFAULT_SOURCE_DATABASE, language
 from feedpulse.telegram import (
     MEDIA_GROUP_MAX,
     Delivery,
@@ -202,7 +202,7 @@ def send(
     if not pending_chats(key, telegram, sent_log):
         targets = pending_chats(key, telegram, None)
         return DeliveryReceipt("telegram" if telegram.token else "outbox", [], [], already_delivered=targets)
-    lang = lang or config.language
+    lang = lang or config.language or language()
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
     ranked = by_abs_z(evaluations)

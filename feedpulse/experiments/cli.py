@@ -21,12 +21,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from feedpulse.config import source_database
+from feedpulse.config import language, source_database
 from feedpulse.experiments import calibrate, report
 from feedpulse.experiments.aa import RESPLITS, AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.calibrate import HELD_OUT_SEED_BASE, SCENARIOS, TUNING_SEED_BASE
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
+from feedpulse.i18n import check_lang
 
 app = typer.Typer(
     help="Experiment statistics: A/A checks of the split and A/B tests of feed CTR.",
@@ -47,7 +48,7 @@ SEED = typer.Option(None, "--seed", help="Random seed (reproducible draws / boot
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 PNG_DIR = typer.Option(None, "--png-dir", help="Save the plots as PNGs here (needs Chromium).")
 MARKDOWN = typer.Option(None, "--markdown", help="Write the markdown report to this file.")
-LANG = typer.Option("en", "--lang", help="Language of the texts: en or ru.")
+LANG = typer.Option(None, "--lang", help="Language of the texts: ru or en (default: FEEDPULSE_LANGUAGE, else ru).")
 ALPHA = typer.Option(0.05, "--alpha", help="Significance level.")
 TABLES = typer.Option(None, "--markdown", help="Write the tables (BENCHMARKS.md format) here.")
 
@@ -138,9 +139,14 @@ def _emit(
         err_console.print("plots: " + ", ".join(str(p) for p in paths))
 
 
-def _check_lang(lang: str) -> None:
-    if lang not in report.LANGS:
-        _fail(f"--lang: expected one of {', '.join(report.LANGS)}, got {lang!r}")
+def _check_lang(lang: str | None) -> str:
+    """``--lang`` checked, or the default language (FEEDPULSE_LANGUAGE) when not given."""
+    if lang is None:
+        return language()
+    try:
+        return check_lang(lang)
+    except ValueError as exc:
+        _fail(f"--lang: {exc}")
 
 
 @app.command("aa")
@@ -161,10 +167,10 @@ def aa_command(
     database: str | None = DATABASE,
     png_dir: Path | None = PNG_DIR,
     markdown: Path | None = MARKDOWN,
-    lang: str = LANG,
+    lang: str | None = LANG,
 ) -> None:
     """A/A test: repeated Welch t-tests on random subsamples of two groups; is the false positive rate ≈ alpha?"""
-    _check_lang(lang)
+    lang = _check_lang(lang)
     group_list = _parse_groups(groups)
     try:
         df = _load(csv, from_db, start, end, database, group_list)
@@ -276,10 +282,10 @@ def ab_command(
     database: str | None = DATABASE,
     png_dir: Path | None = PNG_DIR,
     markdown: Path | None = MARKDOWN,
-    lang: str = LANG,
+    lang: str | None = LANG,
 ) -> None:
     """A/B test of CTR: t-tests, Mann–Whitney, bootstrap, buckets, linearization, SRM, guardrail and a verdict."""
-    _check_lang(lang)
+    lang = _check_lang(lang)
     try:
         df = _load(csv, from_db, start, end, database, [control, treatment])
         result = run_ab(
@@ -309,9 +315,9 @@ def ab_command(
 def _print_aa(result: AAResult, lang: str) -> None:
     console = Console()
     a, b = result.groups
-    table = Table(title=report.T["aa_title"][lang].format(a=a, b=b))
-    table.add_column(report.HEADERS["metric"][lang])
-    table.add_column(report.HEADERS["value"][lang], justify="right")
+    table = Table(title=report.T.text("aa_title", lang, a=a, b=b))
+    table.add_column(report.HEADERS.word("metric", lang))
+    table.add_column(report.HEADERS.word("value", lang), justify="right")
     table.add_row("simulations × users per group", f"{result.sims:,} × {result.sample_size}")
     table.add_row(f"users with views > 0 ({a} / {b})", f"{result.users[a]:,} / {result.users[b]:,}")
     table.add_row(f"share of p ≤ {result.alpha}", report.pct(result.fpr))
@@ -333,7 +339,7 @@ def _print_aa(result: AAResult, lang: str) -> None:
     console.print(
         Panel(
             report.aa_verdict_text(result, lang),
-            title=f"{report.HEADERS['verdict'][lang]}: {status}",
+            title=f"{report.HEADERS.word('verdict', lang)}: {status}",
             border_style=AA_COLORS[status],
         )
     )
@@ -341,9 +347,9 @@ def _print_aa(result: AAResult, lang: str) -> None:
 
 def _print_ab(result: ABResult, lang: str) -> None:
     console = Console()
-    groups = Table(title=report.T["ab_title"][lang].format(t=result.treatment, c=result.control))
+    groups = Table(title=report.T.text("ab_title", lang, t=result.treatment, c=result.control))
     for key in ("group", "users", "zero", "ctr", "ci"):
-        groups.add_column(report.HEADERS[key][lang], justify="left" if key == "group" else "right")
+        groups.add_column(report.HEADERS.word(key, lang), justify="left" if key == "group" else "right")
     boot = result.bootstrap
     for name, group, users, zero, ctr, ci in (
         ("control", result.control, result.users[0], result.zero_view_users[0], result.ctr_control, boot.control_ci),
@@ -357,7 +363,7 @@ def _print_ab(result: ABResult, lang: str) -> None:
         ),
     ):
         groups.add_row(
-            f"{report.HEADERS[name][lang]} ({group})",
+            f"{report.HEADERS.word(name, lang)} ({group})",
             f"{users:,}",
             f"{zero:,}",
             report.num(ctr),
@@ -366,14 +372,14 @@ def _print_ab(result: ABResult, lang: str) -> None:
     console.print(groups)
     tests = Table()
     for key in ("test", "statistic", "pvalue", "direction", "significant"):
-        tests.add_column(report.HEADERS[key][lang], justify="left" if key == "test" else "right")
+        tests.add_column(report.HEADERS.word(key, lang), justify="left" if key == "test" else "right")
     for row in report.ab_test_rows(result, lang):
         tests.add_row(*row)
     console.print(tests)
     console.print(
         Panel(
             "\n".join(report.ab_verdict_sentences(result, lang)),
-            title=f"{report.HEADERS['verdict'][lang]}: {result.verdict.recommendation}",
+            title=f"{report.HEADERS.word('verdict', lang)}: {result.verdict.recommendation}",
             border_style=VERDICT_COLORS.get(result.verdict.recommendation, "white"),
         )
     )

@@ -21,6 +21,7 @@ from feedpulse.experiments.report import (
     render_pngs,
 )
 from feedpulse.experiments.spec import ExperimentSpec
+from feedpulse.i18n import DEFAULT_LANG
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 
@@ -47,7 +48,7 @@ def run_aa_experiment(
     database: str = DEFAULT_SOURCE_DATABASE,
     sims: int = 10_000,
     seed: int | None = 42,
-    lang: str = "en",
+    lang: str = DEFAULT_LANG,
     render=None,
 ) -> ExperimentReport:
     if spec.aa is None:
@@ -69,7 +70,7 @@ def run_ab_experiment(
     *,
     database: str = DEFAULT_SOURCE_DATABASE,
     seed: int | None = 42,
-    lang: str = "en",
+    lang: str = DEFAULT_LANG,
     render=None,
 ) -> ExperimentReport:
     if spec.ab is None:

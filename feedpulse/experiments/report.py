@@ -1,9 +1,10 @@
 """Human-facing output of the experiment statistics: verdict texts, markdown, Telegram HTML and plots.
 
-Texts come in English (default) and short Russian (``lang="ru"``). Telegram HTML uses only the tags
-``b``, ``i``, ``code`` and ``pre`` and escapes ``& < >``. Plots are plotly figures; turning them into
-PNG bytes needs kaleido + Chromium, so :func:`render_pngs` takes an injectable ``render`` callable
-(tests pass a fake one; the default renders through :class:`feedpulse.charts.render.ChartRenderer`).
+Texts come in Russian and English (:mod:`feedpulse.i18n`; default ``FEEDPULSE_LANGUAGE``, else
+Russian). Telegram HTML uses only the tags ``b``, ``i``, ``code`` and ``pre`` and escapes ``& < >``.
+Plots are plotly figures; turning them into PNG bytes needs kaleido + Chromium, so
+:func:`render_pngs` takes an injectable ``render`` callable (tests pass a fake one; the default
+renders through :class:`feedpulse.charts.render.ChartRenderer`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from feedpulse.charts.style import PALETTE, apply_style
 from feedpulse.experiments.aa import AAResult
 from feedpulse.experiments.ab import CTR_TESTS, ABResult
 from feedpulse.experiments.resplit import pvalue_grid
+from feedpulse.i18n import DEFAULT_LANG, Catalog, check_lang
 from feedpulse.telegram.messages import escape
 
 Render = Callable[[go.Figure], bytes]
-LANGS = ("en", "ru")
-
-TEST_LABELS: dict[str, dict[str, str]] = {
+_TEST_LABELS: dict[str, dict[str, str]] = {
     "welch_t": {"en": "Welch t-test, per-user CTR", "ru": "t-тест Уэлча, CTR пользователей"},
     "mannwhitney": {"en": "Mann–Whitney U, per-user CTR", "ru": "Манна–Уитни, CTR пользователей"},
     "smoothed_ctr_t": {"en": "t-test, smoothed CTR", "ru": "t-тест, сглаженный CTR"},
@@ -34,8 +34,9 @@ TEST_LABELS: dict[str, dict[str, str]] = {
     "poisson_bootstrap": {"en": "Poisson bootstrap, global CTR diff", "ru": "Пуассоновский бутстреп, разница CTR"},
     "views_t": {"en": "Guardrail: views per user (t-test)", "ru": "Guardrail: просмотры на пользователя"},
 }
+TEST_LABELS = Catalog("experiment tests", _TEST_LABELS)
 
-T: dict[str, dict[str, str]] = {
+_TEXTS: dict[str, dict[str, str]] = {
     "aa_works": {
         "en": "A/A works (calibrated p = {p}): {fpr} of {sims} simulated tests had p ≤ {alpha} (95% CI {lo}–{hi}); "
         "fair random re-splits of these same users give {ref_lo}–{ref_hi}. The split behaves like a fair random "
@@ -172,8 +173,9 @@ T: dict[str, dict[str, str]] = {
     "yes": {"en": "yes", "ru": "да"},
     "no": {"en": "no", "ru": "нет"},
 }
+T = Catalog("experiments", _TEXTS)
 
-HEADERS = {
+_HEADERS: dict[str, dict[str, str]] = {
     "test": {"en": "Test", "ru": "Тест"},
     "statistic": {"en": "Statistic", "ru": "Статистика"},
     "pvalue": {"en": "p-value", "ru": "p-value"},
@@ -192,24 +194,19 @@ HEADERS = {
     "control": {"en": "control", "ru": "контроль"},
     "treatment": {"en": "treatment", "ru": "тест"},
 }
+HEADERS = Catalog("experiment headers", _HEADERS)
 
 
 def _t(key: str, lang: str, **values: object) -> str:
-    _check_lang(lang)
-    return T[key][lang].format(**values)
+    return T.text(key, lang, **values)
 
 
 def _h(key: str, lang: str) -> str:
-    return HEADERS[key][lang]
+    return HEADERS.word(key, lang)
 
 
-def _check_lang(lang: str) -> None:
-    if lang not in LANGS:
-        raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
-
-
-def label(test: str, lang: str = "en") -> str:
-    return TEST_LABELS[test][lang]
+def label(test: str, lang: str = DEFAULT_LANG) -> str:
+    return TEST_LABELS.word(test, lang)
 
 
 def pct(value: float, digits: int = 2, signed: bool = False) -> str:
@@ -267,7 +264,7 @@ def _aa_values(result: AAResult) -> dict[str, object]:
     }
 
 
-def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
+def aa_verdict_text(result: AAResult, lang: str = DEFAULT_LANG) -> str:
     """The calibrated verdict with its numbers; says "broken" only when the calibrated p-value is below 1 %."""
     values = _aa_values(result)
     status = result.verdict.status
@@ -281,12 +278,12 @@ def aa_verdict_text(result: AAResult, lang: str = "en") -> str:
     return f"{text} {_t('aa_zero_views', lang, n=zero)}" if zero else text
 
 
-def ab_verdict_text(result: ABResult, lang: str = "en") -> str:
+def ab_verdict_text(result: ABResult, lang: str = DEFAULT_LANG) -> str:
     """The verdict as a few plain sentences (the polarisation warning first when it fires)."""
     return " ".join(ab_verdict_sentences(result, lang))
 
 
-def result_json(result: AAResult | ABResult, lang: str = "en") -> dict[str, Any]:
+def result_json(result: AAResult | ABResult, lang: str = DEFAULT_LANG) -> dict[str, Any]:
     """The result's JSON (``to_dict``) with the verdict's text in ``lang``: the statistics know no language."""
     data = result.to_dict()
     text = aa_verdict_text(result, lang) if isinstance(result, AAResult) else ab_verdict_text(result, lang)
@@ -294,7 +291,7 @@ def result_json(result: AAResult | ABResult, lang: str = "en") -> dict[str, Any]
     return data
 
 
-def ab_verdict_sentences(result: ABResult, lang: str = "en") -> list[str]:
+def ab_verdict_sentences(result: ABResult, lang: str = DEFAULT_LANG) -> list[str]:
     verdict = result.verdict
     sentences = []
     if verdict.srm:
@@ -381,7 +378,7 @@ def _agreement_sentences(result: ABResult, lang: str) -> list[str]:
 # --- tables ----------------------------------------------------------------------------------------------------
 
 
-def ab_test_rows(result: ABResult, lang: str = "en") -> list[tuple[str, str, str, str, str]]:
+def ab_test_rows(result: ABResult, lang: str = DEFAULT_LANG) -> list[tuple[str, str, str, str, str]]:
     """(test, statistic, p-value, direction, significant?) for every test incl. bootstrap and guardrail."""
 
     rows = []
@@ -427,9 +424,9 @@ def _md_table(headers: list[str], rows: list[tuple[str, ...]] | list[list[str]])
 # --- markdown --------------------------------------------------------------------------------------------------
 
 
-def ab_markdown(result: ABResult, lang: str = "en") -> str:
+def ab_markdown(result: ABResult, lang: str = DEFAULT_LANG) -> str:
     """The full A/B report: groups, every test, the polarisation check and the verdict."""
-    _check_lang(lang)
+    check_lang(lang)
     boot = result.bootstrap
     groups = [
         (
@@ -480,9 +477,9 @@ def ab_markdown(result: ABResult, lang: str = "en") -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def aa_markdown(result: AAResult, lang: str = "en") -> str:
+def aa_markdown(result: AAResult, lang: str = DEFAULT_LANG) -> str:
     """The A/A report: simulation setup, fpr with CI, uniformity, full groups, the calibration and the verdict."""
-    _check_lang(lang)
+    check_lang(lang)
     a, b = result.groups
     cal = result.calibration
     values = _aa_values(result)
@@ -546,9 +543,9 @@ def _e(text: object) -> str:
     return escape(text)
 
 
-def ab_telegram_html(result: ABResult, lang: str = "en") -> str:
+def ab_telegram_html(result: ABResult, lang: str = DEFAULT_LANG) -> str:
     """A short Telegram message (HTML parse mode: b, i, code, pre only)."""
-    _check_lang(lang)
+    check_lang(lang)
     rows = ab_test_rows(result, lang)
     width = max(len(r[0]) for r in rows)
     table = "\n".join(f"{r[0]:<{width}} {r[2]:>9} {r[3]} {r[4]}" for r in rows)
@@ -568,8 +565,8 @@ def ab_telegram_html(result: ABResult, lang: str = "en") -> str:
 AA_ICONS = {"works": "✅", "borderline": "⚠️", "broken": "❌"}
 
 
-def aa_telegram_html(result: AAResult, lang: str = "en") -> str:
-    _check_lang(lang)
+def aa_telegram_html(result: AAResult, lang: str = DEFAULT_LANG) -> str:
+    check_lang(lang)
     a, b = result.groups
     status = AA_ICONS[result.verdict.status]
     stats_line = (

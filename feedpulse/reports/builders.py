@@ -14,8 +14,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from feedpulse.charts import apply_style, number
+from feedpulse.i18n import DEFAULT_LANG, Lang
 from feedpulse.reports.data import DailySeries, relative_change
-from feedpulse.reports.texts import Lang, metric, text
+from feedpulse.reports.texts import metric, text
 from feedpulse.telegram.messages import bold, escape, italic, link
 
 WEEK = 7
@@ -97,7 +98,10 @@ def _chart_title(title: str) -> str:
 
 
 def feed_report(
-    series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None, why: Mapping[str, str] | None = None
+    series: DailySeries,
+    lang: Lang = DEFAULT_LANG,
+    dashboard_url: str | None = None,
+    why: Mapping[str, str] | None = None,
 ) -> ReportContent:
     """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
     day = series.day
@@ -119,7 +123,10 @@ def feed_report(
 
 
 def app_report(
-    series: DailySeries, lang: Lang = "ru", dashboard_url: str | None = None, why: Mapping[str, str] | None = None
+    series: DailySeries,
+    lang: Lang = DEFAULT_LANG,
+    dashboard_url: str | None = None,
+    why: Mapping[str, str] | None = None,
 ) -> ReportContent:
     """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
     day = series.day
@@ -164,7 +171,7 @@ def app_report(
     )
 
 
-def audience_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def audience_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     week = series.last_days(WEEK)
     figure = go.Figure()
     for key in ("feed_only_users", "both_users", "messenger_only_users"):
@@ -175,7 +182,7 @@ def audience_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
     return figure
 
 
-def platforms_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def platforms_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     week = series.last_days(WEEK)
     figure = make_subplots(rows=1, cols=2, subplot_titles=[metric("app_dau", lang), metric("new_users", lang)])
     for key in ("app_dau_ios", "app_dau_android"):
@@ -228,17 +235,17 @@ def _metric_grid(
     return figure
 
 
-def feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     """A 2×2 grid of the week's DAU, views, likes and CTR (readable on a phone)."""
     title = _chart_title(text("feed_title", lang, day=_day(series.day)))
     return _metric_grid(series, ["dau", "views", "likes", "ctr"], lang, title)
 
 
-def app_feed_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def app_feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     return _metric_grid(series, ["feed_dau", "views", "likes", "ctr"], lang, text("section_feed", lang))
 
 
-def messenger_chart(series: DailySeries, lang: Lang = "ru") -> go.Figure:
+def messenger_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     return _metric_grid(
         series,
         ["messenger_dau", "messages", "messages_per_user"],

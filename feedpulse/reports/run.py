@@ -15,9 +15,9 @@ from typing import Literal
 
 from feedpulse.charts import ChartRenderer
 from feedpulse.config import report_why_threshold, source_database
+from feedpulse.i18n import DEFAULT_LANG, Lang, check_lang
 from feedpulse.reports.builders import ReportContent, app_report, feed_report
 from feedpulse.reports.data import load_app_series, load_feed_series
-from feedpulse.reports.texts import Lang, check_lang
 from feedpulse.reports.why import why_lines
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
@@ -45,7 +45,7 @@ def build(
     kind: ReportKind,
     client,
     day: dt.date,
-    lang: Lang = "ru",
+    lang: Lang = DEFAULT_LANG,
     dashboard_url: str | None = None,
     *,
     source: str | None = None,
@@ -83,7 +83,7 @@ def run_report(
     client,
     day: dt.date,
     *,
-    lang: Lang = "ru",
+    lang: Lang = DEFAULT_LANG,
     resend: bool = False,
     dashboard_url: str | None = None,
     telegram: TelegramSettings | None = None,

@@ -1,14 +1,10 @@
-"""Every user-facing text of the reports, in one place: language ``ru`` (default, as in the
-original reports) and ``en``."""
+"""Every user-facing text of the reports, in one place (the catalogs of :mod:`feedpulse.i18n`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from feedpulse.i18n import Catalog, Lang
 
-Lang = Literal["ru", "en"]
-LANGS: tuple[Lang, ...] = ("ru", "en")
-
-TEXTS: dict[str, dict[str, str]] = {
+_TEXTS: dict[str, dict[str, str]] = {
     "feed_title": {"ru": "📰 Лента: ключевые метрики за {day}", "en": "📰 Feed: key metrics for {day}"},
     "app_title": {"ru": "📱 Приложение: отчёт за {day}", "en": "📱 App: report for {day}"},
     "changes_feed": {
@@ -24,7 +20,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "section_messenger": {"ru": "Мессенджер", "en": "Messenger"},
     "dashboard": {"ru": "Дашборд", "en": "Dashboard"},
     "chart_feed_caption": {"ru": "Лента за 7 дней: {first} — {last}", "en": "Feed over 7 days: {first} — {last}"},
-    "chart_app_caption": {"ru": "Приложение за неделю: {first} — {last}", "en": "App over the week: {first} — {last}"},
+    "chart_app_caption": {
+        "ru": "Приложение за неделю: {first} — {last}",
+        "en": "App over the week: {first} — {last}",
+    },
     "no_data": {
         "ru": "Нет данных за {day} в {table}: ETL за этот день не выполнен",
         "en": "No data for {day} in {table}: the daily ETL has not run for that day",
@@ -37,8 +36,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "why_uniform": {"ru": "↳ почему: везде примерно одинаково", "en": "↳ why: about the same everywhere"},
 }
+TEXTS = Catalog("reports", _TEXTS)
 
-METRICS: dict[str, dict[str, str]] = {
+_METRICS: dict[str, dict[str, str]] = {
     "dau": {"ru": "DAU", "en": "DAU"},
     "views": {"ru": "Просмотры", "en": "Views"},
     "likes": {"ru": "Лайки", "en": "Likes"},
@@ -58,18 +58,12 @@ METRICS: dict[str, dict[str, str]] = {
     "messages": {"ru": "Сообщения", "en": "Messages"},
     "messages_per_user": {"ru": "Сообщений на пользователя", "en": "Messages per user"},
 }
+METRICS = Catalog("report metrics", _METRICS)
 
 
 def text(key: str, lang: Lang, **values: object) -> str:
-    check_lang(lang)
-    return TEXTS[key][lang].format(**values)
+    return TEXTS.text(key, lang, **values)
 
 
 def metric(key: str, lang: Lang) -> str:
-    check_lang(lang)
-    return METRICS[key][lang]
-
-
-def check_lang(lang: str) -> None:
-    if lang not in LANGS:
-        raise ValueError(f"report language must be one of {', '.join(LANGS)}, got {lang!r}")
+    return METRICS.word(key, lang)

@@ -10,8 +10,9 @@ from typing import Any
 
 from feedpulse.alerts.explain import Explanation, explain
 from feedpulse.alerts.segments import load_cells, table_of
+from feedpulse.i18n import Lang
 from feedpulse.reports.data import DailySeries, relative_change
-from feedpulse.reports.texts import Lang, text
+from feedpulse.reports.texts import text
 
 # report figure → the metric of the segment cells it is (figures without one, e.g. app_dau, get no line)
 FIGURES = {
