@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from feedpulse.alerts.series import BUCKET, METRICS, slice_sql
+from feedpulse.alerts.series import BUCKET, METRICS, floor_bucket, slice_sql
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.identifiers import check_identifier as identifier
 
@@ -66,11 +66,11 @@ def refresh(
     """Recompute buckets in [since, until) (default: from the last stored bucket − 1 h, or the last
     ``first_refresh_window`` on an empty table). Returns the range recomputed."""
     ensure_table(client, database)
-    until = _floor(until)
+    until = floor_bucket(until)
     if since is None:
         last = last_bucket(client, database)
         since = (last - LOOKBACK) if last else until - first_refresh_window
-    since = _floor(since)
+    since = floor_bucket(since)
     if since >= until:
         return since, until
     slice_array = f"[{slice_sql(slices)}]"
@@ -106,7 +106,7 @@ def load(
     frame = client.query_df(
         f"SELECT bucket, slice, {', '.join(METRICS)} FROM {identifier(database)}.{TABLE} FINAL "
         "WHERE bucket >= {start:DateTime} AND bucket < {end:DateTime} ORDER BY slice, bucket",
-        parameters={"start": _floor(start), "end": _floor(end)},
+        parameters={"start": floor_bucket(start), "end": floor_bucket(end)},
     )
     if frame.empty:
         return frame
@@ -114,15 +114,10 @@ def load(
         kinds = tuple(slices)
         frame = frame[frame["slice"].map(lambda s: s == "total" or s.split(":", 1)[0] in kinds)]
     frame["bucket"] = pd.to_datetime(frame["bucket"]).dt.tz_localize(None)
-    grid = pd.date_range(_floor(start), _floor(end) - BUCKET, freq=BUCKET)
+    grid = pd.date_range(floor_bucket(start), floor_bucket(end) - BUCKET, freq=BUCKET)
     full = pd.MultiIndex.from_product([grid, sorted(frame["slice"].unique())], names=["bucket", "slice"])
     frame = frame.set_index(["bucket", "slice"]).reindex(full)
     counts = [m for m in METRICS if m != "ctr"]
     frame[counts] = frame[counts].fillna(0)
     frame["ctr"] = frame["likes"] / frame["views"].where(frame["views"] > 0)
     return frame.sort_index()
-
-
-def _floor(value: dt.datetime) -> dt.datetime:
-    value = value.replace(tzinfo=None) if value.tzinfo else value
-    return value.replace(minute=value.minute - value.minute % 15, second=0, microsecond=0)

@@ -73,8 +73,11 @@ def slice_sql(slices: Sequence[str]) -> str:
     return ", ".join(SLICE_EXPRESSIONS[s] for s in dict.fromkeys(slices))
 
 
-def _floor(ts: dt.datetime) -> pd.Timestamp:
-    return pd.Timestamp(ts).floor("15min")
+def floor_bucket(value: dt.datetime) -> dt.datetime:
+    """The start of the 15-minute bucket holding ``value``, as a naive wall-clock time: bucket times are
+    the data's local times (an aware value keeps its wall clock and drops the zone)."""
+    value = value.replace(tzinfo=None) if value.tzinfo else value
+    return value.replace(minute=value.minute - value.minute % 15, second=0, microsecond=0)
 
 
 def _query(client: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -94,7 +97,7 @@ def load_series(
     slices: Sequence[str] = ("total", "os"),
 ) -> pd.DataFrame:
     """Metrics per 15-minute bucket and slice over ``[start, end)`` (zero-filled; see module doc)."""
-    lo, hi = _floor(start), _floor(end)
+    lo, hi = pd.Timestamp(floor_bucket(start)), pd.Timestamp(floor_bucket(end))
     if hi <= lo:
         raise SeriesError(f"end ({end}) must be at least one 15-minute bucket after start ({start})")
     expr = slice_sql(slices)
