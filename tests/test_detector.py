@@ -9,28 +9,30 @@ import pytest
 from feedpulse.alerts import baselines
 from feedpulse.alerts.config import ConfigError, MetricConfig, Sensitivity, load_config, parse_config
 from feedpulse.alerts.detector import Detector, evaluate_frame, run_stream
+from feedpulse.alerts.series import BUCKETS_PER_DAY
 
 START = pd.Timestamp("2024-03-04")  # Monday
-P = 96
 
 
 def expected_curve(days: int, low: float = 150.0, high: float = 770.0) -> np.ndarray:
     """Daily curve (minimum at 04:00, maximum at 16:00) with a 7 % weekend dip."""
-    t = np.arange(days * P)
-    hour = (t % P) / 4
+    bucket = np.arange(days * BUCKETS_PER_DAY)
+    hour = (bucket % BUCKETS_PER_DAY) / 4
     shape = 0.5 - 0.5 * np.cos(2 * np.pi * (hour - 4) / 24)
-    weekday = np.where(((t // P) % 7) >= 5, 0.93, 1.0)
+    weekday = np.where(((bucket // BUCKETS_PER_DAY) % 7) >= 5, 0.93, 1.0)
     return (low + (high - low) * shape) * weekday
 
 
 def synthetic(days: int = 21, seed: int = 1, low: float = 150.0, high: float = 770.0) -> pd.Series:
     rng = np.random.default_rng(seed)
     values = rng.poisson(expected_curve(days, low, high)).astype(float)
-    return pd.Series(values, index=pd.date_range(START, periods=days * P, freq="15min"), name="feed_users")
+    return pd.Series(
+        values, index=pd.date_range(START, periods=days * BUCKETS_PER_DAY, freq="15min"), name="feed_users"
+    )
 
 
 def at(day: int, hour: int, minute: int = 0) -> int:
-    return day * P + hour * 4 + minute // 15
+    return day * BUCKETS_PER_DAY + hour * 4 + minute // 15
 
 
 CONFIG = MetricConfig(name="feed_users", min_expected=50, min_relative_change=0.1)
@@ -46,7 +48,7 @@ def test_drop_of_40_percent_at_peak_fires_within_one_bucket() -> None:
 
 def test_clean_week_does_not_fire() -> None:
     fired = run_stream(synthetic(seed=3), CONFIG)
-    assert int(fired.iloc[14 * P :].sum()) == 0
+    assert int(fired.iloc[14 * BUCKETS_PER_DAY :].sum()) == 0
 
 
 def test_night_below_min_expected_does_not_fire() -> None:
@@ -145,14 +147,14 @@ def test_evaluate_frame_covers_metrics_and_slices() -> None:
 
 
 def test_yesterday_pct_compares_with_the_same_slot_yesterday() -> None:
-    values = np.full(2 * P, 200.0)
-    values[P + 10] = 130  # −35 %
-    values[P + 20] = 250  # +25 %
-    series = pd.Series(values, index=pd.date_range(START, periods=2 * P, freq="15min"))
+    values = np.full(2 * BUCKETS_PER_DAY, 200.0)
+    values[BUCKETS_PER_DAY + 10] = 130  # −35 %
+    values[BUCKETS_PER_DAY + 20] = 250  # +25 %
+    series = pd.Series(values, index=pd.date_range(START, periods=2 * BUCKETS_PER_DAY, freq="15min"))
     fired = baselines.yesterday_pct(series, threshold=0.3)
-    assert fired.iloc[P + 10] and not fired.iloc[P + 20]
-    assert not fired.iloc[:P].any()  # no reference yet
-    assert baselines.yesterday_pct(series, threshold=0.2).iloc[P + 20]
+    assert fired.iloc[BUCKETS_PER_DAY + 10] and not fired.iloc[BUCKETS_PER_DAY + 20]
+    assert not fired.iloc[:BUCKETS_PER_DAY].any()  # no reference yet
+    assert baselines.yesterday_pct(series, threshold=0.2).iloc[BUCKETS_PER_DAY + 20]
 
 
 def original_iqr_check(values: list[float], a: float = 3, n: int = 5) -> bool:
@@ -245,7 +247,7 @@ def test_lower_tail_raises_only_the_downward_thresholds() -> None:
 def per_user_pair(days: int = 21, seed: int = 3) -> tuple[pd.Series, pd.Series]:
     """Users with 8 % extra per-bucket noise and views ≈ Poisson(10 × users): noisy, but the rate is stable."""
     rng = np.random.default_rng(seed)
-    users = synthetic(days, seed) * np.exp(rng.normal(0, 0.08, days * P))
+    users = synthetic(days, seed) * np.exp(rng.normal(0, 0.08, days * BUCKETS_PER_DAY))
     users = users.round()
     views = pd.Series(rng.poisson(10 * users.to_numpy()).astype(float), index=users.index, name="views")
     return users, views

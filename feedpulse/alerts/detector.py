@@ -21,7 +21,7 @@ For a bucket ``t`` (log scale throughout):
 6. Fewer than ``min_history_days`` of history ⇒ ``cold_start``: only the safe rule
    (``|value/yesterday's slot − 1| > cold_start_change``) and no-data.
 7. **Per-user metrics** (``per_user_of``, e.g. views per feed user, likes per view): steps 1–4 run on
-   the log rate ``log(x + ½) − log(users + ½)`` and the expected count is the expected rate × the
+   the log rate ``log(value + ½) − log(users + ½)`` and the expected count is the expected rate × the
    bucket's actual users (any reference count), so a change of the metric that the reference does not
    explain gets a sharper z (the reference's own noise drops out; the Poisson floor becomes the noise
    given the reference: the excess over one per user, or binomial below one per user — likes per view
@@ -55,9 +55,8 @@ Status = Literal["ok", "firing", "no_data", "cold_start", "low_volume"]
 STATUSES: tuple[Status, ...] = ("ok", "firing", "no_data", "cold_start", "low_volume")
 OK, FIRING, NO_DATA, COLD_START, LOW_VOLUME = range(5)
 ALERTING = (FIRING, NO_DATA)
-P = BUCKETS_PER_DAY
-HALF_DAY = P // 2
-LOG_OFFSET = 0.5  # log(x + 0.5) for counts: finite at zero
+BUCKETS_PER_HALF_DAY = BUCKETS_PER_DAY // 2
+LOG_OFFSET = 0.5  # log(value + 0.5) for counts: finite at zero
 RATIO_EPS = 1e-4
 MAD_SCALE = 1.4826
 
@@ -112,15 +111,20 @@ def _from_log(values: float, ratio: bool) -> float:
 
 
 def _lag_matrix(block: np.ndarray, days: int, halfwidth: int) -> np.ndarray:
-    """Indices ``t − P·d + j`` (d = 1..days, j = −h..h) for each t of ``block``; −1 where < 0."""
-    lags = np.array([P * d - j for d in range(1, days + 1) for j in range(-halfwidth, halfwidth + 1)])
-    idx = block[:, None] - lags[None, :]
-    return np.where(idx >= 0, idx, -1)
+    """Indices ``t − BUCKETS_PER_DAY·day + shift`` for each t of ``block``; −1 where < 0.
+
+    ``day`` = 1..days, ``shift`` = −halfwidth..halfwidth: the same slot ± halfwidth on each past day."""
+    lags = np.array(
+        [BUCKETS_PER_DAY * day - shift for day in range(1, days + 1) for shift in range(-halfwidth, halfwidth + 1)]
+    )
+    indices = block[:, None] - lags[None, :]
+    return np.where(indices >= 0, indices, -1)
 
 
-def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    out = values[np.maximum(idx, 0)]
-    return np.where(idx >= 0, out, np.nan)
+def _take(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``values`` at ``indices``, NaN where an index is −1 (before the series)."""
+    taken = values[np.maximum(indices, 0)]
+    return np.where(indices >= 0, taken, np.nan)
 
 
 def _nanmedian_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +145,7 @@ class _DayLevels:
 
     def close_day(self, day: int, linear_values: np.ndarray) -> None:
         valid = linear_values[~np.isnan(linear_values)]
-        if day >= 0 and valid.size >= HALF_DAY:
+        if day >= 0 and valid.size >= BUCKETS_PER_HALF_DAY:
             self.mean[day] = float(valid.mean())
 
     def realised(self, day: int) -> float:
@@ -155,8 +159,8 @@ class _DayLevels:
 
     def expected(self, day: int) -> float:
         """log weekday factor of ``day``: median realised level of the same weekday 1–2 weeks back."""
-        samples = [self.realised(day - 7 * k) for k in (1, 2) if day - 7 * k >= 6]
-        samples = [s for s in samples if s != 0.0]
+        samples = [self.realised(day - 7 * weeks) for weeks in (1, 2) if day - 7 * weeks >= 6]
+        samples = [sample for sample in samples if sample != 0.0]
         return float(np.median(samples)) if samples else 0.0
 
 
@@ -175,114 +179,117 @@ class _Scanner:
         first_slot: int,
         reference: np.ndarray | None = None,
     ) -> None:
-        self.x = np.asarray(values, dtype=float)
-        self.n = len(self.x)
-        self.cfg, self.tune = config, tuning
+        self.values = np.asarray(values, dtype=float)
+        self.length = len(self.values)
+        self.config, self.tuning = config, tuning
         self.ratio = config.kind == "ratio"
         self.volume = None if volume is None else np.asarray(volume, dtype=float)
-        self.offset = first_slot
-        # log of the per-user denominator (0 when none): the scan models log(x) − ref, the rate
+        self.first_slot = first_slot
+        # log of the per-user denominator (0 when none): the scan models log(value) − log_reference, the rate
         self.per_user = reference is not None
         if reference is None:
-            self.ref = np.zeros(self.n)
+            self.log_reference = np.zeros(self.length)
         else:
             users = np.asarray(reference, dtype=float)
-            self.ref = np.where(users > 0, _to_log(users, False), np.nan)
-        self.logx = _to_log(self.x, self.ratio) - self.ref
-        self.clean = self.logx.copy()  # NaN where missing or left out
-        self.resid = np.full(self.n, np.nan)  # residual of the full prediction (spread)
-        self.resid_raw = np.full(self.n, np.nan)  # residual before the AR term (estimates φ)
-        self.phi = 0.0
+            self.log_reference = np.where(users > 0, _to_log(users, False), np.nan)
+        self.log_values = _to_log(self.values, self.ratio) - self.log_reference
+        self.clean = self.log_values.copy()  # NaN where missing or left out
+        self.residual = np.full(self.length, np.nan)  # residual of the full prediction (spread)
+        self.raw_residual = np.full(self.length, np.nan)  # residual before the AR term (estimates φ)
+        self.autocorrelation = 0.0  # φ of the tuning's autoregression: lag-1, of the raw residuals
         self.recent_z: deque[float] = deque(maxlen=config.sensitivity.window)
-        self.base = np.full(self.n, np.nan)  # seasonal baseline (log), before the level ratio
-        self.days = _DayLevels((self.n + first_slot) // P + 2)
-        self.day_shift = np.zeros((self.n + first_slot) // P + 2)  # realised log level per day
-        valid = np.flatnonzero(~np.isnan(self.x))
-        self.first_valid = int(valid[0]) if valid.size else self.n
-        self.level: deque[tuple[float, float]] = deque(maxlen=tuning.level_window)
+        self.baseline = np.full(self.length, np.nan)  # seasonal baseline (log), before the level ratio
+        n_days = (self.length + first_slot) // BUCKETS_PER_DAY + 2
+        self.day_levels = _DayLevels(n_days)
+        self.day_shift = np.zeros(n_days)  # realised log level per day
+        # (actual, baseline) of the last unflagged buckets: the level ratio
+        self.recent_levels: deque[tuple[float, float]] = deque(maxlen=tuning.level_window)
         self.excluded_run = 0
-        out = ScanResult(
-            expected=np.full(self.n, np.nan), lower=np.full(self.n, np.nan), upper=np.full(self.n, np.nan),
-            z=np.full(self.n, np.nan), status=np.full(self.n, COLD_START, dtype=np.int8), reason=[""] * self.n,
+        length = self.length
+        self.result = ScanResult(
+            expected=np.full(length, np.nan), lower=np.full(length, np.nan), upper=np.full(length, np.nan),
+            z=np.full(length, np.nan), status=np.full(length, COLD_START, dtype=np.int8), reason=[""] * length,
         )  # fmt: skip
-        self.out = out
 
-    def day_of(self, i: int) -> int:
-        return (i + self.offset) // P
+    def day_of(self, t: int) -> int:
+        return (t + self.first_slot) // BUCKETS_PER_DAY
 
     def run(self) -> ScanResult:
-        starts = [0, *[i for i in range(1, self.n) if (i + self.offset) % HALF_DAY == 0], self.n]
-        for b0, b1 in itertools.pairwise(starts):
-            if b1 > b0:
-                self.block(b0, b1)
-        return self.out
+        half_days = [t for t in range(1, self.length) if (t + self.first_slot) % BUCKETS_PER_HALF_DAY == 0]
+        for start, end in itertools.pairwise([0, *half_days, self.length]):
+            if end > start:
+                self.block(start, end)
+        return self.result
 
-    def close_previous_day(self, b0: int) -> None:
-        day = self.day_of(b0) - 1
-        lo, hi = max(day * P - self.offset, 0), max(b0, 0)
-        if day < 0 or hi <= lo:
+    def close_previous_day(self, block_start: int) -> None:
+        day = self.day_of(block_start) - 1
+        start, end = max(day * BUCKETS_PER_DAY - self.first_slot, 0), max(block_start, 0)
+        if day < 0 or end <= start:
             return
-        linear = np.exp(self.clean[lo:hi])
-        self.days.close_day(day, linear)
-        self.day_shift[day] = self.days.realised(day)
+        linear = np.exp(self.clean[start:end])
+        self.day_levels.close_day(day, linear)
+        self.day_shift[day] = self.day_levels.realised(day)
 
-    def block(self, b0: int, b1: int) -> None:
-        if (b0 + self.offset) % P == 0:
-            self.close_previous_day(b0)
-        tune = self.tune
-        idx = _lag_matrix(np.arange(b0, b1), tune.history_days, tune.slot_halfwidth)
-        sample_days = np.where(idx >= 0, (idx + self.offset) // P, 0)
-        samples = _take(self.clean, idx) - self.day_shift[sample_days]
-        base, _ = _nanmedian_rows(samples)
-        base = base + self.days.expected(self.day_of(b0))
-        span = 2 * tune.slot_halfwidth + 1
-        have_day = ~np.isnan(samples).reshape(len(base), tune.history_days, span).all(axis=2)
-        n_days = have_day.sum(axis=1)
-        resid = _take(self.resid, idx)
-        centre, counts = _nanmedian_rows(resid)
-        mad, _ = _nanmedian_rows(np.abs(resid - centre[:, None]))
-        spread = np.where(counts >= tune.min_spread_samples, MAD_SCALE * mad, np.nan)
-        self.base[b0:b1] = base
-        self.phi = self.estimate_phi(b0)
-        for k, t in enumerate(range(b0, b1)):
-            if n_days[k] < tune.min_history_days:
+    def block(self, start: int, end: int) -> None:
+        """Buckets ``[start, end)`` (at most half a day): the lags of their baselines are all in the past."""
+        if (start + self.first_slot) % BUCKETS_PER_DAY == 0:
+            self.close_previous_day(start)
+        tuning = self.tuning
+        lagged = _lag_matrix(np.arange(start, end), tuning.history_days, tuning.slot_halfwidth)
+        sample_days = np.where(lagged >= 0, (lagged + self.first_slot) // BUCKETS_PER_DAY, 0)
+        samples = _take(self.clean, lagged) - self.day_shift[sample_days]
+        baseline, _ = _nanmedian_rows(samples)
+        baseline = baseline + self.day_levels.expected(self.day_of(start))
+        slots_per_day = 2 * tuning.slot_halfwidth + 1
+        has_day = ~np.isnan(samples).reshape(len(baseline), tuning.history_days, slots_per_day).all(axis=2)
+        days_with_samples = has_day.sum(axis=1)
+        residuals = _take(self.residual, lagged)
+        centre, counts = _nanmedian_rows(residuals)
+        mad, _ = _nanmedian_rows(np.abs(residuals - centre[:, None]))
+        spread = np.where(counts >= tuning.min_spread_samples, MAD_SCALE * mad, np.nan)
+        self.baseline[start:end] = baseline
+        self.autocorrelation = self.estimate_autocorrelation(start)
+        for position, t in enumerate(range(start, end)):
+            if days_with_samples[position] < tuning.min_history_days:
                 self.cold_start(t)
             else:
-                self.judge(t, base[k], spread[k])
+                self.judge(t, baseline[position], spread[position])
 
-    def estimate_phi(self, b0: int) -> float:
+    def estimate_autocorrelation(self, block_start: int) -> float:
         """Lag-1 autocorrelation of recent raw residuals (sessions spill into the next bucket)."""
-        if not self.tune.autoregression or b0 < 2:
+        if not self.tuning.autoregression or block_start < 2:
             return 0.0
-        lo = max(b0 - self.tune.ar_days * P, 1)
-        cur, prev = self.resid_raw[lo:b0], self.resid_raw[lo - 1 : b0 - 1]
-        ok = ~np.isnan(cur) & ~np.isnan(prev)
-        if ok.sum() < HALF_DAY:
+        start = max(block_start - self.tuning.ar_days * BUCKETS_PER_DAY, 1)
+        current, previous = self.raw_residual[start:block_start], self.raw_residual[start - 1 : block_start - 1]
+        valid = ~np.isnan(current) & ~np.isnan(previous)
+        if valid.sum() < BUCKETS_PER_HALF_DAY:
             return 0.0
-        cur, prev = cur[ok] - cur[ok].mean(), prev[ok] - prev[ok].mean()
-        denom = float(np.sum(prev * prev))
-        return min(max(float(np.sum(cur * prev)) / denom, 0.0), self.tune.ar_max) if denom > 0 else 0.0
+        current, previous = current[valid] - current[valid].mean(), previous[valid] - previous[valid].mean()
+        denominator = float(np.sum(previous * previous))
+        if denominator <= 0:
+            return 0.0
+        return min(max(float(np.sum(current * previous)) / denominator, 0.0), self.tuning.ar_max)
 
     # ------------------------------------------------------------------ one bucket
 
     def level_ratio(self) -> float:
-        if not self.level:
+        if not self.recent_levels:
             return 1.0
-        actual = sum(a for a, _ in self.level)
-        base = sum(b for _, b in self.level)
-        if base <= 0:
+        actual = sum(value for value, _ in self.recent_levels)
+        baseline = sum(base for _, base in self.recent_levels)
+        if baseline <= 0:
             return 1.0
-        return min(max(actual / base, self.tune.level_min), self.tune.level_max)
+        return min(max(actual / baseline, self.tuning.level_min), self.tuning.level_max)
 
     def noise_floor(self, expected: float, t: int) -> float:
         if self.ratio:
-            vol = self.volume[t] if self.volume is not None else np.nan
-            if not (vol > 0) or not (0 < expected < 1):
+            volume = self.volume[t] if self.volume is not None else np.nan
+            if not (volume > 0) or not (0 < expected < 1):
                 return 0.0
-            return math.sqrt((1 - expected) / (expected * vol))
-        if self.per_user and self.ref[t] == self.ref[t]:
+            return math.sqrt((1 - expected) / (expected * volume))
+        if self.per_user and self.log_reference[t] == self.log_reference[t]:
             # noise given the users: Poisson excess over one per user, or binomial below one per user
-            users = max(math.exp(self.ref[t]) - LOG_OFFSET, 1.0)
+            users = max(math.exp(self.log_reference[t]) - LOG_OFFSET, 1.0)
             variance = expected - users if expected > users else expected * (1 - expected / users)
             return math.sqrt(max(variance, 1.0)) / max(expected, 1.0)
         return 1.0 / math.sqrt(max(expected, 1.0))
@@ -294,76 +301,81 @@ class _Scanner:
             return math.inf
         return float(self.volume[t]) if not np.isnan(self.volume[t]) else 0.0
 
-    def judge(self, t: int, base_log: float, mad: float) -> None:
-        out, cfg = self.out, self.cfg
-        e_raw = base_log + math.log(self.level_ratio())
-        previous = self.resid_raw[t - 1] if t > 0 else np.nan
-        ar_applied = self.phi > 0 and not np.isnan(previous)
-        e_log = e_raw + self.phi * previous if ar_applied else e_raw
-        shrink = math.sqrt(1 - self.phi**2)
-        expected = _from_log(e_log + self.ref[t], self.ratio)
-        floor = self.tune.spread_floor_factor * self.noise_floor(expected, t) * shrink
-        sigma = max(mad, floor) if not np.isnan(mad) else max(1.5 * floor, 0.05)
+    def judge(self, t: int, baseline_log: float, spread: float) -> None:
+        result, config = self.result, self.config
+        expected_log_before_ar = baseline_log + math.log(self.level_ratio())
+        previous = self.raw_residual[t - 1] if t > 0 else np.nan
+        ar_applied = self.autocorrelation > 0 and not np.isnan(previous)
+        expected_log = (
+            expected_log_before_ar + self.autocorrelation * previous if ar_applied else expected_log_before_ar
+        )
+        shrink = math.sqrt(1 - self.autocorrelation**2)
+        expected = _from_log(expected_log + self.log_reference[t], self.ratio)
+        floor = self.tuning.spread_floor_factor * self.noise_floor(expected, t) * shrink
+        sigma = max(spread, floor) if not np.isnan(spread) else max(1.5 * floor, 0.05)
         sigma = max(sigma if ar_applied else sigma / shrink, 1e-6)
-        out.expected[t] = expected
-        self.set_band(t, e_log + self.ref[t], sigma)
-        x = self.x[t]
+        result.expected[t] = expected
+        self.set_band(t, expected_log + self.log_reference[t], sigma)
+        value = self.values[t]
         volume = self.volume_of(t, expected)
-        if np.isnan(x) or (not self.ratio and x == 0):
+        if np.isnan(value) or (not self.ratio and value == 0):
             self.recent_z.clear()
             self.exclude(t)
-            big = volume >= cfg.min_expected or (self.ratio and np.isnan(x))
-            out.status[t] = NO_DATA if big else LOW_VOLUME
-            out.reason[t] = "missing bucket" if np.isnan(x) else "zero while a large value is expected"
-            if not big:
-                out.reason[t] = f"no data, expected volume {volume:.0f} < {cfg.min_expected:g}"
+            large = volume >= config.min_expected or (self.ratio and np.isnan(value))
+            result.status[t] = NO_DATA if large else LOW_VOLUME
+            result.reason[t] = "missing bucket" if np.isnan(value) else "zero while a large value is expected"
+            if not large:
+                result.reason[t] = f"no data, expected volume {volume:.0f} < {config.min_expected:g}"
             return
-        if np.isnan(self.logx[t]):  # value present but the users denominator is missing or zero
-            out.status[t], out.reason[t] = OK, "users missing: per-user rate undefined"
+        if np.isnan(self.log_values[t]):  # value present but the users denominator is missing or zero
+            result.status[t], result.reason[t] = OK, "users missing: per-user rate undefined"
             self.exclude(t)
             return
-        z = (self.logx[t] - e_log) / sigma
-        out.z[t] = z
-        self.recent_z.append(z / cfg.sensitivity.lower_tail if z < 0 else z)
-        deviation = x / expected - 1 if expected > 0 else math.inf
+        z = (self.log_values[t] - expected_log) / sigma
+        result.z[t] = z
+        self.recent_z.append(z / config.sensitivity.lower_tail if z < 0 else z)
+        deviation = value / expected - 1 if expected > 0 else math.inf
         fire, reason = self.rule(self.recent_z[-1], deviation, volume)
-        out.status[t] = FIRING if fire else (LOW_VOLUME if volume < cfg.min_expected else OK)
-        out.reason[t] = reason
-        if abs(z) >= self.tune.exclude_z and self.excluded_run < self.tune.max_excluded_run:
+        result.status[t] = FIRING if fire else (LOW_VOLUME if volume < config.min_expected else OK)
+        result.reason[t] = reason
+        if abs(z) >= self.tuning.exclude_z and self.excluded_run < self.tuning.max_excluded_run:
             self.exclude(t)
         else:
             self.excluded_run = 0
-            self.resid[t] = self.logx[t] - e_log
-            self.resid_raw[t] = self.logx[t] - e_raw
-            if not np.isnan(self.base[t]):
-                self.level.append((math.exp(self.logx[t]), math.exp(self.base[t])))
+            self.residual[t] = self.log_values[t] - expected_log
+            self.raw_residual[t] = self.log_values[t] - expected_log_before_ar
+            if not np.isnan(self.baseline[t]):
+                self.recent_levels.append((math.exp(self.log_values[t]), math.exp(self.baseline[t])))
 
     def rule(self, z: float, deviation: float, volume: float) -> tuple[bool, str]:
         """Fire or not for the tail-adjusted ``z`` (downward z already divided by ``lower_tail``)."""
-        cfg, sens = self.cfg, self.cfg.sensitivity
-        if volume < cfg.min_expected:
-            return False, f"expected volume {volume:.0f} < {cfg.min_expected:g}"
-        if (cfg.direction == "up" and z < 0) or (cfg.direction == "down" and z > 0):
-            return False, f"direction {cfg.direction}"
-        if abs(deviation) < cfg.min_relative_change:
-            return False, f"|deviation| {abs(deviation):.1%} < {cfg.min_relative_change:.0%}"
-        if abs(z) >= sens.z_once:
-            return True, f"|z| = {abs(z):.1f} ≥ {sens.z_once:g}"
+        config, sensitivity = self.config, self.config.sensitivity
+        if volume < config.min_expected:
+            return False, f"expected volume {volume:.0f} < {config.min_expected:g}"
+        if (config.direction == "up" and z < 0) or (config.direction == "down" and z > 0):
+            return False, f"direction {config.direction}"
+        if abs(deviation) < config.min_relative_change:
+            return False, f"|deviation| {abs(deviation):.1%} < {config.min_relative_change:.0%}"
+        if abs(z) >= sensitivity.z_once:
+            return True, f"|z| = {abs(z):.1f} ≥ {sensitivity.z_once:g}"
         recent = list(self.recent_z)
-        if len(recent) >= 2 and abs(recent[-2]) >= sens.z_twice and abs(z) >= sens.z_twice and z * recent[-2] > 0:
-            return True, f"|z| ≥ {sens.z_twice:g} twice in a row"
+        z_twice = sensitivity.z_twice
+        if len(recent) >= 2 and abs(recent[-2]) >= z_twice and abs(z) >= z_twice and z * recent[-2] > 0:
+            return True, f"|z| ≥ {z_twice:g} twice in a row"
         for k in range(2, len(recent) + 1):
             window = recent[-k:]
-            if all(v * z > 0 for v in window) and abs(sum(window)) / math.sqrt(k) >= sens.z_sum:
-                return True, f"|Σz|/√{k} = {abs(sum(window)) / math.sqrt(k):.1f} ≥ {sens.z_sum:g} over {k} buckets"
+            combined = abs(sum(window)) / math.sqrt(k)
+            if all(window_z * z > 0 for window_z in window) and combined >= sensitivity.z_sum:
+                return True, f"|Σz|/√{k} = {combined:.1f} ≥ {sensitivity.z_sum:g} over {k} buckets"
         return False, f"|z| = {abs(z):.1f}"
 
-    def set_band(self, t: int, e_log: float, sigma: float) -> None:
-        sens, rel = self.cfg.sensitivity, self.cfg.min_relative_change
-        expected = self.out.expected[t]
-        lo = min(_from_log(e_log - sens.z_once * sens.lower_tail * sigma, self.ratio), expected * (1 - rel))
-        hi = max(_from_log(e_log + sens.z_once * sigma, self.ratio), expected * (1 + rel))
-        self.out.lower[t], self.out.upper[t] = max(lo, 0.0), hi
+    def set_band(self, t: int, expected_log: float, sigma: float) -> None:
+        sensitivity, min_change = self.config.sensitivity, self.config.min_relative_change
+        expected = self.result.expected[t]
+        lower_z = sensitivity.z_once * sensitivity.lower_tail
+        lower = min(_from_log(expected_log - lower_z * sigma, self.ratio), expected * (1 - min_change))
+        upper = max(_from_log(expected_log + sensitivity.z_once * sigma, self.ratio), expected * (1 + min_change))
+        self.result.lower[t], self.result.upper[t] = max(lower, 0.0), upper
 
     def exclude(self, t: int) -> None:
         self.clean[t] = np.nan
@@ -371,29 +383,29 @@ class _Scanner:
 
     def cold_start(self, t: int) -> None:
         """Safe rules only: no-data, and a large change against yesterday's same slot (±1)."""
-        out, cfg = self.out, self.cfg
-        lo, hi = t - P - 1, t - P + 2
-        ref = self.x[max(lo, 0) : max(hi, 0)]
-        ref = ref[~np.isnan(ref)]
-        x = self.x[t]
-        if ref.size == 0:
-            out.reason[t] = "cold start: no history"
+        result, config = self.result, self.config
+        start, end = t - BUCKETS_PER_DAY - 1, t - BUCKETS_PER_DAY + 2
+        yesterday = self.values[max(start, 0) : max(end, 0)]
+        yesterday = yesterday[~np.isnan(yesterday)]
+        value = self.values[t]
+        if yesterday.size == 0:
+            result.reason[t] = "cold start: no history"
             return
-        y = float(np.median(ref))
-        out.expected[t] = y
-        rel = self.tune.cold_start_change
-        out.lower[t], out.upper[t] = y * (1 - rel), y * (1 + rel)
-        volume = self.volume_of(t, y)
-        if np.isnan(x) or (not self.ratio and x == 0):
-            if volume >= cfg.min_expected:
-                out.status[t], out.reason[t] = NO_DATA, "cold start: missing/zero while yesterday was large"
+        expected = float(np.median(yesterday))
+        result.expected[t] = expected
+        change = self.tuning.cold_start_change
+        result.lower[t], result.upper[t] = expected * (1 - change), expected * (1 + change)
+        volume = self.volume_of(t, expected)
+        if np.isnan(value) or (not self.ratio and value == 0):
+            if volume >= config.min_expected:
+                result.status[t], result.reason[t] = NO_DATA, "cold start: missing/zero while yesterday was large"
             return
-        deviation = x / y - 1 if y > 0 else math.inf
-        allowed = cfg.direction == "both" or (cfg.direction == "up") == (deviation > 0)
-        if volume >= cfg.min_expected and allowed and abs(deviation) > rel:
-            out.status[t], out.reason[t] = FIRING, f"cold start: {deviation:+.0%} vs yesterday"
+        deviation = value / expected - 1 if expected > 0 else math.inf
+        allowed = config.direction == "both" or (config.direction == "up") == (deviation > 0)
+        if volume >= config.min_expected and allowed and abs(deviation) > change:
+            result.status[t], result.reason[t] = FIRING, f"cold start: {deviation:+.0%} vs yesterday"
         else:
-            out.reason[t] = "cold start: fewer than min_history_days of history"
+            result.reason[t] = "cold start: fewer than min_history_days of history"
 
 
 def scan(
@@ -425,14 +437,16 @@ def scan(
 
 def _merge(plain: ScanResult, rate: ScanResult, use_rate: np.ndarray, reference: str) -> ScanResult:
     """Per bucket, the per-reference scan where ``use_rate`` else the plain one."""
-    pick = [rate if r else plain for r in use_rate]
+    picked = [rate if rate_here else plain for rate_here in use_rate]
     return ScanResult(
         expected=np.where(use_rate, rate.expected, plain.expected),
         lower=np.where(use_rate, rate.lower, plain.lower),
         upper=np.where(use_rate, rate.upper, plain.upper),
         z=np.where(use_rate, rate.z, plain.z),
         status=np.where(use_rate, rate.status, plain.status).astype(np.int8),
-        reason=[src.reason[i] + (f" (per {reference})" if src is rate else "") for i, src in enumerate(pick)],
+        reason=[
+            chosen.reason[t] + (f" (per {reference})" if chosen is rate else "") for t, chosen in enumerate(picked)
+        ],
     )
 
 
@@ -443,9 +457,9 @@ def _regular(series: pd.Series, end: pd.Timestamp | None = None, start: pd.Times
     """Reindex to a gap-free 15-minute grid (NaN where missing)."""
     series = series.sort_index()
     series = series[~series.index.duplicated(keep="last")]
-    lo = start if start is not None else series.index.min()
-    hi = end if end is not None else series.index.max()
-    grid = pd.date_range(pd.Timestamp(lo).floor("15min"), pd.Timestamp(hi).floor("15min"), freq="15min")
+    first = start if start is not None else series.index.min()
+    last = end if end is not None else series.index.max()
+    grid = pd.date_range(pd.Timestamp(first).floor("15min"), pd.Timestamp(last).floor("15min"), freq="15min")
     return series.reindex(grid).astype(float)
 
 
@@ -481,9 +495,9 @@ class Detector:
         start = bucket - pd.Timedelta(days=self.window_days)
         grid = _regular(history[(history.index > start) & (history.index <= bucket)], end=bucket,
                         start=start + pd.Timedelta(minutes=15))  # fmt: skip
-        vol = None if volume is None else _regular(volume, end=bucket, start=grid.index[0]).to_numpy()
-        ref = None if users is None else _regular(users, end=bucket, start=grid.index[0]).to_numpy()
-        result = scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]), ref)
+        volume_grid = None if volume is None else _regular(volume, end=bucket, start=grid.index[0]).to_numpy()
+        users_grid = None if users is None else _regular(users, end=bucket, start=grid.index[0]).to_numpy()
+        result = scan(grid.to_numpy(), self.config, self.tuning, volume_grid, _slot(grid.index[0]), users_grid)
         return self._evaluation(result, -1, bucket, float(grid.iloc[-1]), slice_label)
 
     def _evaluation(
@@ -500,9 +514,10 @@ class Detector:
     def run(self, series: pd.Series, volume: pd.Series | None = None, users: pd.Series | None = None) -> ScanResult:
         """The full causal scan of a series (reindexed to a regular grid); ``users`` as in :meth:`evaluate`."""
         grid = _regular(series)
-        vol = None if volume is None else _regular(volume, start=grid.index[0], end=grid.index[-1]).to_numpy()
-        ref = None if users is None else _regular(users, start=grid.index[0], end=grid.index[-1]).to_numpy()
-        return scan(grid.to_numpy(), self.config, self.tuning, vol, _slot(grid.index[0]), ref)
+        first, last = grid.index[0], grid.index[-1]
+        volume_grid = None if volume is None else _regular(volume, start=first, end=last).to_numpy()
+        users_grid = None if users is None else _regular(users, start=first, end=last).to_numpy()
+        return scan(grid.to_numpy(), self.config, self.tuning, volume_grid, _slot(first), users_grid)
 
 
 def run_stream(

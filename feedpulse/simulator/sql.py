@@ -69,8 +69,10 @@ def create_statements(database: str) -> list[str]:
 
 def drop_partition_statements(database: str, day: dt.date) -> list[str]:
     db = quote_ident(database)
-    pid = day.strftime("%Y%m%d")
-    return [f"ALTER TABLE {db}.{t} DROP PARTITION ID '{pid}'" for t in ("feed_actions", "message_actions")]
+    partition = day.strftime("%Y%m%d")
+    return [
+        f"ALTER TABLE {db}.{table} DROP PARTITION ID '{partition}'" for table in ("feed_actions", "message_actions")
+    ]
 
 
 def days_table_statement(database: str) -> str:
@@ -91,42 +93,44 @@ def staging_name(table: str, run_id: str) -> str:
 def replace_partition_statement(database: str, table: str, staging: str, day: dt.date) -> str:
     """Atomic swap of one table's day: the staging table's partition replaces the real one (or its absence)."""
     db = quote_ident(database)
-    pid = day.strftime("%Y%m%d")
-    return f"ALTER TABLE {db}.{quote_ident(table)} REPLACE PARTITION ID '{pid}' FROM {db}.{quote_ident(staging)}"
+    partition = day.strftime("%Y%m%d")
+    return f"ALTER TABLE {db}.{quote_ident(table)} REPLACE PARTITION ID '{partition}' FROM {db}.{quote_ident(staging)}"
 
 
 def day_number(day: dt.date) -> int:
     return (day - EPOCH).days
 
 
-def lit(x: float) -> str:
+def literal(value: float) -> str:
     """A float literal that round-trips."""
-    return repr(float(x))
+    return repr(float(value))
 
 
-def arr(values: list[Any] | tuple[Any, ...]) -> str:
-    return "[" + ", ".join(lit(v) if isinstance(v, float) else str(int(v)) for v in values) + "]"
+def number_array(values: list[Any] | tuple[Any, ...]) -> str:
+    """An array literal of numbers: floats round-trip, anything else is written as an integer."""
+    return "[" + ", ".join(literal(value) if isinstance(value, float) else str(int(value)) for value in values) + "]"
 
 
-def sarr(values: list[str] | tuple[str, ...]) -> str:
-    return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
+def string_array(values: list[str] | tuple[str, ...]) -> str:
+    """An array literal of strings, quotes and backslashes escaped."""
+    return "[" + ", ".join("'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'" for text in values) + "]"
 
 
-def U(tag: str, *args: str) -> str:
+def uniform(stream: str, *ids: str) -> str:
     """Uniform [0, 1) from the seed, a stream tag and ids."""
-    return f"(cityHash64({{seed:UInt64}}, '{tag}', {', '.join(args)}) / 18446744073709551616.)"
+    return f"(cityHash64({{seed:UInt64}}, '{stream}', {', '.join(ids)}) / 18446744073709551616.)"
 
 
-def G(tag: str, *args: str) -> str:
+def gaussian(stream: str, *ids: str) -> str:
     """Standard normal (Box–Muller) from two hash streams."""
-    return f"(sqrt(-2 * log(1 - {U(tag + '1', *args)})) * cos(2 * pi() * {U(tag + '2', *args)}))"
+    return f"(sqrt(-2 * log(1 - {uniform(stream + '1', *ids)})) * cos(2 * pi() * {uniform(stream + '2', *ids)}))"
 
 
-def curve(table: str, u: str) -> str:
+def inverse_cdf(table: str, probability: str) -> str:
     """Inverse-CDF lookup with linear interpolation: O(1) per event; ``table`` has QUANTILES+1 points."""
-    pos = f"({u}) * {QUANTILES}"
-    i = f"least(toUInt32(floor({pos})), {QUANTILES - 1})"
-    return f"({table}[{i} + 1] + ({table}[{i} + 2] - {table}[{i} + 1]) * ({pos} - {i}))"
+    position = f"({probability}) * {QUANTILES}"
+    index = f"least(toUInt32(floor({position})), {QUANTILES - 1})"
+    return f"({table}[{index} + 1] + ({table}[{index} + 2] - {table}[{index} + 1]) * ({position} - {index}))"
 
 
 def check_date_range(day: dt.date) -> None:
@@ -170,10 +174,10 @@ class Context:
 
     def check_day(self, day: dt.date) -> None:
         check_date_range(day)
-        top = (day_number(day) + 1) * self.capacity
+        highest_user_id = (day_number(day) + 1) * self.capacity
         if day_number(day) - self.model.window_days < 0:
             raise SimulationError(f"day {day} is too early: days must be after {EPOCH + dt.timedelta(181)}")
-        if top > UINT32_MAX:
+        if highest_user_id > UINT32_MAX:
             raise SimulationError(
                 f"user ids overflow UInt32 at scale {self.scale:g} on {day}: "
                 f"{self.capacity} slots/day × {day_number(day)} days since {EPOCH}; use a smaller scale"
@@ -192,55 +196,64 @@ class Context:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _overlap(a: Anomaly, s: int) -> tuple[float, int, int]:
-    """(fraction of day s covered, window start/end seconds within that day)."""
-    day = EPOCH + dt.timedelta(days=s)
-    lo = dt.datetime.combine(day, dt.time())
-    hi = lo + dt.timedelta(days=1)
-    start, end = max(a.start, lo), min(a.end, hi)
+def _overlap(anomaly: Anomaly, day_index: int) -> tuple[float, int, int]:
+    """(fraction of day ``day_index`` covered, window start/end seconds within that day)."""
+    day = EPOCH + dt.timedelta(days=day_index)
+    day_start = dt.datetime.combine(day, dt.time())
+    day_end = day_start + dt.timedelta(days=1)
+    start, end = max(anomaly.start, day_start), min(anomaly.end, day_end)
     if end <= start:
         return 0.0, 0, 0
     return (
         (end - start).total_seconds() / SECONDS_PER_DAY,
-        int((start - lo).total_seconds()),
-        int((end - lo).total_seconds()),
+        int((start - day_start).total_seconds()),
+        int((end - day_start).total_seconds()),
     )
 
 
-def signup_adjustments(ctx: Context, dn: int) -> dict[str, list[Any]]:
-    """Per signup day in the window: base factor (sign-up drops) and campaign users."""
-    out: dict[str, list[Any]] = {"days": [], "factor": [], "extra": [], "ret": [], "ws": [], "we": []}
-    campaigns = [a for a in ctx.anomalies if a.metric == "new_users"]
+def signup_adjustments(ctx: Context, day_index: int) -> dict[str, list[Any]]:
+    """Per signup day in the window: base factor (sign-up drops) and campaign users.
+
+    Lists aligned by position, one entry per signup day that an anomaly touches: ``days`` (day
+    numbers), ``factor`` (on the base new users), ``extra`` (campaign users), ``retention_days``,
+    ``window_start``/``window_end`` (seconds of the day when campaign users sign up).
+    """
+    out: dict[str, list[Any]] = {
+        "days": [], "factor": [], "extra": [], "retention_days": [], "window_start": [], "window_end": [],
+    }  # fmt: skip
+    campaigns = [anomaly for anomaly in ctx.anomalies if anomaly.metric == "new_users"]
     if not campaigns:
         return out
     mean_new = ctx.model.new_users_per_day * ctx.scale
-    for s in range(dn - ctx.model.window_days, dn + 1):
-        factor, extra, ret, ws, we = 1.0, 0, 0, 0, SECONDS_PER_DAY
-        for a in campaigns:
-            frac, a_ws, a_we = _overlap(a, s)
-            if frac <= 0:
+    for signup_day in range(day_index - ctx.model.window_days, day_index + 1):
+        factor, extra, retention, window_start, window_end = 1.0, 0, 0, 0, SECONDS_PER_DAY
+        for campaign in campaigns:
+            covered, campaign_start, campaign_end = _overlap(campaign, signup_day)
+            if covered <= 0:
                 continue
-            if a.change < 0:
-                factor *= 1 + a.change * frac
+            if campaign.change < 0:
+                factor *= 1 + campaign.change * covered
             else:
-                extra += round(a.change * mean_new * frac)
-                ret = max(ret, a.retention_days)
-                ws, we = a_ws, a_we
+                extra += round(campaign.change * mean_new * covered)
+                retention = max(retention, campaign.retention_days)
+                window_start, window_end = campaign_start, campaign_end
         if factor != 1.0 or extra:
             if extra > 3 * ctx.base_slots:
                 raise SimulationError(
-                    f"new_users anomalies add {extra} users on {EPOCH + dt.timedelta(days=s)}: "
+                    f"new_users anomalies add {extra} users on {EPOCH + dt.timedelta(days=signup_day)}: "
                     f"more than the {3 * ctx.base_slots} campaign slots per day at scale {ctx.scale:g}"
                 )
-            for key, value in zip(out, (s, factor, extra, ret, ws, we), strict=True):
+            row = (signup_day, factor, extra, retention, window_start, window_end)
+            for key, value in zip(out, row, strict=True):
                 out[key].append(value)
     return out
 
 
-def _lookup(expr: str, adj: dict[str, list[Any]], key: str, default: str) -> str:
-    if not adj["days"]:
+def _by_signup_day(signup_day: str, adjustments: dict[str, list[Any]], key: str, default: str) -> str:
+    """SQL: ``adjustments[key]`` of the signup day ``signup_day`` (an expression), ``default`` for other days."""
+    if not adjustments["days"]:
         return default
-    return f"transform({expr}, {arr(adj['days'])}, {arr(adj[key])}, {default})"
+    return f"transform({signup_day}, {number_array(adjustments['days'])}, {number_array(adjustments[key])}, {default})"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -248,101 +261,116 @@ def _lookup(expr: str, adj: dict[str, list[Any]], key: str, default: str) -> str
 # ----------------------------------------------------------------------------------------------------
 
 
-def new_users_expr(ctx: Context, s: str) -> str:
-    """Base new users n(s) on signup day ``s`` (an Int64 expression)."""
-    m = ctx.model
-    noise = m.new_users_noise
+def new_users_expr(ctx: Context, signup_day: str) -> str:
+    """Base new users on signup day ``signup_day`` (an Int64 expression)."""
+    model = ctx.model
+    noise = model.new_users_noise
+    mean = literal(model.new_users_per_day * ctx.scale)
+    weekday = f"{number_array(model.new_users_weekday)}[toDayOfWeek(toDate('{EPOCH}') + {signup_day})]"
     return (
-        f"toUInt32(round({lit(m.new_users_per_day * ctx.scale)} * ({lit(1 - noise)} + {lit(2 * noise)} * "
-        f"{U('n', s)}) * {arr(m.new_users_weekday)}[toDayOfWeek(toDate('{EPOCH}') + {s})]))"
+        f"toUInt32(round({mean} * ({literal(1 - noise)} + {literal(2 * noise)} * "
+        f"{uniform('n', signup_day)}) * {weekday}))"
     )
 
 
 def views_expr(ctx: Context) -> str:
     """Views of a user's active day: Poisson-ish around ``lam``, or on a glance day 1 + a few."""
-    m = ctx.model
-    full = f"greatest(1, round(lam + sqrt(lam) * {G('pv', 'user_id', '{dn:Int64}')}))"
-    if m.glance_share <= 0:
+    model = ctx.model
+    full = f"greatest(1, round(lam + sqrt(lam) * {gaussian('pv', 'user_id', '{dn:Int64}')}))"
+    if model.glance_share <= 0:
         return f"toUInt32({full})"
-    glance = f"1 + floor(-log(1 - {U('gv', 'user_id', '{dn:Int64}')}) * {lit(m.glance_scale)})"
-    return f"toUInt32(if({U('gl', 'user_id', '{dn:Int64}')} < {lit(m.glance_share)}, {glance}, {full}))"
+    glance = f"1 + floor(-log(1 - {uniform('gv', 'user_id', '{dn:Int64}')}) * {literal(model.glance_scale)})"
+    return f"toUInt32(if({uniform('gl', 'user_id', '{dn:Int64}')} < {literal(model.glance_share)}, {glance}, {full}))"
 
 
-def users_sql(ctx: Context, adj: dict[str, list[Any]], k0: int, k1: int) -> str:
-    """Active users of day ``{dn}`` with their attributes and per-day feed/messenger draws."""
-    m = ctx.model
-    base = ctx.base_slots
-    cap = ctx.capacity
-    feed_cut = m.feed_only_share
-    msg_cut = m.feed_only_share + m.messenger_only_share
-    q = {"loyal": (m.loyal_q, m.loyal_tau), "casual": (m.casual_q, m.casual_tau)}
+def users_sql(ctx: Context, adjustments: dict[str, list[Any]], slot_start: int, slot_end: int) -> str:
+    """Active users of day ``{dn}`` with their attributes and per-day feed/messenger draws.
+
+    Only the user slots ``[slot_start, slot_end)`` of each signup day (one chunk, see :func:`chunks`).
+    """
+    model = ctx.model
+    # one draw per user picks the services: feed only below the first cut, messenger only below the second, else both
+    feed_only_cut = literal(model.feed_only_share)
+    messenger_only_cut = literal(model.feed_only_share + model.messenger_only_share)
     weekday = (
-        f"if(svc = 1, {arr(m.messenger_weekday)}, {arr(m.feed_weekday)})[toDayOfWeek({{d:Date}})] * "
-        f"({lit(1 - m.day_noise)} + {lit(2 * m.day_noise)} * {U('day', '{dn:Int64}')})"
+        f"if(svc = 1, {number_array(model.messenger_weekday)}, {number_array(model.feed_weekday)})"
+        f"[toDayOfWeek({{d:Date}})] * "
+        f"({literal(1 - model.day_noise)} + {literal(2 * model.day_noise)} * {uniform('day', '{dn:Int64}')})"
     )
     p_return = (
-        f"if(campaign, if(t <= ret_s, {lit(m.campaign_q)}, 0.), "
-        f"if(loyal, {lit(q['loyal'][0])} * exp(-t / {lit(q['loyal'][1])}), "
-        f"{lit(q['casual'][0])} * exp(-t / {lit(q['casual'][1])})))"
+        f"if(campaign, if(t <= ret_s, {literal(model.campaign_q)}, 0.), "
+        f"if(loyal, {literal(model.loyal_q)} * exp(-t / {literal(model.loyal_tau)}), "
+        f"{literal(model.casual_q)} * exp(-t / {literal(model.casual_tau)})))"
     )
-    cum_age = [sum(b[2] for b in AGE_BUCKETS[: i + 1]) for i in range(len(AGE_BUCKETS))]
-    cum_age[-1] = 2.0
-    total_city = sum(c[2] for c in CITIES)
-    cum_city = [sum(c[2] for c in CITIES[: i + 1]) / total_city for i in range(len(CITIES))]
-    cum_city[-1] = 2.0
-    z_rate = G("rate", "user_id")
-    ctr_z = f"({lit(m.ctr_rate_rho)} * z_rate + {lit(math.sqrt(1 - m.ctr_rate_rho**2))} * {G('ctr', 'user_id')})"
-    dsig = m.daily_sigma
-    s1, s3 = m.session_shares[0], m.session_shares[2]
-    n_full = "n_full"
+    age_shares = [sum(bucket[2] for bucket in AGE_BUCKETS[: i + 1]) for i in range(len(AGE_BUCKETS))]
+    age_shares[-1] = 2.0  # every draw finds a bucket
+    age_starts = number_array([bucket[0] for bucket in AGE_BUCKETS])
+    age_widths = number_array([bucket[1] - bucket[0] + 1 for bucket in AGE_BUCKETS])
+    city_total = sum(city[2] for city in CITIES)
+    city_shares = [sum(city[2] for city in CITIES[: i + 1]) / city_total for i in range(len(CITIES))]
+    city_shares[-1] = 2.0
+    z_rate = gaussian("rate", "user_id")
+    rho = model.ctr_rate_rho
+    ctr_z = f"({literal(rho)} * z_rate + {literal(math.sqrt(1 - rho**2))} * {gaussian('ctr', 'user_id')})"
+    daily_sigma = model.daily_sigma
+    daily_z = gaussian("dv", "user_id", "{dn:Int64}")
+    # sessions per day: 1 + (draw < share of 2 or 3 sessions) + (draw < share of 3 sessions)
+    two_or_three_sessions = literal(1 - model.session_shares[0])
+    three_sessions = literal(model.session_shares[2])
+    view_gap = literal(model.view_gap_seconds)
+    message_rate_median = literal(math.log(model.msg_rate_mean) - model.msg_rate_sigma**2 / 2)
+    message_rate_z = f"{literal(model.msg_rate_sigma)} * {gaussian('mr', 'user_id')}"
+    svc_draw = uniform("svc", "user_id")
+    sessions_draw = uniform("ns", "user_id", "{dn:Int64}")
+    slots = f"range({slot_start}, toUInt32(least(n_s + x_s, {slot_end})))"
     return f"""
 SELECT
     user_id, s, t, campaign, svc, ws_s, we_s,
-    if({U("gender", "user_id")} < {lit(m.gender1_share)}, 1, 0) AS gender,
-    arrayFirstIndex(x -> x > {U("age", "user_id")}, {arr(cum_age)}) AS age_bucket,
-    toInt16({arr([b[0] for b in AGE_BUCKETS])}[age_bucket] + floor(pow({U("age2", "user_id")},
-        if(age_bucket = {len(AGE_BUCKETS)}, 2, 1)) * {arr([b[1] - b[0] + 1 for b in AGE_BUCKETS])}[age_bucket]))
+    if({uniform("gender", "user_id")} < {literal(model.gender1_share)}, 1, 0) AS gender,
+    arrayFirstIndex(x -> x > {uniform("age", "user_id")}, {number_array(age_shares)}) AS age_bucket,
+    toInt16({age_starts}[age_bucket] + floor(pow({uniform("age2", "user_id")},
+        if(age_bucket = {len(AGE_BUCKETS)}, 2, 1)) * {age_widths}[age_bucket]))
         AS age,
-    arrayFirstIndex(x -> x > {U("geo", "user_id")}, {arr(cum_city)}) AS geo,
-    {sarr([c[0] for c in CITIES])}[geo] AS country,
-    {sarr([c[1] for c in CITIES])}[geo] AS city,
-    if({U("os", "user_id")} < {lit(m.ios_share)}, 'iOS', 'Android') AS os,
-    if(campaign OR {U("src", "user_id")} < {lit(m.ads_share)}, 'ads', 'organic') AS source,
+    arrayFirstIndex(x -> x > {uniform("geo", "user_id")}, {number_array(city_shares)}) AS geo,
+    {string_array([city[0] for city in CITIES])}[geo] AS country,
+    {string_array([city[1] for city in CITIES])}[geo] AS city,
+    if({uniform("os", "user_id")} < {literal(model.ios_share)}, 'iOS', 'Android') AS os,
+    if(campaign OR {uniform("src", "user_id")} < {literal(model.ads_share)}, 'ads', 'organic') AS source,
     toInt8(cityHash64({{seed:UInt64}}, 'grp', user_id) % {ctx.groups}) AS exp_group,
     {z_rate} AS z_rate,
-    1 / (1 + exp(-({lit(m.ctr_logit_median)} + {lit(m.ctr_logit_sd)} * {ctr_z}))) AS ctr,
-    exp({lit(m.view_mu)} + {lit(m.view_sigma)} * z_rate + {lit(dsig)} * {G("dv", "user_id", "{dn:Int64}")}
-        - {lit(dsig * dsig / 2)}) AS lam,
+    1 / (1 + exp(-({literal(model.ctr_logit_median)} + {literal(model.ctr_logit_sd)} * {ctr_z}))) AS ctr,
+    exp({literal(model.view_mu)} + {literal(model.view_sigma)} * z_rate + {literal(daily_sigma)} * {daily_z}
+        - {literal(daily_sigma * daily_sigma / 2)}) AS lam,
     {views_expr(ctx)} AS n_views,
-    toUInt8(1 + (({U("ns", "user_id", "{dn:Int64}")} AS v_ns) < {lit(1 - s1)}) + (v_ns < {lit(s3)})) AS n_sess,
-    n_views / n_sess * {lit(m.view_gap_seconds)} * (0.5 + {U("len", "user_id", "{dn:Int64}")}) AS sess_len,
-    toUInt32(1 + floor(exp({lit(math.log(m.msg_rate_mean) - m.msg_rate_sigma**2 / 2)})
-        * exp({lit(m.msg_rate_sigma)} * {G("mr", "user_id")}) * -log(1 - {U("mn", "user_id", "{dn:Int64}")})))
+    toUInt8(1 + (({sessions_draw} AS v_ns) < {two_or_three_sessions}) + (v_ns < {three_sessions})) AS n_sess,
+    n_views / n_sess * {view_gap} * (0.5 + {uniform("len", "user_id", "{dn:Int64}")}) AS sess_len,
+    toUInt32(1 + floor(exp({message_rate_median})
+        * exp({message_rate_z}) * -log(1 - {uniform("mn", "user_id", "{dn:Int64}")})))
         AS n_msgs,
-    toUInt32(least(50, 1 + floor(-log(1 - {U("nc", "user_id")}) * {lit(m.contacts_mean)}))) AS n_contacts
+    toUInt32(least(50, 1 + floor(-log(1 - {uniform("nc", "user_id")}) * {literal(model.contacts_mean)}))) AS n_contacts
 FROM (
     SELECT
         s, t, campaign, ws_s, we_s,
-        toUInt32(s * {cap} + if(campaign, {base} + (k - n_s), k) + 1) AS user_id,
-        {U("loyal", "user_id")} < {lit(m.loyal_share)} AS loyal,
-        multiIf({U("svc", "user_id")} AS v_svc < {lit(feed_cut)}, 0, v_svc < {lit(msg_cut)}, 1, 2) AS svc,
+        toUInt32(s * {ctx.capacity} + if(campaign, {ctx.base_slots} + (k - n_s), k) + 1) AS user_id,
+        {uniform("loyal", "user_id")} < {literal(model.loyal_share)} AS loyal,
+        multiIf({svc_draw} AS v_svc < {feed_only_cut}, 0, v_svc < {messenger_only_cut}, 1, 2) AS svc,
         if(t = 0, 1., {p_return} * {weekday}) AS p_act
     FROM (
-        SELECT s, n_s, x_s, ret_s, ws_s, we_s, arrayJoin(range({k0}, toUInt32(least(n_s + x_s, {k1})))) AS k,
+        SELECT s, n_s, x_s, ret_s, ws_s, we_s, arrayJoin({slots}) AS k,
             toInt64({{dn:Int64}}) - s AS t, k >= n_s AS campaign
         FROM (
             SELECT
                 toInt64({{dn:Int64}}) - toInt64(number) AS s,
-                {new_users_expr(ctx, "s")} AS {n_full},
-                toUInt32(round({n_full} * {_lookup("s", adj, "factor", "1.")})) AS n_s,
-                toUInt32({_lookup("s", adj, "extra", "0")}) AS x_s,
-                {_lookup("s", adj, "ret", "0")} AS ret_s,
-                {_lookup("s", adj, "ws", "0")} AS ws_s,
-                {_lookup("s", adj, "we", str(SECONDS_PER_DAY))} AS we_s
-            FROM numbers({m.window_days + 1})
+                {new_users_expr(ctx, "s")} AS n_full,
+                toUInt32(round(n_full * {_by_signup_day("s", adjustments, "factor", "1.")})) AS n_s,
+                toUInt32({_by_signup_day("s", adjustments, "extra", "0")}) AS x_s,
+                {_by_signup_day("s", adjustments, "retention_days", "0")} AS ret_s,
+                {_by_signup_day("s", adjustments, "window_start", "0")} AS ws_s,
+                {_by_signup_day("s", adjustments, "window_end", str(SECONDS_PER_DAY))} AS we_s
+            FROM numbers({model.window_days + 1})
         )
     )
-    WHERE {U("act", "user_id", "{dn:Int64}")} < p_act
+    WHERE {uniform("act", "user_id", "{dn:Int64}")} < p_act
 )"""
 
 
@@ -351,59 +379,69 @@ FROM (
 # ----------------------------------------------------------------------------------------------------
 
 
-def segment_sql(a: Anomaly, i: int, params: dict[str, Any]) -> str:
+def segment_sql(anomaly: Anomaly, index: int, params: dict[str, Any]) -> str:
+    """Condition on a row for the segment of the ``index``-th anomaly; string values become query parameters."""
     parts = []
-    for key, values in a.segment.items():
+    for key, values in anomaly.segment.items():
         if key == "age":
             ranges = []
-            for v in values:
-                text = str(v)
+            for value in values:
+                text = str(value)
                 lo, hi = (text[:-1], "200") if text.endswith("+") else ([*text.split("-"), text])[:2]
                 ranges.append(f"(age BETWEEN {int(lo)} AND {int(hi)})")
             parts.append("(" + " OR ".join(ranges) + ")")
         elif key in ("gender", "exp_group"):
-            parts.append(f"{key} IN ({', '.join(str(int(v)) for v in values)})")
+            parts.append(f"{key} IN ({', '.join(str(int(value)) for value in values)})")
         else:
-            name = f"a{i}_{key}"
-            params[name] = [str(v) for v in values]
+            name = f"a{index}_{key}"
+            params[name] = [str(value) for value in values]
             parts.append(f"has({{{name}:Array(String)}}, {key})")
     return " AND ".join(parts) or "1"
 
 
-def anomaly_factor(a: Anomaly, i: int, params: dict[str, Any], event_hash: str, user_hash: str) -> str:
-    """Copies (0, 1, 2, …) of a row under one anomaly: 1 outside its window/segment."""
-    params[f"a{i}_start"] = a.start.strftime("%Y-%m-%d %H:%M:%S")
-    params[f"a{i}_end"] = a.end.strftime("%Y-%m-%d %H:%M:%S")
-    cond = f"time >= {{a{i}_start:DateTime}} AND time < {{a{i}_end:DateTime}} AND {segment_sql(a, i, params)}"
-    if a.change < 0:
-        u = user_hash if a.metric in ("feed_users", "messenger_users", "users") else event_hash
-        inside = f"if({u.format(tag=f'anom{i}')} < {lit(-a.change)}, 0, 1)"
+def anomaly_factor(anomaly: Anomaly, index: int, params: dict[str, Any], event_hash: str, user_hash: str) -> str:
+    """Copies (0, 1, 2, …) of a row under one anomaly: 1 outside its window/segment.
+
+    ``event_hash``/``user_hash``: uniform draws per row/per user, templates with a ``{tag}`` stream."""
+    start, end = f"a{index}_start", f"a{index}_end"
+    params[start] = anomaly.start.strftime("%Y-%m-%d %H:%M:%S")
+    params[end] = anomaly.end.strftime("%Y-%m-%d %H:%M:%S")
+    condition = f"time >= {{{start}:DateTime}} AND time < {{{end}:DateTime}} AND {segment_sql(anomaly, index, params)}"
+    stream = f"anom{index}"
+    if anomaly.change < 0:
+        per_user = anomaly.metric in ("feed_users", "messenger_users", "users")
+        draw = (user_hash if per_user else event_hash).format(tag=stream)
+        inside = f"if({draw} < {literal(-anomaly.change)}, 0, 1)"
     else:
-        whole, frac = int(a.change), a.change - int(a.change)
-        inside = f"({1 + whole} + ({event_hash.format(tag=f'anom{i}')} < {lit(frac)}))"
-    return f"if({cond}, {inside}, 1)"
+        whole, fraction = int(anomaly.change), anomaly.change - int(anomaly.change)
+        inside = f"({1 + whole} + ({event_hash.format(tag=stream)} < {literal(fraction)}))"
+    return f"if({condition}, {inside}, 1)"
 
 
 def copies_sql(ctx: Context, table: str, params: dict[str, Any], event_hash: str, user_hash: str) -> tuple[str, bool]:
     """(copies expression, whether any anomaly can replicate rows) for one table."""
     factors = []
     grow = False
-    for i, a in enumerate(ctx.anomalies):
-        if table == "feed":
-            kinds = {"views": "action = 'view'", "likes": "action = 'like'", "feed_users": "1", "users": "1"}
-        else:
-            kinds = {"messages": "1", "messenger_users": "1", "users": "1"}
-        if a.metric not in kinds:
+    if table == "feed":
+        affected_rows = {"views": "action = 'view'", "likes": "action = 'like'", "feed_users": "1", "users": "1"}
+    else:
+        affected_rows = {"messages": "1", "messenger_users": "1", "users": "1"}
+    for index, anomaly in enumerate(ctx.anomalies):
+        if anomaly.metric not in affected_rows:
             continue
-        factor = anomaly_factor(a, i, params, event_hash, user_hash)
-        factors.append(factor if kinds[a.metric] == "1" else f"if({kinds[a.metric]}, {factor}, 1)")
-        grow = grow or a.change > 0
-    return (" * ".join(f"toUInt32({f})" for f in factors) or "toUInt32(1)"), grow
+        factor = anomaly_factor(anomaly, index, params, event_hash, user_hash)
+        rows = affected_rows[anomaly.metric]
+        factors.append(factor if rows == "1" else f"if({rows}, {factor}, 1)")
+        grow = grow or anomaly.change > 0
+    return (" * ".join(f"toUInt32({factor})" for factor in factors) or "toUInt32(1)"), grow
 
 
-def _finish(
+def _apply_anomalies(
     ctx: Context, inner: str, columns: str, table: str, params: dict[str, Any], live: bool, hashes: tuple[str, str]
 ) -> str:
+    """The table's ``columns`` of the ``inner`` rows, each dropped or repeated as the anomalies say.
+
+    ``live``: only the rows in the window ``({lo}, {hi}]`` of the day; ``hashes``: (per row, per user) draws."""
     copies, grow = copies_sql(ctx, table, params, *hashes)
     where = ["copies > 0"]
     if live:
@@ -421,33 +459,39 @@ WHERE {" AND ".join(where)}"""
 
 
 def _ctr_multiplier(ctx: Context, day: dt.date) -> str:
-    exp = ctx.experiment
-    if not exp or not exp.ab or not exp.ab.covers(day):
+    """The A/B test's CTR effect on the treatment group's users on ``day``: ``1.`` outside the test."""
+    experiment = ctx.experiment
+    if not experiment or not experiment.ab or not experiment.ab.covers(day):
         return "1."
-    effect = exp.ab.effect
+    effect = experiment.ab.effect
     if effect.type == "ctr_lift":
-        mult = lit(1 + effect.lift)
+        multiplier = literal(1 + effect.lift)
     else:
-        mult = f"if({U('polarize', 'user_id')} < {lit(effect.share)}, {lit(effect.up)}, {lit(effect.down)})"
-    return f"if(exp_group = {exp.ab.treatment}, {mult}, 1.)"
+        draw = uniform("polarize", "user_id")
+        multiplier = f"if({draw} < {literal(effect.share)}, {literal(effect.up)}, {literal(effect.down)})"
+    return f"if(exp_group = {experiment.ab.treatment}, {multiplier}, 1.)"
 
 
-def feed_select(ctx: Context, day: dt.date, k0: int, k1: int, live: bool = False) -> tuple[str, dict[str, Any]]:
+def feed_select(
+    ctx: Context, day: dt.date, slot_start: int, slot_end: int, live: bool = False
+) -> tuple[str, dict[str, Any]]:
     """SELECT producing the feed rows of one day (one user-slot chunk)."""
-    m = ctx.model
+    model = ctx.model
     params = ctx.base_params(day)
-    adj = signup_adjustments(ctx, day_number(day))
-    table = m.feed_quantiles()
-    start = (
-        f"if(campaign AND t = 0, ws_s + (we_s - ws_s) * {U('cs', 'user_id', 'toUInt8(number)')}, "
-        f"{curve('qfeed', U('ss', 'user_id', '{dn:Int64}', 'toUInt8(number)'))})"
+    adjustments = signup_adjustments(ctx, day_number(day))
+    session_start_table = model.feed_quantiles()
+    session_start = (
+        f"if(campaign AND t = 0, ws_s + (we_s - ws_s) * {uniform('cs', 'user_id', 'toUInt8(number)')}, "
+        f"{inverse_cdf('qfeed', uniform('ss', 'user_id', '{dn:Int64}', 'toUInt8(number)'))})"
     )
-    post_age = f"floor(-log(1 - bitShiftRight(h, 32) / 4294967296.) * {lit(m.post_age_mean_days * m.posts_per_day)})"
+    posts_per_day = model.posts_per_day
+    mean_post_age = literal(model.post_age_mean_days * posts_per_day)  # in posts
+    post_age = f"floor(-log(1 - bitShiftRight(h, 32) / 4294967296.) * {mean_post_age})"
     inner = f"""
 SELECT
     user_id, gender, age, country, city, os, source, exp_group, j, is_like,
     if(is_like, 'like', 'view') AS action,
-    toUInt32(greatest(1, toInt64({{dn:Int64}}) * {m.posts_per_day} + {m.posts_per_day - 1} - {post_age})) AS post_id,
+    toUInt32(greatest(1, toInt64({{dn:Int64}}) * {posts_per_day} + {posts_per_day - 1} - {post_age})) AS post_id,
     toDateTime({{d:Date}}) + toUInt32((tsec + is_like * (2 + bitShiftRight(h2, 60))) % {SECONDS_PER_DAY}) AS time
 FROM (
     SELECT *,
@@ -460,9 +504,9 @@ FROM (
     FROM (
         SELECT *,
             cityHash64({{seed:UInt64}}, 'ev', user_id, {{dn:Int64}}) AS h_day,
-            arrayMap(number -> {start}, range(n_sess)) AS starts,
+            arrayMap(number -> {session_start}, range(n_sess)) AS starts,
             least(0.95, ctr * {_ctr_multiplier(ctx, day)}) AS ctr_eff
-        FROM ({users_sql(ctx, adj, k0, k1)})
+        FROM ({users_sql(ctx, adjustments, slot_start, slot_end)})
         WHERE svc != 1
     )
 )
@@ -471,23 +515,24 @@ ARRAY JOIN if(liked, [0, 1], [0]) AS is_like"""
         "(cityHash64({{seed:UInt64}}, '{tag}', user_id, {{dn:Int64}}, j, is_like) / 18446744073709551616.)",
         "(cityHash64({{seed:UInt64}}, '{tag}', user_id) / 18446744073709551616.)",
     )
-    sql = f"WITH {arr(table)} AS qfeed\n" + _finish(ctx, inner, FEED_COLUMNS, "feed", params, live, hashes)
-    return sql, params
+    rows = _apply_anomalies(ctx, inner, FEED_COLUMNS, "feed", params, live, hashes)
+    return f"WITH {number_array(session_start_table)} AS qfeed\n{rows}", params
 
 
-def message_select(ctx: Context, day: dt.date, k0: int, k1: int, live: bool = False) -> tuple[str, dict[str, Any]]:
+def message_select(
+    ctx: Context, day: dt.date, slot_start: int, slot_end: int, live: bool = False
+) -> tuple[str, dict[str, Any]]:
     """SELECT producing the messenger rows of one day (one user-slot chunk)."""
-    m = ctx.model
     params = ctx.base_params(day)
-    adj = signup_adjustments(ctx, day_number(day))
-    table = m.messenger_quantiles()
+    adjustments = signup_adjustments(ctx, day_number(day))
+    message_time_table = ctx.model.messenger_quantiles()
     inner = f"""
 SELECT
     user_id, gender, age, country, city, os, source, exp_group, j,
     toUInt32(s2 * {ctx.capacity} + floor(bitShiftRight(hr, 32) / 4294967296. * {new_users_expr(ctx, "s2")}) + 1)
         AS r0,
     if(r0 = user_id, r0 + 1, r0) AS reciever_id,
-    toDateTime({{d:Date}}) + toUInt32({curve("qmsg", "bitShiftRight(h, 32) / 4294967296.")}) AS time
+    toDateTime({{d:Date}}) + toUInt32({inverse_cdf("qmsg", "bitShiftRight(h, 32) / 4294967296.")}) AS time
 FROM (
     SELECT *,
         arrayJoin(range(n_msgs)) AS j,
@@ -495,22 +540,22 @@ FROM (
         bitAnd(h, 4294967295) % n_contacts AS contact,
         cityHash64({{seed:UInt64}}, 'rcv', user_id, contact) AS hr,
         least(toInt64({{dn:Int64}}), s - 60 + toInt64(bitAnd(hr, 4294967295) % 121)) AS s2
-    FROM ({users_sql(ctx, adj, k0, k1)})
+    FROM ({users_sql(ctx, adjustments, slot_start, slot_end)})
     WHERE svc != 0
 )"""
     hashes = (
         "(cityHash64({{seed:UInt64}}, '{tag}', user_id, {{dn:Int64}}, j) / 18446744073709551616.)",
         "(cityHash64({{seed:UInt64}}, '{tag}', user_id) / 18446744073709551616.)",
     )
-    sql = f"WITH {arr(table)} AS qmsg\n" + _finish(ctx, inner, MESSAGE_COLUMNS, "messages", params, live, hashes)
-    return sql, params
+    rows = _apply_anomalies(ctx, inner, MESSAGE_COLUMNS, "messages", params, live, hashes)
+    return f"WITH {number_array(message_time_table)} AS qmsg\n{rows}", params
 
 
 def chunks(ctx: Context, events_per_chunk: float = 3e7) -> list[tuple[int, int]]:
-    """User-slot ranges [k0, k1) so that one statement generates at most ≈ ``events_per_chunk`` rows."""
-    per_day = 900_000 * ctx.scale
-    n = max(1, math.ceil(per_day / events_per_chunk))
-    step = math.ceil(ctx.base_slots / n)
+    """User-slot ranges [start, end) so that one statement generates at most ≈ ``events_per_chunk`` rows."""
+    events_per_day = 900_000 * ctx.scale
+    n_chunks = max(1, math.ceil(events_per_day / events_per_chunk))
+    step = math.ceil(ctx.base_slots / n_chunks)
     bounds = [*range(0, ctx.base_slots, step), ctx.capacity]  # the last chunk also holds campaign slots
     return list(itertools.pairwise(bounds))
 
@@ -526,10 +571,10 @@ def insert_statements(
     feed = quote_ident(targets.get("feed_actions", "feed_actions"))
     messages = quote_ident(targets.get("message_actions", "message_actions"))
     out = []
-    for k0, k1 in chunks(ctx):
-        sql, params = feed_select(ctx, day, k0, k1, live)
+    for slot_start, slot_end in chunks(ctx):
+        sql, params = feed_select(ctx, day, slot_start, slot_end, live)
         out.append(("feed_actions", f"INSERT INTO {db}.{feed} ({FEED_COLUMNS})\n{sql}", params))
-    for k0, k1 in chunks(ctx, events_per_chunk=1e12):
-        sql, params = message_select(ctx, day, k0, k1, live)
+    for slot_start, slot_end in chunks(ctx, events_per_chunk=1e12):
+        sql, params = message_select(ctx, day, slot_start, slot_end, live)
         out.append(("message_actions", f"INSERT INTO {db}.{messages} ({MESSAGE_COLUMNS})\n{sql}", params))
     return out
