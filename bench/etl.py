@@ -41,7 +41,8 @@ def median(measures: list[Measure]) -> Measure:
 
 # The final table for one day from the raw events alone, in one statement: per user the day's feed
 # and message counts and the attributes of their latest own event of the day (in one second, each
-# attribute's greatest value); receive-only users `unknown`. Validity as staging's.
+# attribute's greatest value, with the Tuple-free keys of dbt_project/macros/latest_value.sql);
+# receive-only users `unknown`. Validity as staging's.
 FUSED_QUERY = """
 WITH
     feed AS (
@@ -56,12 +57,16 @@ WITH
     ),
     sides AS (
         SELECT user_id, countIf(action = 'view') AS views, countIf(action = 'like') AS likes, 0 AS received,
-               0 AS sent, 0 AS from_users, 0 AS to_users, max(time) AS at, argMax(os, (time, os)) AS os,
-               argMax(gender, (time, gender)) AS gender, argMax(age, (time, age)) AS age
+               0 AS sent, 0 AS from_users, 0 AS to_users, max(time) AS at,
+               argMax(os, concat(leftPad(hex(toUInt32(time)), 8, '0'), os)) AS os,
+               argMax(gender, toInt64(toUInt32(time)) * 65536 + toInt64(gender) + 32768) AS gender,
+               argMax(age, toInt64(toUInt32(time)) * 65536 + toInt64(age) + 32768) AS age
         FROM feed GROUP BY user_id
         UNION ALL
-        SELECT sender, 0, 0, 0, count(), 0, uniqExact(receiver), max(time), argMax(os, (time, os)),
-               argMax(gender, (time, gender)), argMax(age, (time, age))
+        SELECT sender, 0, 0, 0, count(), 0, uniqExact(receiver), max(time),
+               argMax(os, concat(leftPad(hex(toUInt32(time)), 8, '0'), os)),
+               argMax(gender, toInt64(toUInt32(time)) * 65536 + toInt64(gender) + 32768),
+               argMax(age, toInt64(toUInt32(time)) * 65536 + toInt64(age) + 32768)
         FROM messages GROUP BY sender
         UNION ALL
         SELECT receiver, 0, 0, count(), 0, uniqExact(sender), 0, toDateTime(0), '', 0, 0
@@ -70,8 +75,9 @@ WITH
     users AS (
         SELECT user_id, sum(views) AS views, sum(likes) AS likes, sum(received) AS received, sum(sent) AS sent,
                sum(from_users) AS from_users, sum(to_users) AS to_users, max(at) AS last_at,
-               argMax(os, (at, os)) AS last_os, argMax(gender, (at, gender)) AS last_gender,
-               argMax(age, (at, age)) AS last_age
+               argMax(os, concat(leftPad(hex(toUInt32(at)), 8, '0'), os)) AS last_os,
+               argMax(gender, toInt64(toUInt32(at)) * 65536 + toInt64(gender) + 32768) AS last_gender,
+               argMax(age, toInt64(toUInt32(at)) * 65536 + toInt64(age) + 32768) AS last_age
         FROM sides GROUP BY user_id
     )
 SELECT {{day:Date}} AS event_date, dimension, value AS dimension_value, sum(views), sum(likes), sum(received),

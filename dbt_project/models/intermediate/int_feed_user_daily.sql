@@ -20,16 +20,16 @@ feed_users_of_window as (
         toUInt64(countIf(action = 'like')) as likes,
         min(time) as first_action_at,
         max(time) as last_action_at,
-        -- argMax per column: a tuple argMax copies every string of every newer row (≈ 2× slower).
-        -- Keyed by (time, value): among actions in the same second each attribute takes its greatest
-        -- value (the tie-break of macros/attribute_history.sql), whatever order rows are read in.
-        argMax(gender, (time, gender)) as gender,
-        argMax(age, (time, age)) as age,
-        toLowCardinality(argMax(country, (time, country))) as country,
-        toLowCardinality(argMax(city, (time, city))) as city,
-        toLowCardinality(argMax(os, (time, os))) as os,
-        toLowCardinality(argMax(source, (time, source))) as source,
-        argMax(exp_group, (time, exp_group)) as exp_group
+        -- One latest value per column (a tuple of all attributes copies every string of every newer
+        -- row). Among actions in the same second each attribute takes its greatest value (the tie-break
+        -- of macros/attribute_history.sql), whatever order rows are read in: macros/latest_value.sql.
+        {{ latest_value('gender', 'time', 'int') }} as gender,
+        {{ latest_value('age', 'time', 'int') }} as age,
+        toLowCardinality({{ latest_value('country', 'time') }}) as country,
+        toLowCardinality({{ latest_value('city', 'time') }}) as city,
+        toLowCardinality({{ latest_value('os', 'time') }}) as os,
+        toLowCardinality({{ latest_value('source', 'time') }}) as source,
+        {{ latest_value('exp_group', 'time', 'int') }} as exp_group
     from feed_actions_of_window
     group by event_date, user_id
 )

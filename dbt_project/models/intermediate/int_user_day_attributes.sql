@@ -21,9 +21,13 @@ with feed_users as (
     {% if backfill %}
     union all
     select event_date, user_id, min(time), max(time),
-           argMax(gender, (time, gender)), argMax(age, (time, age)), argMax(country, (time, country)),
-           argMax(city, (time, city)), argMax(os, (time, os)), argMax(source, (time, source)),
-           argMax(exp_group, (time, exp_group))
+           {{ latest_value('gender', 'time', 'int') }},
+           {{ latest_value('age', 'time', 'int') }},
+           {{ latest_value('country', 'time') }},
+           {{ latest_value('city', 'time') }},
+           {{ latest_value('os', 'time') }},
+           {{ latest_value('source', 'time') }},
+           {{ latest_value('exp_group', 'time', 'int') }}
     from {{ ref('stg_feed_actions') }}
     where {{ time_on_days('time', backfill) }}
     group by event_date, user_id
@@ -52,13 +56,13 @@ users_of_days as (
         user_id,
         min(first_time) as day_first_time,
         max(last_time) as day_last_time,
-        argMax(gender, (last_time, gender)) as gender,
-        argMax(age, (last_time, age)) as age,
-        argMax(country, (last_time, country)) as country,
-        argMax(city, (last_time, city)) as city,
-        argMax(os, (last_time, os)) as os,
-        argMax(source, (last_time, source)) as source,
-        argMax(exp_group, (last_time, exp_group)) as exp_group
+        {{ latest_value('gender', 'last_time', 'int') }} as gender,
+        {{ latest_value('age', 'last_time', 'int') }} as age,
+        {{ latest_value('country', 'last_time') }} as country,
+        {{ latest_value('city', 'last_time') }} as city,
+        {{ latest_value('os', 'last_time') }} as os,
+        {{ latest_value('source', 'last_time') }} as source,
+        {{ latest_value('exp_group', 'last_time', 'int') }} as exp_group
     from own_events
     group by event_date, user_id
 ),
