@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 DEMO_DAYS ?= 35
 DEMO_SCALE ?= 1
 
-.PHONY: setup chromium demo test lint bench conformance localhouse-stop clean
+.PHONY: setup chromium manifest demo test lint bench conformance localhouse-stop clean
 
 setup: $(BIN)/.installed chromium
 
@@ -30,6 +30,13 @@ chromium:
 	  ( echo "installing Debian's chromium (needed by kaleido)"; \
 	    $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
 
+# The dbt manifest Dagster builds the asset graph from (orchestration/manifest.py), parsed for this
+# environment (FEEDPULSE_SOURCE_DATABASE): importing the definitions only reads it, and refuses a
+# missing or stale one. `dagster dev` prepares it itself. dagster-dbt runs the `dbt` on PATH: the venv's.
+VENV_PATH = PATH="$(CURDIR)/$(BIN):$$PATH"
+manifest: setup
+	$(VENV_PATH) $(BIN)/dagster-dbt project prepare-and-package --file orchestration/project.py
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
@@ -41,7 +48,7 @@ DEMO_TODAY := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date +%F)
 DEMO_DATE = $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(1) days" +%F)
 export FEEDPULSE_EXPERIMENTS ?= $(FEEDPULSE_HOME)/experiments.yaml
 
-demo: setup $(DAGSTER_HOME)/dagster.yaml
+demo: setup manifest $(DAGSTER_HOME)/dagster.yaml
 	sed -e 's/@AA_START@/$(call DEMO_DATE,14)/' -e 's/@AA_END@/$(call DEMO_DATE,8)/' \
 	    -e 's/@AB_START@/$(call DEMO_DATE,7)/' -e 's/@AB_END@/$(call DEMO_DATE,1)/' \
 	    examples/experiment.demo.yaml.in > $(FEEDPULSE_EXPERIMENTS)
@@ -71,10 +78,10 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
 	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): a views drop injected into Android users from ads makes anomaly_sensor alert (the message names the segment)"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
-	FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
+	$(VENV_PATH) FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: lint
+test: lint manifest
 	$(BIN)/pytest
 
 # The same checks as .pre-commit-config.yaml: ruff for Python, sqlfluff (.sqlfluff) for the dbt SQL.

@@ -13,7 +13,9 @@ fails with the variable's name instead of deep inside a run.
 - ``FEEDPULSE_ALERTS_CONFIG`` / ``FEEDPULSE_EXPERIMENTS``: the alerts.yaml / experiments YAML to use.
 - ``FEEDPULSE_DASHBOARD_URL``: where reports and alerts link to.
 - ``FEEDPULSE_LANGUAGE``: the language of every report, alert and experiment text (``ru`` default, ``en``).
-- ``FEEDPULSE_DBT_TARGET``, ``CLICKHOUSE_CLUSTER``: the dbt target (they shape the dbt manifest).
+- ``FEEDPULSE_DBT_TARGET``, ``CLICKHOUSE_CLUSTER``: the dbt target.
+- ``FEEDPULSE_DBT_MANIFEST_DIR``: where ``make manifest`` prepares, and Dagster reads, the dbt manifest
+  (default ``dbt_project/target/dagster``; orchestration/manifest.py).
 - ``CLICKHOUSE_HOST``/``PORT``/``USER``/``PASSWORD``/``SECURE``: the ClickHouse server. An unset
   host means the embedded default: the local chDB endpoint, started on demand.
 - ``TELEGRAM_BOT_TOKEN``/``TELEGRAM_CHAT_ID``/``TELEGRAM_API_URL``: see feedpulse.telegram.client.
@@ -71,6 +73,7 @@ class Settings(BaseModel):
     language: Lang = Field(default=DEFAULT_LANG, alias="FEEDPULSE_LANGUAGE")
     dbt_target: str | None = Field(default=None, alias="FEEDPULSE_DBT_TARGET")
     clickhouse_cluster: str | None = Field(default=None, alias="CLICKHOUSE_CLUSTER")
+    dbt_manifest_dir: Path | None = Field(default=None, alias="FEEDPULSE_DBT_MANIFEST_DIR")
     browser_path: str | None = Field(default=None, alias="BROWSER_PATH")
     report_why_threshold: float = Field(default=0.1, alias="FEEDPULSE_REPORT_WHY_THRESHOLD")
 
@@ -116,7 +119,7 @@ class Settings(BaseModel):
         except ValueError:
             raise ValueError(f"must be a time HH:MM, got {value!r}") from None
 
-    @field_validator("home", "alerts_config", "experiments", mode="after")
+    @field_validator("home", "alerts_config", "experiments", "dbt_manifest_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

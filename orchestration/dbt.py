@@ -1,9 +1,7 @@
 """The dbt project as Dagster assets: daily partitions, single-run backfills, tests as checks."""
 
 import json
-import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -15,25 +13,21 @@ from dagster import (
     MetadataValue,
     Output,
 )
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from pydantic import Field, field_validator
 
 from feedpulse.clickhouse import ensure_server, get_client
 from feedpulse.config import settings
 from feedpulse.etl import PartitionSettings, dbt_vars, first_source_day
 from feedpulse.identifiers import check_identifier
-from orchestration.manifest import ensure_manifest
+from orchestration.manifest import load_manifest
+from orchestration.project import dbt_project
 from orchestration.resources import ClickHouseResource
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-# The dbt installed beside this interpreter (the venv's), whether or not the venv is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
-
-# Dagster's own target folder: a dbt run by hand (README "By hand", another source_database) writes
-# dbt's default target/ and never rewrites the manifest the asset graph is built from.
-DAGSTER_TARGET_PATH = Path("target") / "dagster"
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DAGSTER_TARGET_PATH)
-ensure_manifest(dbt_project, DBT_EXECUTABLE)
+# `dagster dev` parses the project on every load; anywhere else the manifest comes from the build
+# step (`make manifest`, the image build) and a missing or stale one stops the load, naming it.
+dbt_project.prepare_if_dev()
+manifest = load_manifest(dbt_project, settings().source_database)
 
 
 def _first_source_day():
@@ -85,7 +79,7 @@ translator = FeedpulseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=manifest,
     project=dbt_project,
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),

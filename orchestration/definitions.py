@@ -7,8 +7,9 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.alerts_assets import metrics_15min, metrics_refresh_job, metrics_refresh_schedule
 from orchestration.assets import source_assets
-from orchestration.dbt import DBT_EXECUTABLE, daily_etl_assets, dbt_project
+from orchestration.dbt import daily_etl_assets
 from orchestration.experiments import experiment_assets
+from orchestration.project import DBT_EXECUTABLE, dbt_project
 from orchestration.reports import report_assets
 from orchestration.resources import ClickHouseResource
 from orchestration.schedules import jobs, schedules

@@ -1,65 +1,85 @@
-"""Keep the dbt manifest in step with the project and the environment, parsing only when needed.
+"""The dbt manifest Dagster builds the asset graph from: prepared by a build step, only read at load.
 
-Every Dagster process (the code server, each run) imports the definitions; running `dbt parse`
-(seconds) in each of them would tax every sensor-requested alert run. The manifest is re-parsed
-when a project file is newer than it or when the environment that shapes it changed (the source
-database, the dbt target); a file lock keeps concurrent processes from parsing over each other.
+As dagster-dbt recommends, `dagster dev` parses the project whenever it loads the code
+(``DbtProject.prepare_if_dev()``), and everything else gets a manifest prepared once, before
+Dagster imports the definitions: `make manifest` (which `make demo` and `make test` run) or the
+image build (deploy/Dockerfile), both running `dagster-dbt project prepare-and-package --file
+orchestration/project.py`. Loading the definitions starts no dbt and takes no lock; it refuses a
+manifest that is missing, older than a file of the project, or whose dbt sources are not in the
+environment's source database — the source assets are keyed [database, table], so such a manifest
+would draw a phantom set of source assets and leave the real ones without their models.
+
+The dbt target (FEEDPULSE_DBT_TARGET, CLICKHOUSE_CLUSTER) changes only the models' engines in the
+manifest, not the asset graph, and every dbt run parses the project again with its own environment.
 """
 
-import fcntl
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtProject
 
-from feedpulse.config import environment
-
+PREPARE_COMMAND = "make manifest"
+BUILD_STEP = "dagster-dbt project prepare-and-package --file orchestration/project.py"
 PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv"}
-ENV_THAT_SHAPES_THE_MANIFEST = ("FEEDPULSE_SOURCE_DATABASE", "FEEDPULSE_DBT_TARGET", "CLICKHOUSE_CLUSTER")
 
 
-def parse_environment() -> dict[str, str]:
-    env = environment()
-    return {name: env.get(name, "") for name in ENV_THAT_SHAPES_THE_MANIFEST}
+class ManifestError(RuntimeError):
+    """Dagster's dbt manifest cannot be used as it is; the message names the command that prepares it."""
 
 
-def newest_project_file(project_dir: Path, target_dir: Path) -> float:
-    """The newest source file of the project: not dbt's output (any target folder, logs)."""
+def newest_project_file(project_dir: Path, target_dir: Path) -> Path | None:
+    """The most recently changed source file of the project: not dbt's output (any target folder, logs)."""
     outputs = {target_dir, project_dir / "target", project_dir / "logs"}
-    newest = 0.0
+    newest: Path | None = None
+    newest_mtime = 0.0
     for path in project_dir.rglob("*"):
         if path.suffix in PROJECT_FILE_SUFFIXES and not outputs.intersection(path.parents):
-            newest = max(newest, path.stat().st_mtime)
+            mtime = path.stat().st_mtime
+            if mtime > newest_mtime:
+                newest, newest_mtime = path, mtime
     return newest
 
 
+def source_databases(manifest: Mapping[str, Any]) -> set[str]:
+    """The databases the manifest's dbt sources are in (in dbt-clickhouse the schema is the database)."""
+    return {source["schema"] for source in manifest.get("sources", {}).values()}
+
+
+def why_unusable(
+    manifest: Mapping[str, Any], prepared_at: float, project_dir: Path, target_dir: Path, source_database: str
+) -> str | None:
+    """Why a manifest prepared at ``prepared_at`` (mtime) does not fit the project and the environment."""
+    newer = newest_project_file(project_dir, target_dir)
+    if newer is not None and newer.stat().st_mtime > prepared_at:
+        return f"is older than {newer.relative_to(project_dir)}"
+    databases = source_databases(manifest)
+    if databases != {source_database}:
+        return (
+            f"has its dbt sources in {', '.join(sorted(databases)) or 'no database'}, "
+            f"while FEEDPULSE_SOURCE_DATABASE is {source_database}"
+        )
+    return None
+
+
 def target_dir(project: DbtProject) -> Path:
-    """The project's target folder (dagster-dbt keeps it relative to the project)."""
+    """The project's target folder (dagster-dbt keeps it relative to the project unless absolute)."""
     return Path(project.project_dir) / project.target_path
 
 
-def manifest_is_fresh(project: DbtProject) -> bool:
-    manifest = project.manifest_path
-    stamp = manifest.with_name("feedpulse_parse_env.json")
-    if not manifest.exists() or not stamp.exists():
-        return False
-    try:
-        if json.loads(stamp.read_text()) != parse_environment():
-            return False
-    except (OSError, ValueError):
-        return False
-    return manifest.stat().st_mtime >= newest_project_file(Path(project.project_dir), target_dir(project))
-
-
-def ensure_manifest(project: DbtProject, dbt_executable: str) -> None:
-    """`dbt parse` unless the manifest already matches the project files and the environment."""
-    target = target_dir(project)
-    target.mkdir(parents=True, exist_ok=True)
-    with open(target / ".parse.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest_is_fresh(project):
-            return
-        DbtCliResource(project_dir=project, dbt_executable=dbt_executable).cli(
-            ["parse", "--quiet"], target_path=target
-        ).wait()
-        project.manifest_path.with_name("feedpulse_parse_env.json").write_text(json.dumps(parse_environment()))
+def load_manifest(project: DbtProject, source_database: str) -> dict[str, Any]:
+    """The prepared manifest, read once; a :class:`ManifestError` naming the command if it does not fit."""
+    path = project.manifest_path
+    remedy = (
+        f"Prepare it with the environment Dagster runs with: `{PREPARE_COMMAND}` (that is `{BUILD_STEP}`); "
+        "`dagster dev` prepares it itself."
+    )
+    if not path.exists():
+        raise ManifestError(f"Dagster's dbt manifest {path} is missing. {remedy}")
+    prepared_at = path.stat().st_mtime
+    manifest = json.loads(path.read_text())
+    reason = why_unusable(manifest, prepared_at, Path(project.project_dir), target_dir(project), source_database)
+    if reason is not None:
+        raise ManifestError(f"Dagster's dbt manifest {path} {reason}. {remedy}")
+    return manifest

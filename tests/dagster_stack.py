@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -115,6 +116,27 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def prepare_manifest(env: dict[str, str], timeout: float = 600) -> None:
+    """`make manifest`'s build step with the environment the Dagster processes get: it parses the
+    project into FEEDPULSE_DBT_MANIFEST_DIR for their FEEDPULSE_SOURCE_DATABASE (the processes only
+    read the manifest, and refuse one prepared for another source database)."""
+    from orchestration.manifest import BUILD_STEP
+
+    command, *args = shlex.split(BUILD_STEP)
+    path = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # dagster-dbt runs the `dbt` on PATH: this venv's
+    done = subprocess.run(
+        [str(BIN / command), *args],
+        cwd=ROOT,
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{BUILD_STEP} failed:\n{(done.stdout + done.stderr)[-4000:]}")
 
 
 def render_workspace(port: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from tests.dagster_stack import (
     PostgresServer,
     descendants,
     kill_tree,
+    prepare_manifest,
     wait_for,
 )
 
@@ -81,7 +82,8 @@ def idle_stack(postgres_server: PostgresServer, localhouse, source_data, tmp_pat
     """deploy/dagster/dagster.yaml as shipped, on a new PostgreSQL database: code server and
     webserver; the daemon is started by ``stack`` (after the schedule's tick)."""
     with postgres_server.scratch_database("feedpulse_dagster") as database:
-        env = process_env(localhouse, postgres_server.dagster_env(database))
+        env = process_env(localhouse, postgres_server.dagster_env(database), tmp_path_factory.mktemp("dbt_manifest"))
+        prepare_manifest(env)  # for SOURCE_DB, in the module's own folder: other modules' manifest is untouched
         home = tmp_path_factory.mktemp("dagster_home")
         stack = DagsterStack(home, env, free_port(), free_port(), DEPLOY_DAGSTER_YAML.read_text())
         try:
@@ -92,8 +94,9 @@ def idle_stack(postgres_server: PostgresServer, localhouse, source_data, tmp_pat
             stack.stop()
 
 
-def process_env(localhouse, dagster_pg: dict[str, str]) -> dict[str, str]:
-    """The environment of the Dagster processes: as in production, plus this session's endpoint."""
+def process_env(localhouse, dagster_pg: dict[str, str], manifest_dir: Path) -> dict[str, str]:
+    """The environment of the Dagster processes: as in production, plus this session's endpoint and
+    the folder of the dbt manifest prepared for it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "DAGSTER_", "TELEGRAM_", "PG"))}
     env.update(
         FEEDPULSE_HOME=os.environ["FEEDPULSE_HOME"],
@@ -102,6 +105,7 @@ def process_env(localhouse, dagster_pg: dict[str, str]) -> dict[str, str]:
         CLICKHOUSE_PASSWORD=localhouse.password,
         FEEDPULSE_START_DATE=START.isoformat(),
         FEEDPULSE_SOURCE_DATABASE=SOURCE_DB,
+        FEEDPULSE_DBT_MANIFEST_DIR=str(manifest_dir),
         FEEDPULSE_ALERT_INTERVAL_SECONDS="30",
         DAGSTER_DISABLE_TELEMETRY="1",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",

@@ -3,6 +3,7 @@ shape of the original task: two per-user extracts → join → three slices → 
 
 from __future__ import annotations
 
+import pytest
 from dagster import AssetKey, Definitions
 
 
@@ -41,27 +42,46 @@ def test_definitions_load_with_schedule_and_graph_shape():
     assert schedule.execution_timezone == "Europe/Moscow"
 
 
-def test_manifest_reparsed_only_when_project_or_environment_changes(monkeypatch):
+def test_a_manifest_fits_only_its_project_files_and_source_database(tmp_path):
+    """Pure checks of a prepared manifest (orchestration/manifest.py), on a made-up project."""
     import os
-    import time
 
-    from orchestration.dbt import DBT_EXECUTABLE, dbt_project
-    from orchestration.manifest import ensure_manifest, manifest_is_fresh
+    from orchestration.manifest import newest_project_file, source_databases, why_unusable
 
-    # Other modules' Dagster processes (another FEEDPULSE_SOURCE_DATABASE) may have re-parsed the shared
-    # manifest since the import: bring it in step with this process first, as loading the definitions does.
-    ensure_manifest(dbt_project, DBT_EXECUTABLE)
-    assert manifest_is_fresh(dbt_project)
-    monkeypatch.setenv("FEEDPULSE_SOURCE_DATABASE", "another_source")
-    assert not manifest_is_fresh(dbt_project)  # sources would point elsewhere
-    monkeypatch.delenv("FEEDPULSE_SOURCE_DATABASE")
-    model = dbt_project.project_dir / "models" / "marts" / "user_daily.sql"
-    original = model.stat().st_mtime
-    try:
-        os.utime(model, (time.time() + 5, time.time() + 5))
-        assert not manifest_is_fresh(dbt_project)  # an edited model
-    finally:
-        os.utime(model, (original, original))
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "target" / "dagster").mkdir(parents=True)
+    model = project / "models" / "user_daily.sql"
+    model.write_text("select 1")
+    (project / "target" / "dagster" / "compiled.sql").write_text("select 1")  # dbt's output: not a source
+    os.utime(model, (1_000, 1_000))
+    os.utime(project / "target" / "dagster" / "compiled.sql", (5_000, 5_000))
+    manifest = {"sources": {"source.a": {"schema": "simulator"}, "source.b": {"schema": "simulator"}}}
+
+    assert newest_project_file(project, project / "target" / "dagster") == model
+    assert source_databases(manifest) == {"simulator"}
+    assert why_unusable(manifest, 2_000, project, project / "target" / "dagster", "simulator") is None
+    assert why_unusable(manifest, 500, project, project / "target" / "dagster", "simulator") == (
+        "is older than models/user_daily.sql"  # an edited model
+    )
+    assert why_unusable(manifest, 2_000, project, project / "target" / "dagster", "app") == (
+        "has its dbt sources in simulator, while FEEDPULSE_SOURCE_DATABASE is app"  # sources would point elsewhere
+    )
+
+
+def test_loading_a_missing_or_foreign_manifest_names_the_command_that_prepares_it(tmp_path):
+    from dagster_dbt import DbtProject
+
+    from feedpulse.config import settings
+    from orchestration.manifest import ManifestError, load_manifest
+    from orchestration.project import DBT_PROJECT_DIR, dbt_project
+
+    assert load_manifest(dbt_project, settings().source_database)["sources"]  # as `make manifest` left it
+    with pytest.raises(ManifestError, match=r"FEEDPULSE_SOURCE_DATABASE is another_source.*`make manifest`"):
+        load_manifest(dbt_project, "another_source")
+    elsewhere = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=tmp_path)
+    with pytest.raises(ManifestError, match=r"is missing.*`make manifest`"):
+        load_manifest(elsewhere, settings().source_database)
 
 
 def test_a_dbt_run_by_hand_does_not_touch_dagsters_manifest(tmp_path):
@@ -72,10 +92,10 @@ def test_a_dbt_run_by_hand_does_not_touch_dagsters_manifest(tmp_path):
     import sys
     from pathlib import Path
 
-    from orchestration.dbt import DBT_EXECUTABLE, dbt_project
-    from orchestration.manifest import ensure_manifest, manifest_is_fresh
+    from feedpulse.config import settings
+    from orchestration.manifest import load_manifest
+    from orchestration.project import dbt_project
 
-    ensure_manifest(dbt_project, DBT_EXECUTABLE)  # in step with this process (see the test above)
     project_dir = Path(dbt_project.project_dir)
     assert dbt_project.manifest_path != project_dir / "target" / "manifest.json"
     before = dbt_project.manifest_path.read_bytes()
@@ -90,6 +110,6 @@ def test_a_dbt_run_by_hand_does_not_touch_dagsters_manifest(tmp_path):
     assert {s["schema"] for s in by_hand["sources"].values()} == {"other_db"}
 
     assert dbt_project.manifest_path.read_bytes() == before
-    assert manifest_is_fresh(dbt_project)  # no re-parse either
+    load_manifest(dbt_project, settings().source_database)  # and it still fits: nothing to prepare again
     schemas = {s["schema"] for s in json.loads(before)["sources"].values()}
     assert "other_db" not in schemas

@@ -136,6 +136,27 @@ def test_dockerfile_builds_the_user_code_image() -> None:
     assert not re.search(r"(?im)^\s*(ENV|ARG)\b.*(PASSWORD|TOKEN)", text), "secrets are runtime environment only"
 
 
+def test_the_dbt_manifest_is_prepared_before_dagster_loads_the_definitions() -> None:
+    """Loading the definitions only reads the manifest (orchestration/manifest.py): `make demo`,
+    `make test` and the image prepare it first, with one build step; the image's by default for
+    the source database the Helm values run with."""
+    from orchestration.manifest import BUILD_STEP
+
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"(?m)^manifest:.*\n\t(.*)$", makefile)
+    assert recipe and recipe.group(1).endswith(f"/{BUILD_STEP}")
+    for target in ("demo", "test"):
+        prerequisites = re.search(rf"(?m)^{target}:(.*)$", makefile)
+        assert prerequisites and "manifest" in prerequisites.group(1).split(), target
+
+    dockerfile = DOCKERFILE.read_text()
+    assert dockerfile.index(f"RUN {BUILD_STEP}") < dockerfile.index("CMD")
+    built_for = re.search(r"(?m)^ARG FEEDPULSE_SOURCE_DATABASE=(\S+)$", dockerfile)
+    [deployment] = load(HELM_VALUES)["dagster-user-deployments"]["deployments"]
+    runs_with = {item["name"]: item["value"] for item in deployment["env"]}["FEEDPULSE_SOURCE_DATABASE"]
+    assert built_for and built_for.group(1) == runs_with
+
+
 # --- secrets -------------------------------------------------------------------------------------
 
 

@@ -46,37 +46,52 @@ def test_no_module_outside_the_settings_module_reads_the_environment():
     assert reads == [], "read settings through feedpulse.config instead"
 
 
-def test_importing_the_definitions_starts_no_subprocess(tmp_path: Path):
-    from orchestration.dbt import DBT_EXECUTABLE, dbt_project
-    from orchestration.manifest import ensure_manifest
+# Imports the definitions with every subprocess start refused (and recorded): a dbt parse, or any
+# other command, at import would show up in `started` or as the RuntimeError.
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import subprocess, os
+    import dagster, dagster_dbt  # their own import-time probes (croniter runs `file`) are not ours
+    started = []
+    real = subprocess.Popen.__init__
+    def record(self, args, *rest, **kwargs):
+        started.append(args)
+        raise RuntimeError(f"subprocess at import: {args}")
+    subprocess.Popen.__init__ = record
+    os.posix_spawn = os.posix_spawnp = lambda *a, **k: started.append(a)
+    import orchestration.definitions
+    print("started:", started)
+    """
+)
 
-    ensure_manifest(dbt_project, DBT_EXECUTABLE)  # the manifest is present, as after `make setup`
-    probe = textwrap.dedent(
-        """
-        import subprocess, os
-        import dagster, dagster_dbt  # their own import-time probes (croniter runs `file`) are not ours
-        started = []
-        real = subprocess.Popen.__init__
-        def record(self, args, *rest, **kwargs):
-            started.append(args)
-            raise RuntimeError(f"subprocess at import: {args}")
-        subprocess.Popen.__init__ = record
-        os.posix_spawn = os.posix_spawnp = lambda *a, **k: started.append(a)
-        import orchestration.definitions
-        print("started:", started)
-        """
+
+def _import_definitions(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """The probe, with none of feedpulse's or ClickHouse's variables but ``env`` (and not under `dagster dev`)."""
+    skipped = ("FEEDPULSE_", "CLICKHOUSE_", "DAGSTER_IS_DEV_CLI")
+    base = {key: value for key, value in os.environ.items() if not key.startswith(skipped)}
+    base.update(
+        FEEDPULSE_HOME=str(tmp_path),
+        FEEDPULSE_START_DATE="2026-09-01",
+        CLICKHOUSE_PORT="1",  # nothing may connect either
     )
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith(("FEEDPULSE_", "CLICKHOUSE_"))},
-        "FEEDPULSE_HOME": str(tmp_path),
-        "FEEDPULSE_START_DATE": "2026-09-01",
-        "CLICKHOUSE_PORT": "1",  # nothing may connect either
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    return subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
     )
+
+
+def test_importing_the_definitions_starts_no_subprocess(tmp_path: Path):
+    result = _import_definitions(tmp_path)  # the manifest `make manifest` prepared for the default source
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("started: []")
+
+
+def test_without_a_prepared_manifest_the_import_fails_naming_the_build_step(tmp_path: Path):
+    result = _import_definitions(tmp_path, FEEDPULSE_DBT_MANIFEST_DIR=str(tmp_path / "no_manifest"))
+    assert result.returncode != 0
+    assert "subprocess at import" not in result.stderr  # no hidden dbt parse
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("orchestration.manifest.ManifestError: Dagster's dbt manifest"), last_line
+    assert "is missing" in last_line and "`make manifest`" in last_line
 
 
 @pytest.mark.parametrize("today", [dt.date(2026, 9, 2), dt.date(2026, 11, 30), dt.date(2027, 6, 1)])
