@@ -32,6 +32,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Bench, free_port, wait_for_merges
 
+from feedpulse.localhouse.manager import ping
+
 DATABASE = "endpoint_bench"
 START = dt.date(2026, 10, 5)
 # A server from TREE: the venv's editable install of this tree is bypassed so TREE's code serves.
@@ -75,11 +77,8 @@ def _wait_for_ping(port: int, server: subprocess.Popen, log: Path) -> None:
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"endpoint exited at start:\n{log.read_text()[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
+        if ping("127.0.0.1", port, timeout=0.5):
+            return
         time.sleep(0.2)
     raise RuntimeError(f"endpoint did not answer /ping:\n{log.read_text()[-2000:]}")
 

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from feedpulse.i18n import DEFAULT_LANG, Lang
+from feedpulse.i18n import DEFAULT_LANG, Lang, check_lang
 from feedpulse.identifiers import check_identifier
 
 LOCAL_HOST = "127.0.0.1"
@@ -173,9 +173,10 @@ def report_why_threshold() -> float:
     return settings().report_why_threshold
 
 
-def language() -> Lang:
-    """``FEEDPULSE_LANGUAGE``: the default language of every text feedpulse sends or prints."""
-    return settings().language
+def language(chosen: str | None = None) -> Lang:
+    """The language of a text: ``chosen`` (a CLI option, a run config, a config file; checked) when
+    given, else ``FEEDPULSE_LANGUAGE``, the default of every text feedpulse sends or prints."""
+    return check_lang(chosen) if chosen else settings().language
 
 
 def alerts_config_path() -> Path | None:

@@ -23,12 +23,12 @@ class ExperimentConfig(Config):
     )
 
 
-def _result(report: ExperimentReport, config: ExperimentConfig, day) -> MaterializeResult:
+def _result(report: ExperimentReport, config: ExperimentConfig, lang: str, day) -> MaterializeResult:
     receipt = send(report, day, resend=config.resend) if config.send else None
     return MaterializeResult(
         metadata={
             "report": MetadataValue.md(report.markdown_with_images()),
-            "result": MetadataValue.json(result_json(report.result, config.lang or language())),
+            "result": MetadataValue.json(result_json(report.result, lang)),
             "destination": MetadataValue.text(receipt.destination if receipt else "not sent"),
             "delivery": MetadataValue.text(receipt.summary() if receipt else "-"),
         }
@@ -60,10 +60,9 @@ def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
         description=_describe(spec, kind),
     )
     def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
-        report = runner(
-            clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=config.lang or language()
-        )
-        return _result(report, config, window.end)
+        lang = language(config.lang)
+        report = runner(clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=lang)
+        return _result(report, config, lang, window.end)
 
     return experiment_test
 

@@ -44,7 +44,7 @@ def _report(
         kind,
         clickhouse.get_client(),
         day,
-        lang=config.lang or language(),
+        lang=language(config.lang),
         resend=config.resend,  # type: ignore[arg-type]
         dashboard_url=dashboard.dashboard_url(),
     )

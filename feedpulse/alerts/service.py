@@ -202,7 +202,7 @@ def send(
     if not pending_chats(key, telegram, sent_log):
         targets = pending_chats(key, telegram, None)
         return DeliveryReceipt("telegram" if telegram.token else "outbox", [], [], already_delivered=targets)
-    lang = lang or config.language or language()
+    lang = language(lang or config.language)
     evaluations = notification.evaluations
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
     ranked = by_abs_z(evaluations)

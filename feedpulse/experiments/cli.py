@@ -27,7 +27,6 @@ from feedpulse.experiments.aa import RESPLITS, AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.calibrate import HELD_OUT_SEED_BASE, SCENARIOS, TUNING_SEED_BASE
 from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
-from feedpulse.i18n import check_lang
 
 app = typer.Typer(
     help="Experiment statistics: A/A checks of the split and A/B tests of feed CTR.",
@@ -141,10 +140,8 @@ def _emit(
 
 def _check_lang(lang: str | None) -> str:
     """``--lang`` checked, or the default language (FEEDPULSE_LANGUAGE) when not given."""
-    if lang is None:
-        return language()
     try:
-        return check_lang(lang)
+        return language(lang)
     except ValueError as exc:
         _fail(f"--lang: {exc}")
 
