@@ -153,26 +153,83 @@ def test_report_why_selection_and_setting(monkeypatch) -> None:
 
 
 def test_limit_detector_keeps_the_budget_and_catches_large_changes() -> None:
-    """Three seeds of Poisson counts around the same daily shape: the limit detector (expected value =
-    the other seeds' mean) keeps the false-alert budget on clean weeks and catches large anomalies."""
-    from feedpulse.alerts.evaluate import StreamData, limit_detector, plan_and_inject, share_of_limit
+    """Overdispersed counts (variance 4 × the mean, like views in per-user bursts) around a daily shape: the
+    limit model fitted on independent replicas measures the dispersion, keeps the false-alert budget on the
+    clean weeks and catches large anomalies; a Poisson-only model would fire on the noise far more often."""
+    from feedpulse.alerts.config import default_config
+    from feedpulse.alerts.evaluate import (
+        StreamData,
+        _tail_score,
+        fit_limit_model,
+        limit_detector,
+        plan_and_inject,
+        share_of_limit,
+    )  # fmt: skip
 
+    config = default_config()
     index = pd.date_range("2024-03-04", periods=96 * 21, freq="15min")
     shape = 400 + 300 * np.sin(np.arange(len(index)) * 2 * np.pi / 96)
-    per_seed = {}
+    eval_start = 96 * 7
+
+    def draw(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
+        return rng.negative_binomial(mean / 3, 1 / 4).astype(float)  # mean `mean`, variance 4 × mean
+
+    per_seed, models = {}, {}
     for seed in (1, 2, 3):
         rng = np.random.default_rng(seed)
-        streams = [StreamData("views", label, pd.Series(rng.poisson(shape * f).astype(float), index=index), None)
-                   for label, f in (("total", 1.0), ("os:iOS", 0.4))]  # fmt: skip
-        plan_and_inject(streams, 96 * 7, 8, seed)
+        level = 1 + 0.2 * seed  # each seed its own population: a level the other seeds do not share
+        slices = (("total", 1.0), ("os:iOS", 0.4))
+        streams = [StreamData("feed_users", label, pd.Series(draw(rng, shape * f * level), index=index), None)
+                   for label, f in slices]  # fmt: skip
+        plan_and_inject(streams, eval_start, 8, seed)
         per_seed[seed] = streams
-    summaries, theta = limit_detector(per_seed, 96 * 7, 2.0, budget=1.0)
+        models[seed] = {
+            ("feed_users", label): fit_limit_model(
+                np.vstack([draw(rng, shape[eval_start:] * f * level) for _ in range(6)]), None, "count")
+            for label, f in slices
+        }  # fmt: skip
+        assert models[seed][("feed_users", "total")].dispersion == pytest.approx(4, rel=0.1)
+    summaries, theta = limit_detector(per_seed, models, config, eval_start, 2.0, budget=1.0)
     assert theta > 1
     assert np.mean([s["false_alerts_per_metric_week"] for s in summaries.values()]) <= 1.0
+    # 60 % changes of a 160–700 count whose noise sd is 2·√mean: most are caught (ramps start at a quarter)
+    assert np.mean([s["recall_by_magnitude"]["60"] for s in summaries.values()]) >= 0.5
     for summary in summaries.values():
-        assert summary["recall_by_magnitude"]["60"] >= 0.75  # ramps start at a quarter of it
         assert summary["recall_by_type"]["missing"] == 1.0
+    # the same θ under a Poisson model (dispersion forced to 1) fires on the clean noise many times more
+    clean = per_seed[1][0].clean.to_numpy()[eval_start:]
+    fitted = models[1][("feed_users", "total")]
+    poisson = type(fitted)("count", fitted.mean, 1.0, fitted.replicas)
+    assert (_tail_score(poisson, clean, None) >= theta).sum() > 5 * max(
+        (_tail_score(fitted, clean, None) >= theta).sum(), 1
+    )
     share = share_of_limit(
         {"recall_large_volume_by_magnitude": {"60": 0.5}}, {"recall_large_volume_by_magnitude": {"60": 1.0}}
     )
     assert share == {"60": 0.5}
+
+
+def test_limit_model_of_a_ratio_and_of_a_per_user_count() -> None:
+    """CTR: the expectation is the views-weighted mean ratio and binomial noise has dispersion ≈ 1; a
+    per-user count (views per feed user) is judged against rate × the bucket's observed users."""
+    from feedpulse.alerts.evaluate import _tail_score, fit_limit_model
+
+    rng = np.random.default_rng(5)
+    views = rng.poisson(2000, size=(8, 500)).astype(float)
+    ctr = rng.binomial(views.astype(int), 0.2) / views
+    model = fit_limit_model(ctr, views, "ratio")
+    assert model.mean == pytest.approx(np.full(500, 0.2), abs=0.015)  # 16 k views a bucket: sd 0.003
+    assert model.dispersion == pytest.approx(1.0, abs=0.15)
+    observed = np.full(500, 0.2)
+    observed[1] = 0.26  # 6.7 σ of 2000 views
+    scores = _tail_score(model, observed, np.full(500, 2000.0))
+    assert scores[0] < 1 and scores[1] > 8  # p < 1e-8
+    users = rng.poisson(300, size=(8, 500)).astype(float)
+    counts = rng.poisson(users * 15).astype(float)
+    per_user = fit_limit_model(counts, users, "per_unit")
+    assert per_user.mean == pytest.approx(np.full(500, 15), rel=0.02)
+    # 4500 views from 300 users is expected; from 400 users it is a deficit far in the tail
+    users_now = np.full(500, 300.0)
+    users_now[1] = 400.0
+    scores = _tail_score(per_user, np.full(500, 4500.0), users_now)
+    assert scores[0] < 1 and scores[1] > 8  # p < 1e-8

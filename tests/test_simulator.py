@@ -61,6 +61,26 @@ def test_deterministic_and_rerun_replaces(ch_client, base_db: str) -> None:
     assert checksum(ch_client, "sim_test_twin") != before
 
 
+def test_noise_seed_keeps_the_population_and_redraws_behaviour(ch_client, base_db: str) -> None:
+    """The evaluation's limit detector averages runs of one population with other noise seeds: the same users
+    (ids and every attribute), other days' activity; the noise seed defaults to the seed."""
+    simulate(ch_client, start=START, days=DAYS, scale=SCALE, seed=7, database="sim_test_noise", noise_seed=7)
+    assert checksum(ch_client, "sim_test_noise") == checksum(ch_client, base_db)
+    simulate(ch_client, start=START, days=DAYS, scale=SCALE, seed=7, database="sim_test_noise", noise_seed=1234)
+    assert checksum(ch_client, "sim_test_noise") != checksum(ch_client, base_db)
+    users = ("SELECT user_id, any(os), any(gender), any(age), any(city), any(source), any(exp_group) "
+             "FROM {db}.feed_actions GROUP BY user_id")  # fmt: skip
+    base = dict((r[0], r[1:]) for r in ch_client.query(users.format(db=base_db)).result_rows)
+    other = dict((r[0], r[1:]) for r in ch_client.query(users.format(db="sim_test_noise")).result_rows)
+    common = base.keys() & other.keys()
+    assert len(common) > 0.5 * len(base) and base.keys() != other.keys()  # same pool, other active users
+    assert all(base[u] == other[u] for u in common)
+    views = "SELECT countIf(action = 'view') FROM {db}.feed_actions"
+    ratio = ch_client.query(views.format(db="sim_test_noise")).result_rows[0][0] / ch_client.query(
+        views.format(db=base_db)).result_rows[0][0]  # fmt: skip
+    assert 0.85 < ratio < 1.15
+
+
 def test_anomaly_changes_only_its_window(ch_client, base_db: str) -> None:
     spec = parse_anomalies([{"name": "drop", "metric": "views", "start": "2026-11-03 10:00",
                              "duration": "4h", "change": -0.4}])  # fmt: skip

@@ -6,6 +6,7 @@ false alerts on clean weeks) and the target checks, or ``{"detectors": {...}}`` 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from feedpulse.alerts.config import ConfigError, default_config, load_config
 from feedpulse.alerts.evaluate import (
+    DEFAULT_START,
     MAGNITUDES,
     TARGETS,
     TUNING_SEEDS,
@@ -27,6 +29,7 @@ from feedpulse.alerts.evaluate import (
     share_of_limit,
     targets,
 )
+from feedpulse.alerts.evaluate import limit_replicas as limit_replicas_of
 from feedpulse.alerts.rootcause import TARGETS as TARGETS_RC
 from feedpulse.alerts.series import BUCKETS_PER_DAY
 from feedpulse.identifiers import check_scratch_name
@@ -130,6 +133,14 @@ ROOT_CAUSE = typer.Option(
     "of the explainer; see feedpulse/alerts/rootcause.py).",
 )
 PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per seed (one test day).")
+LIMIT_REPLICAS = typer.Option(
+    5,
+    "--limit-replicas",
+    min=0,
+    max=32,
+    help="With --seeds: clean noise replicas of each seed's population for the limit detector (its expectations "
+    "and noise dispersion; each replica simulates the evaluated weeks again); 0 leaves the limit out.",
+)
 
 
 @app.command("evaluate")
@@ -145,6 +156,7 @@ def evaluate_command(
     seeds: str | None = SEEDS,
     root_cause: bool = ROOT_CAUSE,
     plants: int = PLANTS,
+    limit_replicas: int = LIMIT_REPLICAS,
 ) -> None:
     """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
     from feedpulse.clickhouse import get_client
@@ -160,7 +172,8 @@ def evaluate_command(
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
     if seed_list is not None or root_cause:
-        _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants)
+        _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants,
+                        limit_replicas)  # fmt: skip
         return
     client = get_client()
     try:
@@ -193,7 +206,7 @@ def evaluate_command(
 
 def _evaluate_seeds(
     config, seeds: list[int], weeks: int, scale: float, warmup_days: int, keep: bool, as_json: bool,
-    root_cause: bool, plants: int,
+    root_cause: bool, plants: int, limit_replicas: int = 5,
 ) -> None:  # fmt: skip
     """``--seeds`` / ``--root-cause``: per seed, mean and worst; the held-out seeds named."""
     from feedpulse.alerts.rootcause import run_rootcause
@@ -204,12 +217,16 @@ def _evaluate_seeds(
         if root_cause:
             report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants)
         else:
-            per_seed, streams = {}, {}
+            per_seed, streams, models = {}, {}, {}
             for s in seeds:
                 streams[s] = []
                 report = run_evaluation(client, weeks=weeks, scale=scale, seed=s, warmup_days=warmup_days,
                                         config=config, keep=keep, streams_out=streams[s])  # fmt: skip
                 per_seed[str(s)] = report["detectors"]
+                if limit_replicas:
+                    models[s] = limit_replicas_of(client, seed=s, replicas=limit_replicas, scale=scale, config=config,
+                                                  start=DEFAULT_START + dt.timedelta(days=warmup_days),
+                                                  days=7 * weeks)  # fmt: skip
     except ScratchDatabaseError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -219,17 +236,21 @@ def _evaluate_seeds(
         _print_rootcause(report, seeds, scale, as_json)
         return
     held_out = [s for s in seeds if s not in TUNING_SEEDS]
-    limit_note = "the limit detector needs ≥ 2 seeds (expected values = mean of the other seeds' clean buckets)"
-    if len(seeds) >= 2:
+    limit_note = "limit detector left out (--limit-replicas 0)"
+    if limit_replicas:
         budget = float(np.mean([d["feedpulse"]["false_alerts_per_metric_week"] for d in per_seed.values()]))
-        limits, theta = limit_detector(streams, warmup_days * BUCKETS_PER_DAY, weeks, budget)
+        limits, theta = limit_detector(streams, models, config, warmup_days * BUCKETS_PER_DAY, weeks, budget)
         for s, summary in limits.items():
             per_seed[str(s)]["limit"] = summary
             per_seed[str(s)]["feedpulse"]["recall_share_of_limit"] = share_of_limit(per_seed[str(s)]["feedpulse"],
                                                                                      summary)  # fmt: skip
-        limit_note = (f"limit detector: exact Poisson/binomial tail given each bucket's expectation (leave-one-out "
-                      f"mean of the other seeds' clean values), threshold 10^−{theta:.2f} = feedpulse's pooled false "
-                      f"alerts ({budget:.2f} per metric-week)")  # fmt: skip
+        first = models[seeds[0]]
+        dispersion = {f"{m}/{sl}": round(first[(m, sl)].dispersion, 2) for m, sl in first if sl == "total"}
+        limit_note = (f"limit detector: knows each bucket's expectation and the noise's dispersion, from "
+                      f"{limit_replicas} clean noise replicas of each seed's own population (seed {seeds[0]}: "
+                      f"dispersion {dispersion}); negative-binomial (counts) / normal-binomial (CTR) tail, "
+                      f"threshold 10^−{theta:.2f} = feedpulse's pooled false alerts ({budget:.2f} per "
+                      f"metric-week)")  # fmt: skip
     report: dict[str, Any] = {
         "seeds": seeds, "tuning_seeds": [s for s in seeds if s in TUNING_SEEDS], "held_out_seeds": held_out,
         "per_seed": per_seed, "summary": aggregate(per_seed), "limit": limit_note,

@@ -414,72 +414,175 @@ def aggregate(per_seed: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[
 # --------------------------------------------------------------------------------------------- limit
 
 
-def _tail_score(x: np.ndarray, mu: np.ndarray, volume: np.ndarray | None) -> np.ndarray:
-    """−log10 of the two-sided exact tail probability of each observed value given its true expectation:
-    Poisson(μ) for a count, Binomial(views, μ) for a ratio (likes of the bucket's views). Missing ⇒ ∞."""
+@dataclass(frozen=True)
+class LimitModel:
+    """What the limit detector knows about one stream in the evaluated window: each bucket's true
+    expectation and the noise's dispersion, measured on ``replicas`` independent noise draws of the seed's
+    own population (:func:`limit_replicas`).
+
+    ``kind`` ``count``: ``mean`` is the bucket's expected count; ``per_unit`` (a metric with
+    ``per_user_of``): ``mean`` is the expected count per unit of the reference (views per feed user), and
+    the expectation is that times the bucket's observed reference — the information feedpulse's own
+    detector uses; ``ratio``: ``mean`` is the expected ratio (CTR). ``dispersion``: the noise variance over
+    the Poisson (counts) or binomial (ratios) variance, pooled over the stream's buckets — views come in
+    per-user bursts, so it is well above 1 for them."""
+
+    kind: str
+    mean: np.ndarray
+    dispersion: float
+    replicas: int
+
+
+def fit_limit_model(values: np.ndarray, reference: np.ndarray | None, kind: str) -> LimitModel:
+    """``values``/``reference``: K × T clean replicas of the stream (and of its reference series)."""
+    k = values.shape[0]
+    if k < 2:
+        raise ValueError("the limit detector needs at least 2 noise replicas")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind == "count":
+            mean = np.nanmean(values, axis=0)
+            spread = np.nanvar(values, axis=0, ddof=1)
+            ok = mean > 0
+            dispersion = float(np.nansum(spread[ok]) / np.nansum(mean[ok]))
+        elif kind == "per_unit":
+            assert reference is not None
+            mean = np.nansum(values, axis=0) / np.nansum(reference, axis=0)
+            residual = values - mean * reference
+            spread = np.nansum(residual**2, axis=0) / (k - 1)
+            expected = mean * np.nanmean(reference, axis=0)
+            ok = expected > 0
+            dispersion = float(np.nansum(spread[ok]) / np.nansum(expected[ok]))
+        else:  # ratio: values are ratios, reference their denominators
+            assert reference is not None
+            mean = np.nansum(values * reference, axis=0) / np.nansum(reference, axis=0)
+            binomial = mean * (1 - mean) / reference
+            z2 = (values - mean) ** 2 / binomial
+            dispersion = float(np.nanmean(z2[np.isfinite(z2)]) * k / (k - 1))
+    return LimitModel(kind, mean, max(dispersion, 1.0), k)
+
+
+def _tail_score(model: LimitModel, x: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """−log10 of the two-sided tail probability of each observed value under the limit model: a negative
+    binomial with the bucket's expectation and the stream's dispersion for counts (Poisson when the
+    dispersion is 1), a normal with the binomial variance × the dispersion for ratios. The variance also
+    carries the expectation's own estimation error (× (1 + 1/K) for K replicas). Missing ⇒ ∞."""
     from scipy import stats
 
     x = np.asarray(x, dtype=float)
+    inflation = model.dispersion * (1 + 1 / model.replicas)
     score = np.full(len(x), np.inf)
-    ok = ~np.isnan(x) & ~np.isnan(mu) & (mu > 0)
-    if volume is None:
-        k, m = x[ok], mu[ok]
-        low, high = stats.poisson.logcdf(k, m), stats.poisson.logsf(k - 1, m)
-    else:
-        n = np.nan_to_num(np.asarray(volume, dtype=float)[ok]).round()
-        k = np.minimum(np.round(x[ok] * n), n)
-        p = np.clip(mu[ok], 1e-9, 1 - 1e-9)
-        low, high = stats.binom.logcdf(k, n, p), stats.binom.logsf(k - 1, n, p)
-    tail = np.minimum(np.minimum(low, high) + np.log(2), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if model.kind == "ratio":
+            assert reference is not None
+            p = model.mean
+            sd = np.sqrt(inflation * p * (1 - p) / np.asarray(reference, dtype=float))
+            ok = ~np.isnan(x) & np.isfinite(sd) & (sd > 0)
+            log_tail = stats.norm.logsf(np.abs(x[ok] - p[ok]) / sd[ok])
+        else:
+            mu = model.mean * np.asarray(reference, dtype=float) if model.kind == "per_unit" else model.mean
+            ok = ~np.isnan(x) & np.isfinite(mu) & (mu > 0)
+            k, m = np.round(x[ok]), mu[ok]
+            if inflation > 1:
+                size, prob = m / (inflation - 1), 1 / inflation  # mean m, variance m · inflation
+                low, high = stats.nbinom.logcdf(k, size, prob), stats.nbinom.logsf(k - 1, size, prob)
+            else:
+                low, high = stats.poisson.logcdf(k, m), stats.poisson.logsf(k - 1, m)
+            log_tail = np.minimum(low, high)
+    tail = np.minimum(log_tail + np.log(2), 0.0)
     score[ok] = -tail / np.log(10)
     score[~np.isnan(x) & ~ok] = 0.0  # no expectation (or zero): nothing to judge
     return score
 
 
-def limit_expectations(per_seed: dict[int, list[StreamData]]) -> dict[int, dict[tuple[str, str], np.ndarray]]:
-    """Per seed, the expected value of every bucket of every stream: the mean of the *other* seeds' clean
-    values of that bucket (leave-one-out; the seeds share start date, length and model)."""
-    out: dict[int, dict[tuple[str, str], np.ndarray]] = {}
-    keys = {(d.metric, d.slice) for streams in per_seed.values() for d in streams}
-    for seed in per_seed:
-        out[seed] = {}
-        for key in keys:
-            others = [d.clean.to_numpy(dtype=float) for s, st in per_seed.items() if s != seed for d in st
-                      if (d.metric, d.slice) == key]  # fmt: skip
-            if others and len({len(o) for o in others}) == 1:
-                with np.errstate(invalid="ignore"):
-                    out[seed][key] = np.nanmean(np.vstack(others), axis=0)
-    return out
+def _limit_kind(metric: MetricConfig) -> str:
+    if metric.kind == "ratio":
+        return "ratio"
+    return "per_unit" if metric.per_user_of else "count"
 
 
-def _limit_scores(streams: list[StreamData], mu: dict[tuple[str, str], np.ndarray], injected: bool) -> list[np.ndarray]:
+def _reference(data: StreamData, metric: MetricConfig, users: pd.Series | None) -> pd.Series | None:
+    """The series a stream is judged against: its denominator (ratio) or its per-user reference."""
+    if metric.kind == "ratio":
+        return data.volume
+    return users if metric.per_user_of else None
+
+
+def limit_replicas(
+    client: Any,
+    *,
+    seed: int,
+    replicas: int,
+    start: dt.date,
+    days: int,
+    scale: float,
+    config: AlertsConfig,
+) -> dict[tuple[str, str], LimitModel]:
+    """The limit models of every stream of ``seed``: ``replicas`` clean runs of ``[start, start + days)``
+    with the seed's population and other noise seeds (``2^32 + 64·seed + k``: never the seed itself),
+    each simulated into a scratch database and loaded like the evaluated run."""
+    from feedpulse.simulator import simulate
+
+    runs: list[list[StreamData]] = []
+    first = dt.datetime.combine(start, dt.time())
+    with scratch_database(client, None) as database:
+        for k in range(replicas):
+            noise = 2**32 + 64 * seed + k
+            simulate(client, start=start, days=days, scale=scale, seed=seed, database=database, noise_seed=noise)
+            frame = load_series(client, first, first + dt.timedelta(days=days), database=database, slices=EVAL_SLICES)
+            runs.append(build_streams(frame, config))
+    models = {}
+    for position, data in enumerate(runs[0]):
+        metric = config.metrics[data.metric]
+        kind = _limit_kind(metric)
+        values = np.vstack([run[position].clean.to_numpy(dtype=float) for run in runs])
+        reference = None
+        if kind != "count":
+            series = [_reference(run[position], metric, run[position].users) for run in runs]
+            reference = np.vstack([r.to_numpy(dtype=float) for r in series if r is not None])
+        models[(data.metric, data.slice)] = fit_limit_model(values, reference, kind)
+    return models
+
+
+def _limit_scores(
+    streams: list[StreamData], models: dict[tuple[str, str], LimitModel], config: AlertsConfig, eval_start: int,
+    injected: bool,
+) -> list[np.ndarray]:  # fmt: skip
+    """Scores of the evaluated window of every stream (clean or injected run)."""
     out = []
     for d in streams:
-        expected = mu.get((d.metric, d.slice))
+        model = models.get((d.metric, d.slice))
         values = d.injected if injected else d.clean
-        if expected is None or values is None or len(expected) != len(values):
-            out.append(np.zeros(len(d.clean)))
+        n = len(d.clean) - eval_start
+        if model is None or values is None or len(model.mean) != n:
+            out.append(np.zeros(n))
             continue
-        volume = d.volume.to_numpy(dtype=float) if d.volume is not None else None
-        out.append(_tail_score(values.to_numpy(dtype=float), expected, volume))
+        metric = config.metrics[d.metric]
+        users = _injected_users(d, streams, config) if injected else d.users
+        reference = _reference(d, metric, users)
+        ref = None if reference is None else reference.to_numpy(dtype=float)[eval_start:]
+        out.append(_tail_score(model, values.to_numpy(dtype=float)[eval_start:], ref))
     return out
 
 
 def limit_detector(
-    per_seed: dict[int, list[StreamData]], eval_start: int, weeks: float, budget: float
+    per_seed: dict[int, list[StreamData]],
+    models: dict[int, dict[tuple[str, str], LimitModel]],
+    config: AlertsConfig,
+    eval_start: int,
+    weeks: float,
+    budget: float,
 ) -> tuple[dict[int, dict[str, Any]], float]:
-    """The limit detector on every seed: it knows each bucket's expected value (:func:`limit_expectations`)
-    and fires where the exact tail probability is below 10^−θ, θ set so that its false alerts per metric-week
-    on the clean weeks, pooled over the seeds, do not exceed ``budget`` (feedpulse's own). Returns the
-    summaries per seed and θ."""
-    mu = limit_expectations(per_seed)
-    clean = {s: _limit_scores(st, mu[s], False) for s, st in per_seed.items()}
+    """The limit detector on every seed: it knows each bucket's expectation and the noise's dispersion
+    (:class:`LimitModel`) and fires where the tail probability is below 10^−θ, θ set so that its false alerts
+    per metric-week on the clean weeks, pooled over the seeds, do not exceed ``budget`` (feedpulse's own).
+    Returns the summaries per seed and θ."""
+    clean = {s: _limit_scores(st, models[s], config, eval_start, False) for s, st in per_seed.items()}
     n_metrics = {s: len({d.metric for d in st}) for s, st in per_seed.items()}
 
     def false_alerts(theta: float) -> float:
         rates = []
         for s, scores in clean.items():
-            runs = sum(len(alert_runs(sc[eval_start:] >= theta)) for sc in scores)
+            runs = sum(len(alert_runs(sc >= theta)) for sc in scores)
             rates.append(runs / (n_metrics[s] * weeks))
         return float(np.mean(rates))
 
@@ -491,10 +594,10 @@ def limit_detector(
     summaries = {}
     for s, streams in per_seed.items():
         tally = Tally()
-        injected = _limit_scores(streams, mu[s], True)
+        injected = _limit_scores(streams, models[s], config, eval_start, True)
         for d, scores_clean, scores in zip(streams, clean[s], injected, strict=True):
-            tally.add_clean(scores_clean[eval_start:] >= theta, d.metric)
-            tally.add_injected(scores[eval_start:] >= theta, d.events)
+            tally.add_clean(scores_clean >= theta, d.metric)
+            tally.add_injected(scores >= theta, d.events)
         summaries[s] = tally.summary(weeks, n_metrics[s], len(streams))
     return summaries, theta
 

@@ -180,8 +180,10 @@ def _context(
     seed: int,
     anomalies: AnomalySpec | None,
     experiment: ExperimentSpec | None,
+    noise_seed: int | None = None,
 ) -> Context:
-    return Context(database, float(scale), int(seed), anomalies or AnomalySpec(), experiment)
+    noise = None if noise_seed is None else int(noise_seed)
+    return Context(database, float(scale), int(seed), anomalies or AnomalySpec(), experiment, noise_seed=noise)
 
 
 def generate_day(client: Any, ctx: Context, day: dt.date, staging: dict[str, str], run_id: str) -> None:
@@ -236,14 +238,18 @@ def simulate(
     anomalies: AnomalySpec | None = None,
     experiment: ExperimentSpec | None = None,
     progress: bool = False,
+    noise_seed: int | None = None,
 ) -> SimulationResult:
     """Generate ``[start, start + days)`` into ``<database>``, replacing those days (deterministic).
+
+    ``noise_seed``: the seed of the day-level draws (default: ``seed``); a different one keeps the
+    population of ``seed`` and redraws its behaviour (:func:`feedpulse.simulator.sql.uniform`).
 
     Raises :class:`SimulationFailed` (or :class:`SimulationInterrupted` on Ctrl-C) naming the day
     that was cut off; every earlier day is complete, the cut-off day is marked incomplete or unchanged.
     """
     _validate(start, days)
-    ctx = _context(database, scale, seed, anomalies, experiment)
+    ctx = _context(database, scale, seed, anomalies, experiment, noise_seed)
     ctx.check_day(start)
     ctx.check_day(last_day(start, days))
     ensure_tables(client, database)

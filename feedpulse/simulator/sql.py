@@ -116,9 +116,19 @@ def string_array(values: list[str] | tuple[str, ...]) -> str:
     return "[" + ", ".join("'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'" for text in values) + "]"
 
 
+DAY_ID = "{dn:Int64}"
+
+
 def uniform(stream: str, *ids: str) -> str:
-    """Uniform [0, 1) from the seed, a stream tag and ids."""
-    return f"(cityHash64({{seed:UInt64}}, '{stream}', {', '.join(ids)}) / 18446744073709551616.)"
+    """Uniform [0, 1) from the seed, a stream tag and ids.
+
+    A draw that depends on the day (``{dn:Int64}`` among the ids) is *noise* and takes the noise seed
+    (``{noise:UInt64}``, the seed itself unless a run asks otherwise); every other draw defines the
+    *population* (who signs up, their attributes and propensities) and takes the seed. Two runs with the
+    same seed and different noise seeds are the same users behaving independently — the evaluation's
+    limit detector averages such runs for each bucket's true expectation."""
+    key = "{noise:UInt64}" if DAY_ID in ids else "{seed:UInt64}"
+    return f"(cityHash64({key}, '{stream}', {', '.join(ids)}) / 18446744073709551616.)"
 
 
 def gaussian(stream: str, *ids: str) -> str:
@@ -162,13 +172,15 @@ class Context:
     anomalies: AnomalySpec = field(default_factory=AnomalySpec)
     experiment: ExperimentSpec | None = None
     model: Model = field(default_factory=Model)
+    noise_seed: int | None = None  # the day-level draws' seed (see :func:`uniform`); None: the seed
 
     def __post_init__(self) -> None:
         quote_ident(self.database)
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise SimulationError(f"scale must be a positive number, got {self.scale}")
-        if not 0 <= self.seed < 2**63:
-            raise SimulationError(f"seed must be a non-negative integer, got {self.seed}")
+        for name, value in (("seed", self.seed), ("noise seed", self.noise_seed)):
+            if value is not None and not 0 <= value < 2**63:
+                raise SimulationError(f"{name} must be a non-negative integer, got {value}")
         self.capacity = self.model.capacity(self.scale)
         self.base_slots = self.model.base_slots(self.scale)
 
@@ -188,7 +200,8 @@ class Context:
         return self.experiment.groups if self.experiment else 5
 
     def base_params(self, day: dt.date) -> dict[str, Any]:
-        return {"seed": self.seed, "dn": day_number(day), "d": day}
+        noise = self.seed if self.noise_seed is None else self.noise_seed
+        return {"seed": self.seed, "noise": noise, "dn": day_number(day), "d": day}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -503,7 +516,7 @@ FROM (
         bitAnd(h2, 4294967295) / 4294967296. < ctr_eff AS liked
     FROM (
         SELECT *,
-            cityHash64({{seed:UInt64}}, 'ev', user_id, {{dn:Int64}}) AS h_day,
+            cityHash64({{noise:UInt64}}, 'ev', user_id, {{dn:Int64}}) AS h_day,
             arrayMap(number -> {session_start}, range(n_sess)) AS starts,
             least(0.95, ctr * {_ctr_multiplier(ctx, day)}) AS ctr_eff
         FROM ({users_sql(ctx, adjustments, slot_start, slot_end)})
@@ -536,7 +549,7 @@ SELECT
 FROM (
     SELECT *,
         arrayJoin(range(n_msgs)) AS j,
-        cityHash64({{seed:UInt64}}, 'msg', user_id, {{dn:Int64}}, j) AS h,
+        cityHash64({{noise:UInt64}}, 'msg', user_id, {{dn:Int64}}, j) AS h,
         bitAnd(h, 4294967295) % n_contacts AS contact,
         cityHash64({{seed:UInt64}}, 'rcv', user_id, contact) AS hr,
         least(toInt64({{dn:Int64}}), s - 60 + toInt64(bitAnd(hr, 4294967295) % 121)) AS s2
