@@ -17,6 +17,11 @@ Procedure (``run_evaluation``):
    in the clean run, the injected one (with the users' own anomalies) in the injected run — so its
    ground truth is its own events only.
 
+4. **Limit detector** (``--seeds`` runs, :func:`limit_replicas`, :func:`limit_detector`): a ceiling, not a
+   competitor — it knows each bucket's true expectation (the mean of clean replicas of the seed's own
+   population drawn with other noise seeds) and the noise's dispersion, and fires on the tail probability
+   with its threshold set to feedpulse's own false-alert budget.
+
 Definitions:
 
 - An anomaly is **detected** when the detector fires (firing or no-data) in any bucket while it is
