@@ -68,7 +68,7 @@ MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
 SLOT = "slot"  # baseline cells carrying their bucket here give each segment its own noise (dispersion)
 DISPERSION_PRIOR = 2.0  # buckets' worth of the pooled dispersion a segment's own estimate is shrunk towards
 ANCHOR = 0.0  # reference level of the z score: 0 = the observed total (share moves), 1 = the expectation
-UNIFORM_TIEBREAK = 1e-3
+UNIFORM_TIEBREAK = 1e-3  # weight of the plain χ² that orders segments when no share moved (a uniform change)
 PAIR_Z = 3.0  # a pair is listed only when its change stands out from the rest of each parent by ≥ 3σ
 USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "feed_users": "feed_users",
             "messages": "messenger_users", "messenger_users": "messenger_users"}  # fmt: skip
@@ -446,8 +446,10 @@ def _prune_pairs(
     phis: dict[Segment, float] | None = None, pair_z: float = 0.0,
 ) -> list[SegmentChange]:  # fmt: skip
     """Keep a pair only where it *is* the change within each parent: the rest of the parent (parent minus
-    pair) moved less than ``1 / margin`` of the pair's change. Where the rest moved alike, the parent says
-    the same with fewer words (a single segment's change is spread over all its pairs)."""
+    pair) moved less than ``1 / margin`` of the pair's change and (counts, ``phis`` given) the pair's change
+    exceeds the rest's by ``pair_z`` standard errors. Where the rest moved alike, the parent says the same
+    with fewer words (a single segment's change is spread over all its pairs, and with few events per pair
+    one of them always looks sharper by chance)."""
     singles = {s.segment: s for s in segments if len(s.segment) == 1}
     kept = []
     for s in segments:
