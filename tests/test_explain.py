@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from feedpulse.alerts.explain import ExplainError, explain, parse_slice
+from feedpulse.alerts.explain import ExplainError, dispersion, explain, parse_slice
 
 
 def cells(rows: list[tuple[str, str, float]], column: str = "views") -> pd.DataFrame:
@@ -28,7 +29,8 @@ def test_pair_planted_segment_ranks_first_with_its_share_and_change() -> None:
     assert top.label() == "Android · source=ads"
     assert top.share == pytest.approx(1.0)  # all of the −64
     assert top.change == pytest.approx(-0.64)
-    assert top.score == pytest.approx(0.64)
+    # z² per unit of deviation against its share of the observed total: (36 − 100·336/400)² / (100 · 64)
+    assert top.score == pytest.approx(48**2 / (100 * 64))
     # the parents: 136 of 200 expected, all of the deviation, −32 % each
     parents = result.segments[1:3]
     assert [p.segment for p in parents] == [(("os", "Android"),), (("source", "ads"),)]
@@ -42,7 +44,8 @@ def test_single_dimension_drop_outranks_its_children_and_other_dimensions() -> N
     result = explain(now, BASE, "views", dimensions=("os", "source"), min_pair_expected=1)
     top = result.segments[0]
     assert top.segment == (("os", "Android"),)
-    assert (top.share, top.change, top.score) == (pytest.approx(1.0), pytest.approx(-0.5), pytest.approx(0.5))
+    # score: (100 − 200·300/400)² / (200 · 100), z² per unit of deviation
+    assert (top.share, top.change, top.score) == (pytest.approx(1.0), pytest.approx(-0.5), pytest.approx(0.125))
     # Android · ads carries half the deviation at −50 % (score 0.25 ≤ 1.25 × 0.5): the parent says it
     assert all(len(s.segment) == 1 for s in result.segments)
     # ads and organic each carry half of it at −25 %
@@ -180,3 +183,67 @@ def test_a_pair_that_is_most_of_its_parent_is_still_named_when_the_rest_did_not_
     ]
     assert result.segments[0].change == pytest.approx(-0.6)
     assert result.segments[1].change == pytest.approx(-0.54)
+
+
+def slotted(rows: list[tuple[str, str, list[float]]], column: str = "views") -> pd.DataFrame:
+    """Baseline cells per bucket: (source, city, [count in bucket 0, 1, …]) → rows with a ``slot`` column."""
+    return pd.DataFrame(
+        [(source, city, t, v) for source, city, values in rows for t, v in enumerate(values)],
+        columns=["source", "city", "slot", column],
+    )
+
+
+def test_a_small_noisy_segment_with_a_big_swing_does_not_outrank_the_segment_carrying_the_deviation() -> None:
+    """ads (40 %, steady) drops 25 % and carries ¾ of the deviation; Tver (4 %) drops 80 % but its views
+    jump between 10 and 70 from bucket to bucket (a few heavy users): a swing its noise explains."""
+    base = slotted([("ads", "Other", [400.0] * 12), ("organic", "Other", [560.0] * 12),
+                    ("organic", "Tver", [10.0, 70.0] * 6)])  # fmt: skip
+    now = pd.DataFrame([("ads", "Other", 300.0), ("organic", "Other", 560.0), ("organic", "Tver", 8.0)],
+                       columns=["source", "city", "views"])  # fmt: skip
+    kw = {"expected_total": 1000, "dimensions": ("source", "city"), "min_pair_expected": 1, "min_users": 0}
+    result = explain(now, base, "views", **kw)
+    top = result.segments[0]
+    assert top.segment == (("source", "ads"),)
+    assert (top.share, top.change) == (pytest.approx(100 / 132), pytest.approx(-0.25))  # output fields as before
+    tver = next(s for s in result.segments if s.segment == (("city", "Tver"),))
+    assert tver.change == pytest.approx(-0.8) and tver.score < top.score / 2
+    # without the buckets (a Poisson noise for every segment) Tver's −80 % would lead
+    poisson = explain(now, base.drop(columns="slot"), "views", **kw)
+    assert poisson.segments[0].segment == (("city", "Tver"),)
+
+
+def test_a_segment_whose_baseline_is_noisy_is_down_weighted() -> None:
+    """Two experiment groups of 100 views per bucket rise alike (+40 % and +35 %); group 1 swings 40 ↔ 160
+    from bucket to bucket, group 2 stays within ±5: group 2's rise is the surprise."""
+    rows = [(g, t, v) for t in range(12) for g, v in (("1", [40.0, 160.0][t % 2]), ("2", 100.0 + (t % 3 - 1) * 5),
+                                                       ("3", 800.0))]  # fmt: skip
+    base = pd.DataFrame(rows, columns=["exp_group", "slot", "views"])
+    now = pd.DataFrame([("1", 140.0), ("2", 135.0), ("3", 800.0)], columns=["exp_group", "views"])
+    kw = {"expected_total": 1000, "dimensions": ("exp_group",), "min_users": 0}
+    noisy = [s.segment for s in explain(now, base, "views", **kw).segments]
+    assert noisy[:2] == [(("exp_group", "2"),), (("exp_group", "1"),)]
+    flat = [s.segment for s in explain(now, base.drop(columns="slot"), "views", **kw).segments]
+    assert flat[:2] == [(("exp_group", "1"),), (("exp_group", "2"),)]  # the bigger swing, without the noise
+
+
+def test_dispersion_is_the_variance_to_mean_ratio_around_the_share_of_each_bucket() -> None:
+    # a segment at a fixed share of a moving total has no noise of its own (floored at Poisson's 1) …
+    steady = np.array([[10.0, 20.0, 30.0], [90.0, 180.0, 270.0]])
+    assert dispersion(steady, prior=0.0) == pytest.approx([1.0, 1.0])
+    # … one alternating 10 ↔ 30 around its share has its own variance, per bucket and per unit of its mean
+    noisy = np.array([[10.0, 30.0, 10.0, 30.0], [100.0, 100.0, 100.0, 100.0]])
+    phi = dispersion(noisy, prior=0.0)
+    share = 80 / 480
+    residual = noisy[0] - share * noisy.sum(axis=0)
+    assert phi[0] == pytest.approx((residual**2).sum() / 3 / 20)
+    assert phi[0] > 4 and dispersion(noisy, prior=2.0)[0] < phi[0]  # shrunk towards the pooled ratio
+
+
+def test_a_pair_whose_change_does_not_stand_out_from_its_parents_rest_is_not_listed() -> None:
+    """Android drops (ads −40 %, organic −10 % on 50 and 20 views): the pair's sharper drop is within the noise
+    of so few views (z ≈ 1.1 < 3), so Android leads; the margin rule alone would have listed the pair."""
+    base = cells([("Android", "ads", 50), ("Android", "organic", 20), ("iOS", "ads", 500), ("iOS", "organic", 300)])
+    now = cells([("Android", "ads", 30), ("Android", "organic", 18), ("iOS", "ads", 500), ("iOS", "organic", 300)])
+    kw = {"dimensions": ("os", "source"), "min_pair_expected": 1, "min_users": 0}
+    assert [s.segment for s in explain(now, base, "views", **kw).segments][:1] == [(("os", "Android"),)]
+    assert explain(now, base, "views", pair_z=0.0, **kw).segments[0].segment == (("os", "Android"), ("source", "ads"))

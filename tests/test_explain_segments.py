@@ -73,3 +73,15 @@ def test_messages_and_bad_metric(ch_client, planted: str) -> None:
     assert {"messages", "messenger_users"} <= set(current.columns) and current["messages"].sum() > 0
     with pytest.raises(ValueError, match="no segment cells"):
         load_cells(ch_client, "dau", BUCKET, source=planted)
+
+
+def test_baseline_by_slot_keeps_the_buckets_apart(ch_client, planted: str) -> None:
+    current, baseline = load_cells(ch_client, "views", BUCKET, source=planted, days=3, halfwidth=1)
+    current_s, slotted = load_cells(ch_client, "views", BUCKET, source=planted, days=3, halfwidth=1, by_slot=True)
+    assert slotted["slot"].nunique() == 9  # 12:45, 13:00, 13:15 on each of the 3 days before
+    assert slotted["views"].sum() == baseline["views"].sum()
+    assert current_s["views"].sum() == current["views"].sum()
+    # the explainer's output is the same cells summed: the observed and expected totals agree
+    a = explain(current, baseline, "views", expected_total=3000.0)
+    b = explain(current_s, slotted, "views", expected_total=3000.0)
+    assert (a.observed, a.expected) == (b.observed, b.expected)

@@ -14,15 +14,22 @@ volume allows, of a pair of dimensions (``os=Android · city=Moscow``):
 
 - ``share``  = (observed − expected) / (O − E): its part of the total deviation (1 = all of it);
 - ``change`` = observed / expected − 1: its own relative change;
-- ``score``  = share × |change| = (o − e)² / (e·|O − E|) for segments moving with the total, else 0:
-  the segment's χ² contribution per unit of deviation. A segment that *is* the anomaly scores its
-  magnitude; a bigger one that merely contains it is diluted (same share, smaller change); a smaller
-  one inside it carries only part of the deviation (smaller share, same change). So the planted
-  segment outranks both its parents and its children, and a uniform change ranks the largest
-  segments at the total's change (:attr:`Explanation.uniform`: the rest of the slice moved like the
-  top segment, at least half of its change — the message says so).
+- ``score``  = z² / |O − E| for segments moving with the total, else 0 — significance, not size
+  (Adtributor's surprise, weighed by the segment's own noise). z = (o − ŝ·O) / √(φ·e): the segment's
+  departure from its baseline share ŝ of the *observed* total (an error of the detector's expectation
+  moves every segment alike and drops out), over its noise: φ is the segment's dispersion (variance /
+  mean of its count per bucket around its share of each bucket's total, from the baseline buckets when
+  the baseline cells carry them in ``slot`` — :func:`feedpulse.alerts.segments.load_cells` with
+  ``by_slot`` — else 1, Poisson). Events come in per-user bursts, so a small segment's views scatter by
+  tens of percent: its big relative swing weighs what its noise allows, not what its size suggests. A
+  segment that *is* the anomaly outranks a bigger one that merely contains it (the same excess over more
+  noise) and a smaller one inside it (less excess); a uniform change ranks the largest segments at the
+  total's change (:attr:`Explanation.uniform`: the rest of the slice moved like the top segment, at
+  least half of its change — the message says so).
 - A pair is kept only when the rest of each single-dimension parent (parent minus pair) moved clearly
-  less than the pair (``pair_margin``): otherwise the parent says the same with fewer words.
+  less than the pair (``pair_margin``) *and* the pair's change stands out from that rest's by
+  ``pair_z`` standard errors (counts): otherwise the parent says the same with fewer words — a single
+  segment's change is spread over all its pairs, and by chance one of them always looks sharper.
 
 **Ratios** (CTR = likes / views). With weights ``w`` = each segment's share of views and rates
 ``r`` = its CTR (baseline ``0``, current ``1``; baseline rates rescaled so that the baseline CTR
@@ -31,7 +38,8 @@ equals the expected CTR), the change splits exactly into
     ΔCTR = Σ (w1 − w0)·(r0 − CTR0)  [mix: the audience changed]  +  Σ w1·(r1 − r0)  [rate: behaviour changed]
 
 per dimension; a segment's contribution is its two terms, ``share`` = contribution / ΔCTR, ``change``
-= r1 / r0 − 1, and the score as for counts (share × |change|). :attr:`Explanation.mix_rate` holds the
+= r1 / r0 − 1, and the score share × |change| (the Poisson χ² per unit of deviation; no noise model
+for ratios yet). :attr:`Explanation.mix_rate` holds the
 split along the top segment's dimension.
 """
 
@@ -56,6 +64,12 @@ MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume all
 # expected distinct users below which a segment is not ranked (when the cells count users): a segment's
 # events come in per-user bursts (≈ 17 views per feed user per bucket), so its noise is that of its users
 MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
+# Noise-aware ranking of count metrics (issue 17), chosen on the tuning seeds 7 and 42 (22 plants each):
+SLOT = "slot"  # baseline cells carrying their bucket here give each segment its own noise (dispersion)
+DISPERSION_PRIOR = 2.0  # buckets' worth of the pooled dispersion a segment's own estimate is shrunk towards
+ANCHOR = 0.0  # reference level of the z score: 0 = the observed total (share moves), 1 = the expectation
+UNIFORM_TIEBREAK = 1e-3  # weight of the plain χ² that orders segments when no share moved (a uniform change)
+PAIR_Z = 3.0  # a pair is listed only when its change stands out from the rest of each parent by ≥ 3σ
 USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "feed_users": "feed_users",
             "messages": "messenger_users", "messenger_users": "messenger_users"}  # fmt: skip
 # the rest of the slice moved at least 1/UNIFORM_MARGIN of the top segment's change ⇒ "about the same everywhere"
@@ -167,6 +181,9 @@ class _Cells:
 
     def __init__(self, current: pd.DataFrame, baseline: pd.DataFrame, dims: Sequence[str], columns: list[str]) -> None:
         both = pd.concat([current[list(dims)], baseline[list(dims)]], ignore_index=True)
+        # the baseline bucket of each baseline row (column ``slot``), for the segments' noise; −1 = none
+        self.slots = _slot_codes(baseline)
+        self.n_slots = int(self.slots.max()) + 1 if len(self.slots) else 0
         self.codes: dict[str, np.ndarray] = {}
         self.values: dict[str, np.ndarray] = {}
         for d in dims:
@@ -182,18 +199,36 @@ class _Cells:
         }
         self.n = n1 + n0
 
-    def aligned(self, dims: tuple[str, ...]) -> pd.DataFrame:
-        """Per segment of ``dims``: ``<column>_1`` (current) and ``<column>_0`` (baseline), zero where absent."""
+    def _key(self, dims: tuple[str, ...]) -> tuple[np.ndarray, int]:
         key = np.zeros(self.n, dtype=np.int64)
         size = 1
         for d in dims:
             key = key * len(self.values[d]) + self.codes[d]
             size *= len(self.values[d])
+        return key, size
+
+    def _present(self, key: np.ndarray, size: int) -> np.ndarray:
+        return np.flatnonzero(np.bincount(key, minlength=size) > 0)
+
+    def per_slot(self, dims: tuple[str, ...], column: str) -> np.ndarray:
+        """Baseline ``column`` per segment (rows, in :meth:`aligned`'s order) and baseline bucket (columns)."""
+        key, size = self._key(dims)
+        present = self._present(key, size)
+        base = self.weights[column][1]
+        rows = self.n - len(self.slots)
+        k, slots = key[rows:], self.slots
+        ok = slots >= 0
+        flat = np.bincount(k[ok] * self.n_slots + slots[ok], base[rows:][ok], size * self.n_slots)
+        return flat.reshape(size, self.n_slots)[present]
+
+    def aligned(self, dims: tuple[str, ...]) -> pd.DataFrame:
+        """Per segment of ``dims``: ``<column>_1`` (current) and ``<column>_0`` (baseline), zero where absent."""
+        key, size = self._key(dims)
         data = {}
         for column, (now, before) in self.weights.items():
             data[f"{column}_1"] = np.bincount(key, now, size)
             data[f"{column}_0"] = np.bincount(key, before, size)
-        present = np.flatnonzero(np.bincount(key, minlength=size) > 0)
+        present = self._present(key, size)
         parts, rest = [], present
         for d in reversed(dims):
             parts.append(self.values[d][rest % len(self.values[d])])
@@ -202,6 +237,36 @@ class _Cells:
         labels = list(zip(*parts, strict=True)) if len(dims) > 1 else list(parts[0])
         index = pd.Index(labels, tupleize_cols=False, dtype=object)
         return pd.DataFrame({k: v[present] for k, v in data.items()}, index=index)
+
+
+def _slot_codes(baseline: pd.DataFrame) -> np.ndarray:
+    """Codes 0…T−1 of the baseline rows' ``slot`` column (its buckets), or all −1 when it has none."""
+    if SLOT not in baseline.columns:
+        return np.full(len(baseline), -1, dtype=np.int64)
+    return pd.factorize(baseline[SLOT])[0].astype(np.int64)
+
+
+def dispersion(per_slot: np.ndarray, prior: float = DISPERSION_PRIOR) -> np.ndarray:
+    """Each segment's variance-to-mean ratio per bucket, from its baseline buckets (rows: segments,
+    columns: buckets), shrunk towards the pooled ratio.
+
+    The variance is that of the segment's count *around its share of each bucket's total*: the level of
+    the day and the hour moves every segment alike and is the detector's business, not the segment's
+    noise. Events come in per-user bursts, so a segment's count varies more than a Poisson count of its
+    mean (views: ≈ 17 per feed user per bucket); segments of heavy users vary most. ``prior`` buckets'
+    worth of the pooled ratio keeps a segment seen in few buckets from looking quiet by luck.
+    """
+    n_segments, n_slots = per_slot.shape
+    if n_slots < 2 or n_segments == 0:
+        return np.ones(n_segments)
+    totals = per_slot.sum(axis=0)
+    share = per_slot.sum(axis=1) / max(float(totals.sum()), 1e-12)
+    residual = per_slot - share[:, None] * totals[None, :]
+    variance = (residual**2).sum(axis=1) / (n_slots - 1)
+    mean = per_slot.sum(axis=1) / n_slots
+    pooled = float(variance.sum() / max(mean.sum(), 1e-12))
+    ratio = (variance + prior * pooled * mean) / np.maximum((1 + prior) * mean, 1e-12)
+    return np.maximum(ratio, 1.0)
 
 
 def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.ndarray:
@@ -216,6 +281,29 @@ def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.nd
 def _segment(dims: tuple[str, ...], key: object) -> Segment:
     values = key if isinstance(key, tuple) else (key,)
     return tuple((d, str(v)) for d, v in zip(dims, values, strict=True))
+
+
+def _surprise(
+    observed: np.ndarray, expected: np.ndarray, phi: np.ndarray, deviation: float, anchor: float
+) -> np.ndarray:
+    """The score of count segments: z² per unit of deviation for segments moving with the total, else 0.
+
+    z = (observed − reference) / √(φ · expected), with the reference the segment's baseline share of
+    ``anchor`` × the expected total + (1 − ``anchor``) × the observed one. At ``anchor`` = 0 the question is
+    "did the segment's *share* move?": an error of the detector's expectation shifts every segment alike
+    and drops out (a large segment no longer wins on the total's own miss), while a change confined to a
+    segment still moves its share. φ: the segment's dispersion (:func:`dispersion`), so a segment that
+    scatters by tens of percent from bucket to bucket needs a larger swing to rank.
+    """
+    level = anchor + (1 - anchor) * (1 + deviation / max(float(expected.sum()), 1e-12))
+    residual = observed - expected * level
+    noise = np.maximum(phi * expected, 1e-12)
+    z2 = np.where(residual * deviation > 0, residual**2 / noise, 0.0)
+    # a change alike everywhere moves no share: the plain χ² (vs the expectation) then orders the segments,
+    # largest first, far below any segment whose share moved
+    plain = (observed - expected) ** 2 / noise
+    moving = (observed - expected) * deviation > 0
+    return np.where(moving, np.maximum(z2, UNIFORM_TIEBREAK * plain) / abs(deviation), 0.0)
 
 
 def _score(share: np.ndarray, change: np.ndarray) -> np.ndarray:
@@ -240,7 +328,10 @@ def _count_segments(
     min_expected: float,
     min_pair_expected: float,
     users: tuple[str | None, float] = (None, 0.0),
+    noise: tuple[float, float] = (0.0, 1.0),
+    phis: dict[Segment, float] | None = None,
 ) -> list[SegmentChange]:
+    prior, anchor = noise
     out = []
     for dims in groups:
         frame = cells.aligned(dims)
@@ -250,10 +341,14 @@ def _count_segments(
         keep = (expected >= max(floor, 1e-9)) & _users_ok(frame, *users)
         share = (observed - expected) / deviation
         change = observed / np.where(keep, expected, 1.0) - 1
-        score = _score(share, change)
+        phi = dispersion(cells.per_slot(dims, metric), prior)
+        score = _surprise(observed, expected, phi, deviation, anchor)
         for i in np.flatnonzero(keep & ((score > 0) | (len(dims) == 1))):
-            out.append(SegmentChange(_segment(dims, frame.index[i]), float(observed[i]), float(expected[i]),
+            segment = _segment(dims, frame.index[i])
+            out.append(SegmentChange(segment, float(observed[i]), float(expected[i]),
                                      float(share[i]), float(change[i]), float(score[i])))  # fmt: skip
+            if phis is not None:
+                phis[segment] = float(phi[i])
     return out
 
 
@@ -336,10 +431,25 @@ def _moved_alike(total: SegmentChange, ranked: list[SegmentChange], margin: floa
     return rest is not None and rest * top.change > 0 and abs(rest) * margin >= abs(top.change)
 
 
-def _prune_pairs(segments: list[SegmentChange], margin: float, floor: float) -> list[SegmentChange]:
+def _stands_out(parent: SegmentChange, pair: SegmentChange, phi: float) -> float:
+    """z of the pair's change against the rest of the parent's (counts): how surely the pair moved more."""
+    rest = parent.expected - pair.expected
+    if rest <= 0 or pair.expected <= 0:
+        return -math.inf
+    rest_change = (parent.observed - pair.observed) / rest - 1
+    noise = math.sqrt(phi * (1 / pair.expected + 1 / rest))
+    return (pair.change - rest_change) * math.copysign(1.0, pair.change) / noise
+
+
+def _prune_pairs(
+    segments: list[SegmentChange], margin: float, floor: float,
+    phis: dict[Segment, float] | None = None, pair_z: float = 0.0,
+) -> list[SegmentChange]:  # fmt: skip
     """Keep a pair only where it *is* the change within each parent: the rest of the parent (parent minus
-    pair) moved less than ``1 / margin`` of the pair's change. Where the rest moved alike, the parent says
-    the same with fewer words (a single segment's change is spread over all its pairs)."""
+    pair) moved less than ``1 / margin`` of the pair's change and (counts, ``phis`` given) the pair's change
+    exceeds the rest's by ``pair_z`` standard errors. Where the rest moved alike, the parent says the same
+    with fewer words (a single segment's change is spread over all its pairs, and with few events per pair
+    one of them always looks sharper by chance)."""
     singles = {s.segment: s for s in segments if len(s.segment) == 1}
     kept = []
     for s in segments:
@@ -348,6 +458,11 @@ def _prune_pairs(segments: list[SegmentChange], margin: float, floor: float) -> 
                 _complement_change(singles[(part,)], s, floor) if (part,) in singles else None for part in s.segment
             ]
             if any(r is None or (r * s.change > 0 and abs(r) * margin >= abs(s.change)) for r in rests):
+                continue
+            if phis is not None and any(
+                _stands_out(singles[(part,)], s, max(phis.get((part,), 1.0), phis.get(s.segment, 1.0))) < pair_z
+                for part in s.segment
+            ):
                 continue
         kept.append(s)
     return kept
@@ -367,6 +482,9 @@ def explain(
     pair_margin: float = PAIR_MARGIN,
     limit: int = 10,
     min_users: float = MIN_USERS,
+    dispersion_prior: float = DISPERSION_PRIOR,
+    anchor: float = ANCHOR,
+    pair_z: float = PAIR_Z,
 ) -> Explanation:
     """Rank the segments of ``slice_label`` that explain ``metric``'s deviation (see the module doc).
 
@@ -397,8 +515,10 @@ def explain(
         return Explanation(metric, observed, expected)
     cells = _Cells(current, baseline, dims, cell_columns)
     scale = expected / base_total
-    segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected, users)
-    ranked = _rank(segments, pair_margin, min_expected, limit)
+    phis: dict[Segment, float] = {}
+    segments = _count_segments(cells, metric, groups, scale, deviation, min_expected, min_pair_expected, users,
+                               (dispersion_prior, anchor), phis)  # fmt: skip
+    ranked = _rank(segments, pair_margin, min_expected, limit, phis, pair_z)
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1 if expected else math.nan, 0.0)
     uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)
     return Explanation(metric, observed, expected, ranked, uniform=uniform)
@@ -436,7 +556,10 @@ def _explain_ratio(
     return Explanation(metric, observed, expected, ranked, splits.get(lead) if lead else None, uniform)
 
 
-def _rank(segments: list[SegmentChange], pair_margin: float, floor: float, limit: int) -> list[SegmentChange]:
-    kept = [s for s in _prune_pairs(segments, pair_margin, floor) if s.score > 0]
+def _rank(
+    segments: list[SegmentChange], pair_margin: float, floor: float, limit: int,
+    phis: dict[Segment, float] | None = None, pair_z: float = 0.0,
+) -> list[SegmentChange]:  # fmt: skip
+    kept = [s for s in _prune_pairs(segments, pair_margin, floor, phis, pair_z) if s.score > 0]
     kept.sort(key=lambda s: (-s.score, len(s.segment), s.segment))
     return kept[:limit]

@@ -149,7 +149,7 @@ def judge(
     evaluation = Detector(metric, config.detector).evaluate(history, bucket, volume=volume, users=users)
     current, baseline = load_cells(
         client, plant.metric, plant.bucket, source=database, days=baseline_days,
-        halfwidth=config.detector.slot_halfwidth,
+        halfwidth=config.detector.slot_halfwidth, by_slot=True,
     )  # fmt: skip
     result = explain(current, baseline, plant.metric, expected_total=evaluation.expected)
     deviation = result.observed - evaluation.expected

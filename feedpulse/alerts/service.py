@@ -159,7 +159,7 @@ def explain_notification(
         if table not in cells:
             cells[table] = segments.load_cells(
                 client, evaluation.metric, notification.bucket, source=source,
-                days=tuning.history_days, halfwidth=tuning.slot_halfwidth,
+                days=tuning.history_days, halfwidth=tuning.slot_halfwidth, by_slot=True,
             )  # fmt: skip
         current, baseline = cells[table]
         out[evaluation.metric] = explain(
