@@ -1,6 +1,6 @@
-"""Alerts end to end: simulated data with a drop injected into one segment (Android) → sensor tick →
-alert run → message naming the segment first, with one chart per metric in the Telegram double; and
-no message on clean data."""
+"""Alerts end to end: simulated data with a drop injected into one segment (Android users from ads, as in the
+demo) → sensor tick → alert run → message naming the segment first, with one chart per metric in the Telegram
+double; and no message on clean data."""
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ DROP_START = dt.datetime.combine(DAY, dt.time(19, 0))
 ANOMALIES = parse_anomalies(
     [
         {
-            "name": "android views drop",
+            "name": "views drop of Android users from ads (the demo's anomaly)",
             "metric": "views",
             "start": f"{DROP_START:%Y-%m-%d %H:%M}",
             "duration": "1h",
             "change": -0.8,
-            "segment": {"os": "Android"},
+            "segment": {"os": "Android", "source": "ads"},
         }
     ]
 )
@@ -109,7 +109,7 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     assert "views" in text and "total" in text and "%" in text
     # issue 17: the planted segment is named first, and the views chart travels with the message
     where = [line for line in text.splitlines() if line.startswith("Где:")]
-    assert where and where[0].startswith("Где: Android —"), text
+    assert where and where[0].startswith("Где: Android · source=ads —"), text
     files = list(photos[0].files.values())
     assert len(files) == len(metrics) and all(f[1][:4] == b"\x89PNG" for f in files)
     assert any(name.startswith("views-total") for name, *_ in files), [f[0] for f in files]
