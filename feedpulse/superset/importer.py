@@ -1,7 +1,8 @@
 """Import the dashboards YAML into a running Superset through its REST API, idempotently.
 
-Superset's import (``POST /api/v1/dashboard/import/`` with ``overwrite=true``) creates or updates
-objects by uuid but never deletes. So after importing, the objects this project manages
+Superset's imports (``POST /api/v1/<kind>/import/`` with ``overwrite=true``) create or update
+objects by uuid but never delete, and each overwrites only its own kind: the bundle is posted to
+the database, dataset, chart and dashboard endpoints in that order. So after importing, the objects this project manages
 (``is_managed_externally``, see :mod:`feedpulse.superset.spec`) whose uuid is no longer in the YAML
 are deleted: charts first, then dashboards, then datasets of the project's database.
 """
@@ -79,10 +80,10 @@ class Api:
     def delete(self, resource: str, object_id: int) -> None:
         self._call("DELETE", f"/api/v1/{resource}/{object_id}")
 
-    def import_dashboards(self, archive: bytes, passwords: dict[str, str]) -> None:
+    def import_bundle(self, resource: str, archive: bytes, passwords: dict[str, str]) -> None:
         self._call(
             "POST",
-            "/api/v1/dashboard/import/",
+            f"/api/v1/{resource}/import/",
             files={"formData": ("feedpulse.zip", archive, "application/zip")},
             data={"overwrite": "true", "passwords": json.dumps(passwords)},
         )
@@ -128,8 +129,10 @@ def run(
     wanted = spec.load(directory)
     credentials = admin or home.admin()
     api = Api(url or home.base_url(), credentials.username, credentials.password)
-    archive, passwords = spec.bundle(wanted, connection or connection_from_env())
-    api.import_dashboards(archive, passwords)
+    target = connection or connection_from_env()
+    for kind in spec.IMPORT_KINDS:  # database, datasets, charts, dashboards: each overwrites its own kind
+        archive, passwords = spec.bundle(wanted, target, kind)
+        api.import_bundle(kind, archive, passwords)
     deleted: dict[str, list[str]] = {}
     for resource, rows in stale(api, wanted).items():  # charts before dashboards before datasets
         for row in rows:

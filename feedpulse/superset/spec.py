@@ -91,6 +91,8 @@ def load(directory: Path) -> Spec:
         path.stem: yaml.safe_load(path.read_text()) for path in sorted((directory / "dashboards").glob("*.yaml"))
     }
     spec = Spec(database, datasets, dashboards)
+    for key, data in datasets.items():
+        _check_dataset(key, data)
     for key, board in dashboards.items():
         _check_dashboard(spec, key, board)
     return spec
@@ -98,6 +100,16 @@ def load(directory: Path) -> Spec:
 
 class SpecError(ValueError):
     """The dashboards YAML is inconsistent; the message names the place."""
+
+
+def _check_dataset(key: str, data: dict[str, Any]) -> None:
+    # ClickHouse resolves a SELECT alias anywhere in the query: a metric labelled `views` next to
+    # `if(sum(views) = 0, …)` puts an aggregate inside an aggregate (Code 184).
+    clashes = sorted(set(data.get("metrics") or {}) & set(data["columns"]))
+    if clashes:
+        raise SpecError(f"dataset {key}: metrics named like columns {clashes} (ClickHouse would read the alias)")
+    if data.get("time_column") and data["time_column"] not in data["columns"]:
+        raise SpecError(f"dataset {key}: time_column {data['time_column']!r} is not among its columns")
 
 
 def _check_dashboard(spec: Spec, key: str, board: dict[str, Any]) -> None:
@@ -431,10 +443,17 @@ def dashboard_yaml(board_key: str, board: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bundle(spec: Spec, connection: Connection) -> tuple[bytes, dict[str, str]]:
-    """The import ZIP (Superset's export layout) and the ``passwords`` field that goes with it."""
+# Superset's import endpoints and the metadata type each one checks. Each command overwrites only
+# its own kind (the dashboard import keeps existing charts, datasets and databases as they are), so
+# the importer posts the same bundle to each in dependency order.
+IMPORT_KINDS = {"database": "Database", "dataset": "SqlaTable", "chart": "Slice", "dashboard": "Dashboard"}
+
+
+def bundle(spec: Spec, connection: Connection, kind: str = "dashboard") -> tuple[bytes, dict[str, str]]:
+    """The import ZIP (Superset's export layout) for one import endpoint, and the ``passwords`` field
+    that goes with it."""
     files: dict[str, Any] = {
-        "metadata.yaml": {"version": VERSION, "type": "Dashboard", "timestamp": "2026-01-01T00:00:00+00:00"},
+        "metadata.yaml": {"version": VERSION, "type": IMPORT_KINDS[kind], "timestamp": "2026-01-01T00:00:00+00:00"},
         "databases/feedpulse.yaml": database_yaml(spec, connection),
     }
     for key in spec.datasets:
