@@ -132,6 +132,9 @@ def _check_dashboard(spec: Spec, key: str, board: dict[str, Any]) -> None:
         if chart["type"] not in VIZ:
             raise SpecError(f"dashboard {key}, chart {name}: unknown type {chart['type']!r} (one of {sorted(VIZ)})")
     for flt in board.get("filters", []):
+        unknown = sorted(set(flt.get("exclude", [])) - set(charts))
+        if unknown:
+            raise SpecError(f"dashboard {key}, filter {flt['key']}: excludes charts it does not define: {unknown}")
         if flt["type"] == "select" and flt["dataset"] not in spec.datasets:
             raise SpecError(f"dashboard {key}, filter {flt['key']}: unknown dataset {flt['dataset']!r}")
 
