@@ -306,7 +306,10 @@ def chart_params(spec: Spec, chart: dict[str, Any]) -> dict[str, Any]:
             table_timestamp_format="smart_date",
             server_pagination=False,
             show_cell_bars=True,
-            column_config={m: {"d3NumberFormat": number_format} for m in chart["metrics"]},
+            # Each column in its metric's own format (counts and a ratio side by side).
+            column_config={
+                m: {"d3NumberFormat": (dataset["metrics"][m].get("format") or number_format)} for m in chart["metrics"]
+            },
         )
     elif kind == "pie":
         params.update(
