@@ -222,13 +222,15 @@ def big_number(page, title: str) -> int:
 
 def test_dau_equals_the_mart_and_the_os_filter_requeries(superset, browser, marts):
     row = marts.query(
-        "SELECT app_dau, app_dau_ios FROM analytics.app_daily_metrics WHERE event_date = {d:Date}",
+        "SELECT app_dau, app_dau_ios, new_users FROM analytics.app_daily_metrics WHERE event_date = {d:Date}",
         parameters={"d": LAST_DAY},
     ).result_rows
-    app_dau, app_dau_ios = row[0]
-    assert 0 < app_dau_ios < app_dau
+    app_dau, app_dau_ios, new_users = row[0]
+    assert 0 < app_dau_ios < app_dau and new_users > 0
     open_dashboard(browser, superset["url"], "feedpulse-audience")
     assert big_number(browser, "DAU (latest day)") == app_dau
+    # A first event's day in the data's timezone, as the mart counts it (the session runs in UTC).
+    assert big_number(browser, "New users (latest day)") == new_users
 
     browser.locator("#NATIVE_FILTER-audience-os").click()
     browser.keyboard.type("iOS")

@@ -58,9 +58,11 @@ class Connection:
         """The SQLAlchemy URI with the password masked as Superset's export does; the real one
         travels beside the bundle in the import request's ``passwords``."""
         mask = ":XXXXXXXXXX" if self.password else ""
-        scheme = "clickhousedb"
-        query = "?secure=true" if self.secure else ""
-        return f"{scheme}://{quote(self.user, safe='')}{mask}@{self.host}:{self.port}/{database}{query}"
+        # Superset draws time axes in UTC and writes time filters as naive literals: with the session
+        # in UTC, a literal means the same wall time as the datasets' wall-clock-as-UTC columns
+        # (datasets.yaml, metrics_15min), and a Date on a daily axis is midnight UTC, not the eve.
+        query = "?session_timezone=UTC" + ("&secure=true" if self.secure else "")
+        return f"clickhousedb://{quote(self.user, safe='')}{mask}@{self.host}:{self.port}/{database}{query}"
 
 
 @dataclass
