@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 DEMO_DAYS ?= 35
 DEMO_SCALE ?= 1
 
-.PHONY: setup chromium manifest demo test lint bench conformance localhouse-stop clean
+.PHONY: setup chromium manifest demo test lint bench conformance localhouse-stop clean superset superset-venv superset-stop
 
 setup: $(BIN)/.installed chromium
 
@@ -105,9 +105,36 @@ conformance: setup
 	@test -d "$(CONFORMANCE_MIRROR)" || { echo "fetch ClickHouse/clickhouse-connect and set CONFORMANCE_MIRROR"; exit 2; }
 	$(CONFORMANCE_SCRIPT) $(CONFORMANCE_MIRROR) $(CONFORMANCE_ARGS)
 
+# Superset (issue 18) in its own venv: its pins (SQLAlchemy 1.4, pandas 2.1) cannot share .venv.
+# Installed with Superset's pinned set as constraints (dashboards/superset/constraints.txt says why).
+# `make superset` installs, configures ($(FEEDPULSE_HOME)/superset: sqlite metadata, SECRET_KEY made
+# once, admin from FEEDPULSE_SUPERSET_ADMIN/FEEDPULSE_SUPERSET_PASSWORD or a generated password shown
+# once), starts it on 127.0.0.1:8088 and imports dashboards/superset/ against CLICKHOUSE_* (default:
+# the local endpoint, started here). `feedpulse superset start|stop|status|import` afterwards.
+SUPERSET_VENV ?= .venv-superset
+export FEEDPULSE_SUPERSET_VENV ?= $(CURDIR)/$(SUPERSET_VENV)
+SUPERSET_REQUIREMENTS := dashboards/superset/requirements.txt dashboards/superset/constraints.txt
+
+superset-venv: $(SUPERSET_VENV)/.installed
+
+$(SUPERSET_VENV)/.installed: $(SUPERSET_REQUIREMENTS)
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet -r dashboards/superset/requirements.txt -c dashboards/superset/constraints.txt
+	touch $@
+
+superset: setup superset-venv
+	$(BIN)/feedpulse superset setup
+	@if [ -z "$$CLICKHOUSE_HOST" ]; then $(BIN)/feedpulse localhouse start; fi
+	$(BIN)/feedpulse superset start
+	$(BIN)/feedpulse superset import
+
+superset-stop:
+	-$(BIN)/feedpulse superset stop
+
 localhouse-stop:
 	-kill $$(cat $(FEEDPULSE_HOME)/live.pid 2>/dev/null) 2>/dev/null; rm -f $(FEEDPULSE_HOME)/live.pid
 	-$(BIN)/feedpulse localhouse stop
 
-clean: localhouse-stop
-	rm -rf $(VENV) .feedpulse dbt_project/target dbt_project/logs
+clean: superset-stop localhouse-stop
+	rm -rf $(VENV) $(SUPERSET_VENV) .feedpulse dbt_project/target dbt_project/logs

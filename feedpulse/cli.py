@@ -10,6 +10,7 @@ from feedpulse.doctor import doctor_command
 from feedpulse.experiments.cli import app as experiment_app
 from feedpulse.localhouse.cli import app as localhouse_app
 from feedpulse.simulator.cli import simulate_command
+from feedpulse.superset.cli import app as superset_app
 
 app = typer.Typer(
     help="feedpulse: product analytics for a news-feed + messenger app on ClickHouse.",
@@ -21,6 +22,7 @@ app.command("simulate", help="Fill the source event tables with realistic simula
 app.add_typer(experiment_app, name="experiment", help="A/A test of the splitting system and A/B analysis of CTR.")
 register_silences(alerts_app)
 app.add_typer(alerts_app, name="alerts", help="15-minute anomaly alerts: evaluate the detector, silences.")
+app.add_typer(superset_app, name="superset", help="Superset dashboards over the marts: setup, start, stop, import.")
 app.command(
     "doctor",
     help="Check the environment: ClickHouse connection, version, permissions, source tables, Telegram, chromium, dbt.",

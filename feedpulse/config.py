@@ -20,6 +20,7 @@ fails with the variable's name instead of deep inside a run.
   host means the embedded default: the local chDB endpoint, started on demand.
 - ``TELEGRAM_BOT_TOKEN``/``TELEGRAM_CHAT_ID``/``TELEGRAM_API_URL``: see feedpulse.telegram.client.
 - ``BROWSER_PATH``: the Chromium kaleido renders charts with (default: found on PATH).
+- ``FEEDPULSE_SUPERSET_ADMIN``/``PASSWORD``/``PORT``/``VENV``: the local Superset (feedpulse.superset.home).
 """
 
 from __future__ import annotations

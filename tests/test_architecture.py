@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "reports": FOUNDATION | {"charts", "telegram"},
     "alerts": FOUNDATION | {"charts", "telegram"},
     "experiments": FOUNDATION | {"charts", "telegram"},
+    "superset": {"config"},
 }
 # Edges allowed for one module only, with the reason.
 EXCEPTIONS = {
