@@ -47,6 +47,10 @@ DEMO_LAST := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-1 day" +
 DEMO_TODAY := $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date +%F)
 DEMO_DATE = $(shell TZ=$${FEEDPULSE_TIMEZONE:-Europe/Moscow} date -d "-$(1) days" +%F)
 export FEEDPULSE_EXPERIMENTS ?= $(FEEDPULSE_HOME)/experiments.yaml
+# `make demo SUPERSET=1`: also Superset (make superset) on the demo's marts, and reports and alerts
+# link into its dashboards (FEEDPULSE_SUPERSET_URL) instead of the static page.
+SUPERSET ?= 0
+DEMO_LINKS := $(if $(filter 1,$(SUPERSET)),FEEDPULSE_SUPERSET_URL=http://127.0.0.1:$(or $(FEEDPULSE_SUPERSET_PORT),8088))
 
 demo: setup manifest $(DAGSTER_HOME)/dagster.yaml
 	sed -e 's/@AA_START@/$(call DEMO_DATE,14)/' -e 's/@AA_END@/$(call DEMO_DATE,8)/' \
@@ -59,8 +63,9 @@ demo: setup manifest $(DAGSTER_HOME)/dagster.yaml
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
 	  --select '$(ETL_GROUPS)' --partition-range '$(DEMO_FIRST)...$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-backfill.log 2>&1 \
 	  || { tail -40 $(FEEDPULSE_HOME)/demo-backfill.log; exit 1; }
+	@if [ "$(SUPERSET)" = "1" ]; then $(MAKE) --no-print-directory superset; fi
 	@echo "feed and app reports for $(DEMO_LAST) (outbox without TELEGRAM_BOT_TOKEN) and the dashboard"
-	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
+	$(DEMO_LINKS) FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
 	  --select 'reports/feed_report,reports/app_report' --partition '$(DEMO_LAST)' > $(FEEDPULSE_HOME)/demo-reports.log 2>&1 \
 	  || { tail -40 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
 	FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster asset materialize -m orchestration.definitions \
@@ -78,7 +83,7 @@ demo: setup manifest $(DAGSTER_HOME)/dagster.yaml
 	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
 	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): a views drop injected into Android users from ads makes anomaly_sensor alert (the message names the segment)"
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
-	$(VENV_PATH) FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
+	$(VENV_PATH) $(DEMO_LINKS) FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: lint manifest

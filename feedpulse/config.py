@@ -71,12 +71,22 @@ class Settings(BaseModel):
     alerts_config: Path | None = Field(default=None, alias="FEEDPULSE_ALERTS_CONFIG")
     experiments: Path | None = Field(default=None, alias="FEEDPULSE_EXPERIMENTS")
     dashboard_url: str | None = Field(default=None, alias="FEEDPULSE_DASHBOARD_URL")
+    superset_url: str | None = Field(default=None, alias="FEEDPULSE_SUPERSET_URL")
     language: Lang = Field(default=DEFAULT_LANG, alias="FEEDPULSE_LANGUAGE")
     dbt_target: str | None = Field(default=None, alias="FEEDPULSE_DBT_TARGET")
     clickhouse_cluster: str | None = Field(default=None, alias="CLICKHOUSE_CLUSTER")
     dbt_manifest_dir: Path | None = Field(default=None, alias="FEEDPULSE_DBT_MANIFEST_DIR")
     browser_path: str | None = Field(default=None, alias="BROWSER_PATH")
     report_why_threshold: float = Field(default=0.1, alias="FEEDPULSE_REPORT_WHY_THRESHOLD")
+
+    @field_validator("superset_url")
+    @classmethod
+    def _superset_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:8088, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("source_database")
     @classmethod

@@ -6,12 +6,14 @@ double; and no message on clean data."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from feedpulse.simulator.anomalies import parse_anomalies
+from feedpulse.superset import links
 from tests.conftest import DATA_TODAY
 from tests.telegram_double import telegram_double  # noqa: F401
 
@@ -77,6 +79,7 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
 
     monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
     monkeypatch.setattr("feedpulse.alerts.service.SentLog", lambda: SentLog(tmp_path / "sent.sqlite"))
+    monkeypatch.setenv("FEEDPULSE_SUPERSET_URL", "https://bi.example.com")  # issue 18: links into Superset
     now = DROP_START + dt.timedelta(minutes=35)  # bucket 19:15 complete after the 5-minute delay
     result, cursor = tick(monkeypatch, now)
     assert isinstance(result, list) and result, f"no run requested: {result}"
@@ -110,6 +113,9 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     # issue 17: the planted segment is named first, and the views chart travels with the message
     where = [line for line in text.splitlines() if line.startswith("Где:")]
     assert where and where[0].startswith("Где: Android · source=ads —"), text
+    # the link opens Superset's 15-minute dashboard on this slice (total) and the bucket's day
+    link = links.alert_link("total", DROP_START + dt.timedelta(minutes=15))
+    assert link.startswith("https://bi.example.com/superset/dashboard/feedpulse-15min/") and link in html.unescape(text)
     files = list(photos[0].files.values())
     assert len(files) == len(metrics) and all(f[1][:4] == b"\x89PNG" for f in files)
     assert any(name.startswith("views-total") for name, *_ in files), [f[0] for f in files]

@@ -71,11 +71,24 @@ def test_valid_templates_render_and_the_outside_dashboard_url_is_used_as_is() ->
     )
     assert config.repeat_interval == dt.timedelta(minutes=90)
     assert history_window(config) > dt.timedelta(0)  # the call that raised StopIteration on `metrics: {}`
-    links = config.metrics["views"].links("os:iOS", T0, dashboard_url="file:///home/a/{odd}/index.html")
+    links = config.metrics["views"].links("os:iOS", T0, fallback_url="file:///home/a/{odd}/index.html")
     assert links == {
         "chart": "https://g/d?m=views&s=os:iOS&t=2026-11-20T12:00&x={literal}",
         "dashboard": "file:///home/a/{odd}/index.html",  # FEEDPULSE_DASHBOARD_URL is not a template
     }
+
+
+def test_the_files_dashboard_template_is_rendered_and_the_metrics_own_wins() -> None:
+    config = parse_config(
+        {
+            "dashboard_url": "https://d/all?m={metric}&s={slice}",
+            "metrics": {"views": {}, "likes": {"dashboard_url": "https://d/likes?b={bucket}"}},
+        }
+    )
+    views = config.metrics["views"].links("os:iOS", T0, config.dashboard_url, "https://superset/x")
+    likes = config.metrics["likes"].links("total", T0, config.dashboard_url, "https://superset/x")
+    assert views == {"dashboard": "https://d/all?m=views&s=os:iOS"}  # was passed on unrendered
+    assert likes == {"dashboard": "https://d/likes?b=2026-11-20T12:00"}
 
 
 def test_shipped_config_still_loads() -> None:

@@ -130,6 +130,17 @@ def test_app_report_numbers_equal_the_mart(marts):
     assert len(content.figures) == 4
 
 
+def test_report_links_to_superset_when_set_else_to_the_given_page(marts, monkeypatch):
+    import html as html_lib
+
+    monkeypatch.delenv("FEEDPULSE_SUPERSET_URL", raising=False)
+    assert 'href="file:///tmp/dash.html"' in build("app", marts, DAY, "en", "file:///tmp/dash.html").html
+    monkeypatch.setenv("FEEDPULSE_SUPERSET_URL", "https://bi.example.com")
+    page = html_lib.unescape(build("app", marts, DAY, "en", "file:///tmp/dash.html").html)
+    assert 'href="https://bi.example.com/superset/dashboard/feedpulse-audience/?native_filters=' in page
+    assert "file:///tmp/dash.html" not in page
+
+
 def test_missing_day_fails_and_sends_nothing(marts, telegram_double, tmp_path):
     settings = telegram_double.settings(["42"])
     with pytest.raises(ReportDataMissing, match="daily ETL has not run"):

@@ -160,17 +160,25 @@ class MetricConfig(_Strict):
         dimension = slice_label.split(":", 1)[0]
         return self.owners.get(slice_label) or self.owners.get(dimension) or self.owners.get("default")
 
-    def links(self, slice_label: str, bucket: dt.datetime, dashboard_url: str | None = None) -> dict[str, str]:
+    def links(
+        self,
+        slice_label: str,
+        bucket: dt.datetime,
+        dashboard_template: str | None = None,
+        fallback_url: str | None = None,
+    ) -> dict[str, str]:
         """Rendered ``chart_url`` / ``dashboard_url`` templates (``{metric}``, ``{slice}``, ``{bucket}``,
-        checked at load); ``dashboard_url`` — the fallback from outside the config — is used as it is."""
+        checked at load): the metric's own, else ``dashboard_template`` (the file's), else
+        ``fallback_url`` — a finished link from outside the config — as it is."""
         values = {"metric": self.name, "slice": slice_label, "bucket": bucket.strftime("%Y-%m-%dT%H:%M")}
         out = {}
         if self.chart_url:
             out["chart"] = self.chart_url.format(**values)
-        if self.dashboard_url:
-            out["dashboard"] = self.dashboard_url.format(**values)
-        elif dashboard_url:
-            out["dashboard"] = dashboard_url
+        template = self.dashboard_url or dashboard_template
+        if template:
+            out["dashboard"] = template.format(**values)
+        elif fallback_url:
+            out["dashboard"] = fallback_url
         return out
 
 

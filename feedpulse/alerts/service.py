@@ -29,6 +29,7 @@ from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
 from feedpulse.config import DEFAULT_SOURCE_DATABASE, language
+from feedpulse.superset.links import alert_link
 from feedpulse.telegram import (
     MEDIA_GROUP_MAX,
     Delivery,
@@ -207,7 +208,10 @@ def send(
     owners = [config.metrics[e.metric].owner(e.slice) for e in evaluations if e.metric in config.metrics]
     ranked = by_abs_z(evaluations)
     lead = ranked[0]
-    links = config.metrics[lead.metric].links(lead.slice, notification.bucket, config.dashboard_url or dashboard_url)
+    # The metric's own template, else the file's, else Superset's 15-minute dashboard on this slice and
+    # day (FEEDPULSE_SUPERSET_URL), else the static page.
+    fallback = alert_link(lead.slice, notification.bucket) or dashboard_url
+    links = config.metrics[lead.metric].links(lead.slice, notification.bucket, config.dashboard_url, fallback)
     explanations = explain_notification(client, config, notification, source=source) if explain_causes else {}
     html = alert_html(notification, owners=[o for o in owners if o], links=links, lang=lang, explanations=explanations)
     # one chart per metric in the message, the one with the largest |z| first (a media group from two)

@@ -19,6 +19,7 @@ from feedpulse.i18n import DEFAULT_LANG, Lang, check_lang
 from feedpulse.reports.builders import ReportContent, app_report, feed_report
 from feedpulse.reports.data import load_app_series, load_feed_series
 from feedpulse.reports.why import why_lines
+from feedpulse.superset.links import report_link
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
 
 ReportKind = Literal["feed", "app"]
@@ -68,7 +69,9 @@ def build(
         except Exception as exc:  # the figures matter more than their explanation
             log.warning("%s report for %s: no 'why' lines (%s)", kind, day, exc)
     builder = feed_report if kind == "feed" else app_report
-    return builder(series, lang=lang, dashboard_url=dashboard_url, why=why)
+    # Superset's dashboard over the weeks ending the day when FEEDPULSE_SUPERSET_URL is set, else the given page.
+    link = report_link(kind, day) or dashboard_url
+    return builder(series, lang=lang, dashboard_url=link, why=why)
 
 
 def render(content: ReportContent, renderer: ChartRenderer | None = None) -> list[Image]:

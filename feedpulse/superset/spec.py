@@ -38,6 +38,10 @@ VIZ = {
     "pie": "pie",
 }
 TIMESERIES = {"line", "bar", "area"}
+FILTER_KEYS = {
+    "time": {"key", "type", "name", "description", "exclude", "default"},
+    "select": {"key", "type", "name", "description", "exclude", "default", "dataset", "column", "required", "multi"},
+}
 
 
 def object_uuid(kind: str, key: str) -> str:
@@ -110,6 +114,13 @@ def _check_dataset(key: str, data: dict[str, Any]) -> None:
     clashes = sorted(set(data.get("metrics") or {}) & set(data["columns"]))
     if clashes:
         raise SpecError(f"dataset {key}: metrics named like columns {clashes} (ClickHouse would read the alias)")
+    for name, metric in (data.get("metrics") or {}).items():
+        # An unquoted `sumIf(a, b)` in a YAML flow mapping is cut at its comma: `sumIf(a`.
+        expression = str(metric.get("expression", ""))
+        if not expression or expression.count("(") != expression.count(")"):
+            raise SpecError(
+                f"dataset {key}, metric {name}: expression {expression!r} is empty or unbalanced (quote it)"
+            )
     if data.get("time_column") and data["time_column"] not in data["columns"]:
         raise SpecError(f"dataset {key}: time_column {data['time_column']!r} is not among its columns")
 
@@ -134,6 +145,13 @@ def _check_dashboard(spec: Spec, key: str, board: dict[str, Any]) -> None:
         if chart["type"] not in VIZ:
             raise SpecError(f"dashboard {key}, chart {name}: unknown type {chart['type']!r} (one of {sorted(VIZ)})")
     for flt in board.get("filters", []):
+        extra = sorted(set(flt) - FILTER_KEYS[flt.get("type", "")]) if flt.get("type") in FILTER_KEYS else None
+        if extra is None:
+            raise SpecError(f"dashboard {key}, filter {flt.get('key')}: type must be one of {sorted(FILTER_KEYS)}")
+        if extra:
+            raise SpecError(f"dashboard {key}, filter {flt['key']}: unknown fields {extra}")
+        if flt["type"] == "select" and not isinstance(flt.get("default", []), list):
+            raise SpecError(f"dashboard {key}, filter {flt['key']}: default must be a list of values")
         unknown = sorted(set(flt.get("exclude", [])) - set(charts))
         if unknown:
             raise SpecError(f"dashboard {key}, filter {flt['key']}: excludes charts it does not define: {unknown}")
@@ -384,7 +402,7 @@ def _position(board: dict[str, Any], chart_ids: dict[str, int]) -> dict[str, Any
 def _native_filter(board_key: str, flt: dict[str, Any], board: dict[str, Any], chart_ids: dict[str, int]):
     excluded = [chart_ids[name] for name in flt.get("exclude", [])]
     base = {
-        "id": f"NATIVE_FILTER-{board_key}-{flt['key']}",
+        "id": native_filter_id(board_key, flt["key"]),
         "name": flt["name"],
         "cascadeParentIds": [],
         "scope": {"rootPath": ["ROOT_ID"], "excluded": excluded},
@@ -399,24 +417,42 @@ def _native_filter(board_key: str, flt: dict[str, Any], board: dict[str, Any], c
             "filterType": "filter_time",
             "targets": [{}],
             "controlValues": {"enableEmptyFilter": False},
-            "defaultDataMask": {
-                "extraFormData": {"time_range": flt.get("default", NO_FILTER)},
-                "filterState": {"value": flt.get("default", NO_FILTER)},
-            },
+            "defaultDataMask": time_data_mask(flt.get("default", NO_FILTER)),
         }
+    default = flt.get("default") or []
     return {
         **base,
         "filterType": "filter_select",
         "targets": [{"datasetUuid": object_uuid("dataset", flt["dataset"]), "column": {"name": flt["column"]}}],
         "controlValues": {
-            "enableEmptyFilter": False,
+            # required: the filter always holds a value (e.g. one slice of metrics_15min at a time)
+            "enableEmptyFilter": bool(flt.get("required", False)),
             "defaultToFirstItem": False,
-            "multiSelect": True,
+            "multiSelect": bool(flt.get("multi", True)),
             "searchAllOptions": False,
             "inverseSelection": False,
         },
-        "defaultDataMask": {"extraFormData": {}, "filterState": {}},
+        "defaultDataMask": select_data_mask(flt["column"], default)
+        if default
+        else {"extraFormData": {}, "filterState": {}},
     }
+
+
+def select_data_mask(column: str, values: list[str]) -> dict[str, Any]:
+    """A select filter's state choosing ``values`` (a default, or a link's pre-selection)."""
+    return {
+        "extraFormData": {"filters": [{"col": column, "op": "IN", "val": list(values)}]},
+        "filterState": {"value": list(values)},
+    }
+
+
+def time_data_mask(time_range: str) -> dict[str, Any]:
+    """A time filter's state for ``time_range`` (Superset's "start : end" text)."""
+    return {"extraFormData": {"time_range": time_range}, "filterState": {"value": time_range}}
+
+
+def native_filter_id(board_key: str, filter_key: str) -> str:
+    return f"NATIVE_FILTER-{board_key}-{filter_key}"
 
 
 def dashboard_yaml(board_key: str, board: dict[str, Any]) -> dict[str, Any]:

@@ -130,6 +130,8 @@ select
     a.first_seen as first_seen,
     a.gender as gender,
     a.age as age,
+    -- the bucket of macros/dimensions.sql (var age_buckets), as the age slice: dashboards filter on it
+    toLowCardinality({{ age_bucket('a.age') }}) as age_bucket,
     toLowCardinality(a.country) as country,
     toLowCardinality(a.city) as city,
     toLowCardinality(a.os) as os,
