@@ -6,7 +6,8 @@ own event up to D ⇒ `unknown`. Checked three ways on simulated data with a few
 (1) a day gives identical rows run alone, after later days and inside a backfill; (2) the rows
 equal an independent point-in-time SQL written here (not the project's macros) on several days,
 including the first day of the data and the days around a user's os change; (3) a fresh install
-that runs only the last day equals a full-history backfill.
+that runs only the last day equals a full-history backfill. The same for the cohort and weekly
+lifecycle marts (retention_daily, audience_lifecycle), whose independent SQL is written here too.
 
 Dates are fixed (no clock); dbt is run directly (the Dagster wiring is covered by test_daily_etl).
 """
@@ -216,6 +217,62 @@ def user_attributes(client, user_id: int) -> dict[dt.date, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+# Cohorts and the weekly lifecycle of a day, straight from the raw events (valid own events as above):
+# a user's first day, the users active on the day by first day, and the seven days ending the day
+# against the seven before them.
+OWN_DAYS_SQL = f"""
+WITH
+    own AS (
+        SELECT user_id, toDate(time) AS day FROM {SOURCE_DB}.feed_actions
+        WHERE user_id != 0 AND action IN ('view', 'like') AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+          AND time < toDateTime({{d:Date}} + 1)
+        UNION ALL
+        SELECT user_id, toDate(time) FROM {SOURCE_DB}.message_actions
+        WHERE user_id != 0 AND reciever_id != 0 AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+          AND time < toDateTime({{d:Date}} + 1)
+    ),
+    users AS (
+        SELECT user_id, min(day) AS first_day, max(day = {{d:Date}}) AS today,
+               max(day > {{d:Date}} - 7) AS in_week, max(day > {{d:Date}} - 14 AND day <= {{d:Date}} - 7) AS before
+        FROM own GROUP BY user_id
+    )
+"""
+INDEPENDENT_COHORTS_SQL = (
+    OWN_DAYS_SQL
+    + """
+SELECT first_day AS cohort_date, toUInt64(count()) AS users FROM users WHERE today GROUP BY first_day ORDER BY first_day
+"""
+)
+INDEPENDENT_LIFECYCLE_SQL = (
+    OWN_DAYS_SQL
+    + """
+SELECT toUInt64(countIf(in_week AND first_day > {d:Date} - 7)) AS new_users,
+       toUInt64(countIf(in_week AND before)) AS retained_users,
+       toUInt64(countIf(in_week AND NOT before AND first_day <= {d:Date} - 7)) AS returning_users,
+       toUInt64(countIf(NOT in_week AND before)) AS gone_users,
+       toUInt64(countIf(in_week)) AS active_users
+FROM users
+"""
+)
+LIFECYCLE = ["new_users", "retained_users", "returning_users", "gone_users", "active_users"]
+
+
+def cohort_rows(client, day: dt.date) -> list[tuple]:
+    return client.query(
+        "SELECT cohort_date, sum(users) FROM analytics.retention_daily WHERE event_date = {d:Date} "
+        "GROUP BY cohort_date ORDER BY cohort_date",
+        parameters={"d": day},
+    ).result_rows
+
+
+def lifecycle_row(client, day: dt.date) -> tuple:
+    rows = client.query(
+        f"SELECT {', '.join(LIFECYCLE)} FROM analytics.audience_lifecycle WHERE event_date = {{d:Date}}",
+        parameters={"d": day},
+    ).result_rows
+    return tuple(rows[0]) if rows else ()
+
+
 @pytest.fixture(scope="module")
 def backfilled(source, dbt_run) -> dict[dt.date, pd.DataFrame]:
     """Every day's rows after one full-history backfill on a fresh install (and the new users)."""
@@ -223,7 +280,13 @@ def backfilled(source, dbt_run) -> dict[dt.date, pd.DataFrame]:
     dbt_run(DAYS[0], DAYS[-1])
     rows = {day: slice_rows(source, day) for day in DAYS}
     new_users = dict(source.query("SELECT event_date, new_users FROM analytics.app_daily_metrics").result_rows)
-    return {"rows": rows, "new_users": new_users, "attributes": {u: user_attributes(source, u) for u in HAND_MADE}}
+    return {
+        "rows": rows,
+        "new_users": new_users,
+        "attributes": {u: user_attributes(source, u) for u in HAND_MADE},
+        "cohorts": {day: cohort_rows(source, day) for day in DAYS},
+        "lifecycle": {day: lifecycle_row(source, day) for day in DAYS},
+    }
 
 
 def test_rows_equal_an_independent_point_in_time_computation(source, backfilled):
@@ -244,15 +307,29 @@ def test_rows_equal_an_independent_point_in_time_computation(source, backfilled)
     assert late[DAYS[5]] == late[DAYS[6]] == ("iOS", 1, 60)
 
 
+def test_cohorts_and_the_weekly_lifecycle_equal_an_independent_computation(source, backfilled):
+    for day in DAYS:
+        want = [tuple(r) for r in source.query(INDEPENDENT_COHORTS_SQL, parameters={"d": day}).result_rows]
+        assert [tuple(r) for r in backfilled["cohorts"][day]] == want, day
+        lifecycle = source.query(INDEPENDENT_LIFECYCLE_SQL, parameters={"d": day}).result_rows[0]
+        assert backfilled["lifecycle"][day] == tuple(lifecycle), day
+    last = backfilled["lifecycle"][DAYS[-1]]
+    assert last[1] > 0 and last[3] > 0  # by day 8 some users were retained and some are gone
+
+
 def test_a_day_is_the_same_alone_after_later_days_and_inside_a_backfill(source, dbt_run, backfilled):
     day = DAYS[4]  # the switcher receives after its os change, the late sender has not acted yet
     fresh_install(source)
     dbt_run(day)  # alone, on a fresh install
     alone = slice_rows(source, day)
     pd.testing.assert_frame_equal(alone, backfilled["rows"][day])  # = inside the backfill
+    assert cohort_rows(source, day) == backfilled["cohorts"][day]
+    assert lifecycle_row(source, day) == backfilled["lifecycle"][day]
     dbt_run(DAYS[5], DAYS[7])  # later days (the late sender's first own event among them)
     dbt_run(day)  # the day again, now that later days are known
     pd.testing.assert_frame_equal(slice_rows(source, day), alone)
+    assert cohort_rows(source, day) == backfilled["cohorts"][day]
+    assert lifecycle_row(source, day) == backfilled["lifecycle"][day]
     assert user_attributes(source, LATE_SENDER).get(day, (None, None, None)) == (None, None, None)
 
 
@@ -261,6 +338,8 @@ def test_fresh_install_running_only_the_last_day_equals_a_full_backfill(source, 
     fresh_install(source)
     dbt_run(last)
     pd.testing.assert_frame_equal(slice_rows(source, last), backfilled["rows"][last])
+    assert cohort_rows(source, last) == backfilled["cohorts"][last]
+    assert lifecycle_row(source, last) == backfilled["lifecycle"][last]
     # the new-users count needs each user's first event over the whole history, read on this run
     new_users = "SELECT new_users FROM analytics.app_daily_metrics WHERE event_date = {d:Date}"
     assert source.command(new_users, parameters={"d": last}) == backfilled["new_users"][last]

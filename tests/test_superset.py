@@ -253,6 +253,11 @@ def test_dau_equals_the_mart_and_the_os_filter_requeries(superset, browser, mart
     assert big_number(browser, "DAU (latest day)") == app_dau
     # A first event's day in the data's timezone, as the mart counts it (the session runs in UTC).
     assert big_number(browser, "New users (latest day)") == new_users
+    # WAU over user_daily (the dataset) = the lifecycle mart's week, computed from the attribute history
+    wau = marts.command(
+        "SELECT active_users FROM analytics.audience_lifecycle WHERE event_date = {d:Date}", parameters={"d": LAST_DAY}
+    )
+    assert big_number(browser, "WAU (latest day)") == int(wau)
 
     browser.locator("#NATIVE_FILTER-audience-os").click()
     browser.keyboard.type("iOS")
