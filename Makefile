@@ -82,6 +82,9 @@ demo: setup manifest $(DAGSTER_HOME)/dagster.yaml
 	nohup $(BIN)/feedpulse simulate --live --start $(DEMO_TODAY) --days 1 --scale $(DEMO_SCALE) \
 	  --anomalies $(FEEDPULSE_HOME)/live-anomalies.yaml > $(FEEDPULSE_HOME)/live.log 2>&1 & echo $$! > $(FEEDPULSE_HOME)/live.pid
 	@echo "live simulation running (log: $(FEEDPULSE_HOME)/live.log): a views drop injected into Android users from ads makes anomaly_sensor alert (the message names the segment)"
+	@echo "dashboard_schedule on: the page is rewritten every 15 minutes (metrics_15min refreshed first), so its 15-minute panel follows today"
+	$(VENV_PATH) FEEDPULSE_START_DATE=$(DEMO_FIRST) $(BIN)/dagster schedule start dashboard_schedule -w workspace.yaml \
+	  >> $(FEEDPULSE_HOME)/demo-reports.log 2>&1 || { tail -20 $(FEEDPULSE_HOME)/demo-reports.log; exit 1; }
 	@echo "Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it; 'make localhouse-stop' stops ClickHouse)"
 	$(VENV_PATH) $(DEMO_LINKS) FEEDPULSE_START_DATE=$(DEMO_FIRST) FEEDPULSE_ALERT_INTERVAL_SECONDS=60 \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

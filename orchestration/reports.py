@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from feedpulse.config import language, settings, source_database
+from feedpulse.config import language, settings
 from feedpulse.reports import dashboard
 from feedpulse.reports.run import markdown, run_report
 from orchestration.dbt import daily_partitions, partition_settings
@@ -95,20 +95,27 @@ def app_report(
     return _report("app", context, config, clickhouse)
 
 
+METRICS_15MIN = AssetKey(["analytics", "metrics_15min"])
+
+
 @asset(
     key=["reports", "dashboard"],
-    deps=[AssetKey(["analytics", "app_daily_metrics"]), AssetKey(["analytics", "user_daily"])],
+    deps=[AssetKey(["analytics", "app_daily_metrics"]), AssetKey(["analytics", "user_daily"]), METRICS_15MIN],
     group_name="reports",
     kinds={"html", "plotly"},
-    description="Static interactive HTML dashboard ($FEEDPULSE_HOME/dashboard/index.html).",
+    description="Static interactive HTML dashboard ($FEEDPULSE_HOME/dashboard/index.html); its 15-minute panel "
+    "shows today so far from analytics/metrics_15min.",
 )
 def monitoring_dashboard(context: AssetExecutionContext, clickhouse: ClickHouseResource) -> MaterializeResult:
-    path = dashboard.write(dashboard.load(clickhouse.get_client(), source=source_database()))
+    data = dashboard.load(clickhouse.get_client())
+    path = dashboard.write(data)
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(path)),
             "url": MetadataValue.url(dashboard.dashboard_url()),
             "size_bytes": MetadataValue.int(path.stat().st_size),
+            "generated_at": MetadataValue.text(f"{data.now:%Y-%m-%d %H:%M} (server time)"),
+            "quarter_hour_notes": MetadataValue.text(" ".join(data.quarter_hours_notes) or "none"),
         }
     )
 
@@ -124,7 +131,11 @@ daily_reports_job = define_asset_job(
 daily_reports_schedule = build_schedule_from_partitioned_job(
     daily_reports_job, hour_of_day=REPORT_TIME.hour, minute_of_hour=REPORT_TIME.minute, name="daily_reports_schedule"
 )
-dashboard_job = define_asset_job("dashboard_job", selection=AssetSelection.assets(monitoring_dashboard))
+# The job refreshes metrics_15min first (recent buckets only, cheap), so the page written every 15
+# minutes shows today up to the last complete bucket even when the anomaly sensor is off.
+dashboard_job = define_asset_job(
+    "dashboard_job", selection=AssetSelection.assets(monitoring_dashboard) | AssetSelection.keys(METRICS_15MIN)
+)
 dashboard_schedule = ScheduleDefinition(
     name="dashboard_schedule",
     job=dashboard_job,

@@ -38,6 +38,7 @@ SHARED = {
     ("simulator", "feedpulse.experiments.spec"),  # the simulator plants a defined experiment's effects
     ("reports", "feedpulse.alerts.explain"),  # the reports' "why" lines: the one root-cause explainer
     ("reports", "feedpulse.alerts.segments"),  # … on the segment cells it reads
+    ("reports", "feedpulse.alerts.metrics_table"),  # the dashboard's 15-minute panel: the alerts' table, its one reader
     # links into the Superset dashboards with their filters pre-set (FEEDPULSE_SUPERSET_URL)
     ("reports", "feedpulse.superset.links"),
     ("alerts", "feedpulse.superset.links"),

@@ -53,6 +53,22 @@ def last_bucket(client, database: str = "analytics") -> dt.datetime | None:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
+def stored_range(client, database: str = "analytics") -> tuple[dt.datetime, dt.datetime] | None:
+    """The first and last stored bucket, or ``None`` if the table is missing or empty. Refreshes are
+    contiguous (each starts at most at the last stored bucket), so every bucket between the two was
+    computed: a bucket missing in between had no events; one after the last is not computed yet."""
+    db = identifier(database)
+    if not int(client.command(f"EXISTS TABLE {db}.{TABLE}")):
+        return None
+    # As strings: the wall-clock times in the server's timezone, as the buckets are compared everywhere.
+    first, last, rows = client.query(
+        f"SELECT toString(min(bucket)), toString(max(bucket)), count() FROM {db}.{TABLE}"
+    ).result_rows[0]
+    if not rows:
+        return None
+    return dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last)
+
+
 def refresh(
     client,
     *,

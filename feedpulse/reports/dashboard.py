@@ -1,8 +1,11 @@
 """The monitoring dashboard: one self-contained interactive HTML file (plotly, no server).
 
 Panels: DAU/WAU/MAU; audience by day split into both / feed only / messenger only; new users by
-source; views, likes, CTR; messenger DAU and messages; and a 15-minute "latest day vs a week
-before" panel. Reports and alerts link to it (``FEEDPULSE_DASHBOARD_URL``, default the file).
+source; views, likes, CTR; messenger DAU and messages; and a 15-minute panel: today so far (up to
+the last complete bucket) against the same day a week before, read from the alerts' modeled table
+``analytics.metrics_15min``. "Today" and "now" come from one clock, the ClickHouse server's
+(:func:`feedpulse.clickhouse.server_now`, the data's wall-clock time), which tests pin through
+``load(now=...)``. Reports and alerts link to the page (``FEEDPULSE_DASHBOARD_URL``, default the file).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+import feedpulse.alerts.metrics_table as metrics_table
 from feedpulse.charts import apply_style
-from feedpulse.config import DEFAULT_SOURCE_DATABASE, feedpulse_home, settings
+from feedpulse.charts.style import PALETTE
+from feedpulse.clickhouse import server_now
+from feedpulse.config import feedpulse_home, settings
 from feedpulse.reports.data import ANALYTICS_DATABASE, identifier
 
 ACTIVE_WINDOW_DAYS = 30
@@ -32,16 +38,33 @@ def dashboard_url() -> str:
     return settings().dashboard_url or dashboard_path().as_uri()
 
 
+BUCKET = dt.timedelta(minutes=15)
+WEEK = dt.timedelta(days=7)
+TODAY_COLOR, WEEK_BEFORE_COLOR = PALETTE[0], "#64748b"
+
+
 @dataclass
 class DashboardData:
     daily: pd.DataFrame  # app_daily_metrics, one row per day
     active: pd.DataFrame  # day, dau, wau, mau
-    quarter_hours: pd.DataFrame  # slot (minutes from midnight), series ('latest'/'week_before'), users, views, ...
-    latest_day: dt.date | None
+    # One row per 15-minute bucket of today so far and of the same day a week before: series
+    # ('today' / 'week_before'), bucket (its own time), at (that time of day on today's date, the
+    # panel's x axis), feed_users, views, likes, ctr, messenger_users, messages.
+    quarter_hours: pd.DataFrame
+    now: dt.datetime  # the page's clock: the server's wall-clock time, the data's timezone
+    quarter_hours_notes: tuple[str, ...] = ()  # why a 15-minute series is short or missing (shown on the panel)
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
 
 
-def load(client, analytics: str = ANALYTICS_DATABASE, source: str = DEFAULT_SOURCE_DATABASE) -> DashboardData:
-    analytics, source = identifier(analytics), identifier(source)
+def load(client, analytics: str = ANALYTICS_DATABASE, *, now: dt.datetime | None = None) -> DashboardData:
+    """The dashboard's data. ``now`` is the clock (default the ClickHouse server's, whose wall-clock
+    time is the data's: "today" is the data's day whatever the timezone of this process)."""
+    analytics = identifier(analytics)
+    now = server_now(client) if now is None else now
+    now = now.replace(tzinfo=None)  # an aware value keeps its wall clock, as bucket times do
     daily = client.query_df(f"SELECT * FROM {analytics}.app_daily_metrics ORDER BY event_date")
     if daily.empty:
         raise RuntimeError(f"{analytics}.app_daily_metrics is empty: run the daily ETL first")
@@ -52,30 +75,60 @@ def load(client, analytics: str = ANALYTICS_DATABASE, source: str = DEFAULT_SOUR
         f"  FROM {analytics}.user_daily WHERE is_feed_user OR is_messenger_user"
         f") WHERE day <= (SELECT max(event_date) FROM {analytics}.user_daily) GROUP BY day ORDER BY day"
     )
-    latest = client.command(f"SELECT toString(max(toDate(time))) FROM {source}.feed_actions WHERE time <= now()")
-    latest_day = dt.date.fromisoformat(latest) if latest and latest != "1970-01-01" else None
-    quarter_hours = _quarter_hours(client, source, latest_day) if latest_day else pd.DataFrame()
-    return DashboardData(daily=daily, active=active, quarter_hours=quarter_hours, latest_day=latest_day)
+    quarter_hours, notes = _quarter_hours(client, analytics, now)
+    return DashboardData(daily=daily, active=active, quarter_hours=quarter_hours, now=now, quarter_hours_notes=notes)
 
 
-def _quarter_hours(client, source: str, day: dt.date) -> pd.DataFrame:
-    query = (
-        "WITH feed AS ("
-        "  SELECT {label:String} AS series, toStartOfFifteenMinutes(time) AS bucket, uniqExact(user_id) AS feed_users,"
-        "         countIf(action = 'view') AS views, countIf(action = 'like') AS likes"
-        f"  FROM {source}.feed_actions WHERE toDate(time) = {{day:Date}} GROUP BY bucket),"
-        " messages AS ("
-        "  SELECT toStartOfFifteenMinutes(time) AS bucket, uniqExact(user_id) AS messenger_users, count() AS messages"
-        f"  FROM {source}.message_actions WHERE toDate(time) = {{day:Date}} GROUP BY bucket)"
-        " SELECT series, (toHour(bucket) * 60 + toMinute(bucket)) AS slot, feed_users, views, likes,"
-        "        messenger_users, messages"
-        " FROM feed LEFT JOIN messages USING (bucket) ORDER BY slot"
+def _floor_bucket(value: dt.datetime) -> dt.datetime:
+    return value.replace(minute=value.minute - value.minute % 15, second=0, microsecond=0)
+
+
+def _quarter_hours(client, analytics: str, now: dt.datetime) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Today's buckets that ended by ``now`` and the whole day a week before, from the alerts' modeled
+    table ``metrics_15min`` (slice ``total``) — never from the raw events. Only buckets the table has
+    computed are shown: past its last one nothing is drawn (a zero there would look like an outage)."""
+    midnight = dt.datetime.combine(now.date(), dt.time())
+    stored = metrics_table.stored_range(client, analytics)
+    if stored is None:
+        return pd.DataFrame(), (
+            f"No 15-minute data yet: {analytics}.metrics_15min is missing or empty "
+            "(Dagster's dashboard job, anomaly sensor and metrics_15min schedule fill it).",
+        )
+    first, last = stored
+    computed_until = last + BUCKET
+    notes: list[str] = []
+    frames = []
+    windows = (
+        ("today", midnight, _floor_bucket(now)),  # the current bucket is still filling: left out
+        ("week_before", midnight - WEEK, midnight - WEEK + dt.timedelta(days=1)),
     )
-    frames = [
-        client.query_df(query, parameters={"day": d, "label": label})
-        for label, d in (("latest", day), ("week_before", day - dt.timedelta(days=7)))
-    ]
-    return pd.concat(frames, ignore_index=True)
+    for series, start, end in windows:
+        shown_start, shown_end = max(start, first), min(end, computed_until)
+        part = pd.DataFrame()
+        if shown_start < shown_end:
+            part = metrics_table.load(client, start=shown_start, end=shown_end, database=analytics, slices=())
+        if part.empty or "total" not in part.index.get_level_values("slice"):
+            day = "today" if series == "today" else f"{start:%Y-%m-%d} (a week before)"
+            if series == "today" and end == midnight:
+                notes.append(f"No complete 15-minute bucket today yet (the first ends at {midnight + BUCKET:%H:%M}).")
+            elif shown_start >= shown_end:
+                notes.append(
+                    f"No 15-minute data for {day}: {analytics}.metrics_15min holds "
+                    f"{first:%Y-%m-%d %H:%M} … {computed_until:%Y-%m-%d %H:%M}."
+                )
+            else:
+                notes.append(f"No events {day} in {analytics}.metrics_15min.")
+            continue
+        if series == "today" and shown_end < end - BUCKET:  # the bucket that just ended may be computing
+            notes.append(
+                f"{analytics}.metrics_15min is computed up to {computed_until:%H:%M}: later buckets are not shown yet."
+            )
+        part = part.xs("total", level="slice").reset_index()
+        part.insert(0, "series", series)
+        part["at"] = part["bucket"] + (midnight - dt.datetime.combine(start.date(), dt.time()))
+        frames.append(part)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return frame, tuple(notes)
 
 
 def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
@@ -84,13 +137,44 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
 
     active = go.Figure()
     active_days = pd.to_datetime(data.active["day"])
-    for column, name, window in (("dau", "DAU", 1), ("wau", "WAU", 7), ("mau", "MAU", ACTIVE_WINDOW_DAYS)):
-        # A rolling window that reaches before the first day of history would undercount: leave it out.
-        complete = active_days >= active_days.min() + pd.Timedelta(days=window - 1)
+    first_day = active_days.min()
+    for (column, name, window), color in zip(
+        (("dau", "DAU", 1), ("wau", "WAU", 7), ("mau", "MAU", ACTIVE_WINDOW_DAYS)), PALETTE, strict=False
+    ):
+        # A rolling window reaching before the first day of history counts only the days it has: drawn
+        # dashed (not hidden — with less history than the window there would be no MAU at all).
+        full_from = first_day + pd.Timedelta(days=window - 1)
+        partial, complete = active_days <= full_from, active_days >= full_from  # sharing a point: one line
+        for part, dash, label in ((partial, "dash", f"{name}, incomplete window"), (complete, "solid", name)):
+            if not part.any() or (dash == "dash" and window == 1):
+                continue
+            active.add_trace(
+                go.Scatter(
+                    x=list(active_days[part]),
+                    y=list(data.active[column][part]),
+                    name=label,
+                    legendgroup=name,
+                    showlegend=dash == "solid" or not complete.any(),
+                    mode="lines",
+                    line={"color": color, "dash": dash},
+                )
+            )
+    if (active_days < first_day + pd.Timedelta(days=ACTIVE_WINDOW_DAYS - 1)).any():
+        # One legend entry explains the dashes (a trace without points draws nothing).
         active.add_trace(
-            go.Scatter(x=list(active_days[complete]), y=data.active[column][complete], name=name, mode="lines")
+            go.Scatter(
+                x=[None],
+                y=[None],
+                name=f"dashed: window not full yet (history starts {first_day:%Y-%m-%d})",
+                mode="lines",
+                line={"color": WEEK_BEFORE_COLOR, "dash": "dash"},
+                hoverinfo="skip",
+            )
         )
-    out.append(("active", apply_style(active, "Active users: DAU / WAU / MAU (rolling 7 and 30 days)", height=450)))
+    apply_style(active, "Active users: DAU / WAU / MAU (rolling 7 and 30 days)", height=450)
+    # The legend hangs down from under the axis: two rows of it growing upwards hid the dates.
+    active.update_layout(legend={"yanchor": "top", "y": -0.2}, margin={"b": 110})
+    out.append(("active", active))
 
     audience = go.Figure()
     for column, name in (
@@ -122,8 +206,7 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
         messenger.add_trace(go.Scatter(x=days, y=daily[column], mode="lines", showlegend=False), row=1, col=i + 1)
     out.append(("messenger", apply_style(messenger, "Messenger: senders and messages", height=400)))
 
-    if not data.quarter_hours.empty and data.latest_day is not None:
-        out.append(("today", _quarter_hour_figure(data)))
+    out.append(("today", _quarter_hour_figure(data)))
     return out
 
 
@@ -132,25 +215,49 @@ def _quarter_hour_figure(data: DashboardData) -> go.Figure:
     figure = make_subplots(
         rows=2, cols=2, subplot_titles=["Feed users", "Views", "Likes", "Messages"], vertical_spacing=0.15
     )
-    names = {"latest": str(data.latest_day), "week_before": str(data.latest_day - dt.timedelta(days=7))}
-    for series, dash in (("latest", "solid"), ("week_before", "dot")):
-        part = data.quarter_hours[data.quarter_hours["series"] == series]
-        times = [f"{int(s) // 60:02d}:{int(s) % 60:02d}" for s in part["slot"]]
+    midnight = dt.datetime.combine(data.today, dt.time())
+    week_before = data.today - WEEK
+    styles = {
+        "today": (f"today, {data.today}", "solid", TODAY_COLOR),
+        "week_before": (f"{week_before} (a week before)", "dot", WEEK_BEFORE_COLOR),
+    }
+    frame = data.quarter_hours
+    until = None
+    for series, (name, dash, color) in styles.items():
+        part = frame[frame["series"] == series] if not frame.empty else frame
+        if part.empty:
+            continue
+        if series == "today":
+            until = part["bucket"].max() + BUCKET
         for i, metric in enumerate(metrics):
             figure.add_trace(
                 go.Scatter(
-                    x=times,
-                    y=part[metric],
+                    x=list(part["at"]),
+                    y=list(part[metric]),
                     mode="lines",
-                    name=names[series],
+                    name=name,
                     legendgroup=series,
                     showlegend=i == 0,
-                    line={"dash": dash},
+                    line={"dash": dash, "color": color},
                 ),
                 row=i // 2 + 1,
                 col=i % 2 + 1,
             )
-    return apply_style(figure, f"Per 15 minutes: {data.latest_day} vs a week before", height=700)
+    # The whole day on the axis: today's line stops at the last complete bucket, the week before goes on.
+    figure.update_xaxes(range=[midnight, midnight + dt.timedelta(days=1)], tickformat="%H:%M", hoverformat="%H:%M")
+    figure.add_vline(x=data.now, line={"color": "#94a3b8", "width": 1, "dash": "dash"}, row="all", col="all")
+    if frame.empty:
+        figure.add_annotation(
+            text="no 15-minute data", xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 16}
+        )
+    so_far = f"until {until:%H:%M}" if until is not None else "no data yet"
+    title = f"Today by 15 minutes: {data.today} {so_far}"
+    if data.quarter_hours_notes:  # why a line is short or missing, where the reader looks first
+        notes = " ".join(html.escape(note) for note in data.quarter_hours_notes)
+        title += f"<br><span style='font-size:13px;color:#b45309'>{notes}</span>"
+    apply_style(figure, title, height=700)
+    figure.update_layout(margin={"t": 110})
+    return figure
 
 
 PAGE = """<!DOCTYPE html>
@@ -161,18 +268,37 @@ PAGE = """<!DOCTYPE html>
  body {{ font-family: DejaVu Sans, Arial, sans-serif; margin: 0; background: #f8fafc; color: #0f172a; }}
  header {{ padding: 16px 24px; background: #1e293b; color: #f8fafc; }}
  header p {{ margin: 4px 0 0; color: #cbd5e1; font-size: 14px; }}
- main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(620px, 1fr)); gap: 16px; padding: 16px; }}
- section {{ background: white; border-radius: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px; }}
+ main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(620px, 100%), 1fr)); gap: 16px;
+        padding: 16px; }}
+ section {{ background: white; border-radius: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.12); padding: 8px;
+           min-width: 0; }}
 </style></head>
 <body><header><h1>feedpulse — app monitoring</h1><p>{subtitle}</p></header>
 <main>
 {sections}
-</main></body></html>
+</main>
+<script>{script}</script>
+</body></html>
+"""
+
+# Each chart is drawn while the page is still being parsed: the first one, alone in the grid, takes
+# the whole width, and the columns settle only once the later panels exist. Plotly's "responsive"
+# option re-measures on window resizes only, so that chart kept twice its column's width and its
+# right half (the latest days) was cut off. Re-fit every chart whenever its box changes size.
+RESIZE_SCRIPT = """
+(function () {
+  var observer = new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.target._fullLayout) { Plotly.Plots.resize(entry.target); }
+    });
+  });
+  document.querySelectorAll('.plotly-graph-div').forEach(function (chart) { observer.observe(chart); });
+})();
 """
 
 
 def render_html(data: DashboardData, generated_at: dt.datetime | None = None) -> str:
-    generated_at = generated_at or dt.datetime.now()
+    generated_at = generated_at or data.now
     first, last = (
         pd.Timestamp(data.daily["event_date"].min()).date(),
         pd.Timestamp(data.daily["event_date"].max()).date(),
@@ -187,8 +313,8 @@ def render_html(data: DashboardData, generated_at: dt.datetime | None = None) ->
             config={"responsive": True, "displaylogo": False},
         )
         sections.append(f'<section id="{name}">{body}</section>')
-    subtitle = html.escape(f"days {first} … {last}; generated {generated_at:%Y-%m-%d %H:%M}")
-    return PAGE.format(subtitle=subtitle, sections="\n".join(sections))
+    subtitle = html.escape(f"days {first} … {last}; generated {generated_at:%Y-%m-%d %H:%M} (server time)")
+    return PAGE.format(subtitle=subtitle, sections="\n".join(sections), script=RESIZE_SCRIPT)
 
 
 def write(data: DashboardData, path: Path | None = None) -> Path:
