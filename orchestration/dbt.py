@@ -72,6 +72,8 @@ class FeedpulseDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
+        if len(fqn) > 2 and fqn[1] == "realtime":
+            return "alerts"  # metrics_15min: refreshed for the anomaly sensor, not by the daily ETL
         return f"etl_{fqn[1]}" if len(fqn) > 2 else "etl"
 
 
@@ -86,6 +88,7 @@ translator = FeedpulseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
     dagster_dbt_translator=translator,
     pool="dbt",  # dbt-clickhouse cannot run concurrently on the same models: one dbt run at a time
     name="daily_etl",
+    exclude="metrics_15min",  # orchestration/alerts_assets.py refreshes it for the anomaly sensor
 )
 def daily_etl_assets(
     context: AssetExecutionContext, config: DailyEtlConfig, dbt: DbtCliResource, clickhouse: ClickHouseResource

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
-from orchestration.alerts_assets import metrics_15min, metrics_refresh_job, metrics_refresh_schedule
+from orchestration.alerts_assets import metrics_15min_assets, metrics_refresh_job, metrics_refresh_schedule
 from orchestration.assets import source_assets
 from orchestration.dbt import daily_etl_assets
 from orchestration.experiments import experiment_assets
@@ -16,7 +16,7 @@ from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 
 defs = Definitions(
-    assets=[*source_assets, daily_etl_assets, *report_assets, *experiment_assets(), metrics_15min],
+    assets=[*source_assets, daily_etl_assets, *report_assets, *experiment_assets(), metrics_15min_assets],
     jobs=[*jobs, metrics_refresh_job],
     schedules=[*schedules, metrics_refresh_schedule],
     sensors=sensors,

@@ -15,11 +15,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from feedpulse.alerts import metrics_table
 from feedpulse.alerts.config import AlertsConfig, configured_config
 from feedpulse.alerts.service import check, from_payload, last_complete_bucket, send, to_payload
 from feedpulse.clickhouse import server_now
 from feedpulse.config import settings, source_database
 from feedpulse.reports.dashboard import dashboard_url
+from orchestration.alerts_assets import metrics_refresh_job, refresh_run_config
 from orchestration.resources import ClickHouseResource
 
 SENSOR_INTERVAL_SECONDS = settings().alert_interval_seconds
@@ -59,10 +61,11 @@ def alert_job():
 
 
 @sensor(
-    job=alert_job,
+    jobs=[alert_job, metrics_refresh_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Every 15 minutes: detect anomalies of the key metrics per slice in the last complete bucket.",
+    description="Every 15 minutes: detect anomalies of the key metrics per slice in the last complete bucket "
+    "(first requesting a metrics_15min refresh when the bucket is not in yet; it writes no table itself).",
 )
 def anomaly_sensor(context: SensorEvaluationContext, clickhouse: ClickHouseResource):
     config = alerts_config()
@@ -70,13 +73,24 @@ def anomaly_sensor(context: SensorEvaluationContext, clickhouse: ClickHouseResou
     bucket = last_complete_bucket(server_now(client), config.completeness_delay_minutes)
     if context.cursor and dt.datetime.fromisoformat(context.cursor) >= bucket:
         return SkipReason(f"bucket {bucket:%H:%M} already evaluated")
-    notifications = check(client, config, bucket, source=source_database())
+    if not metrics_table.is_fresh(metrics_table.last_refresh(client), bucket, config.completeness_delay_minutes):
+        # One refresh per bucket (run_key); the next tick evaluates once it has run.
+        return [
+            RunRequest(
+                run_key=f"metrics_15min:{bucket:%Y-%m-%dT%H:%M}",
+                job_name=metrics_refresh_job.name,
+                run_config=refresh_run_config(client),
+                tags={"feedpulse/dbt": "true", "feedpulse/bucket": f"{bucket:%Y-%m-%d %H:%M}"},
+            )
+        ]
+    notifications = check(client, config, bucket)
     context.update_cursor(bucket.isoformat())
     if not notifications:
         return SkipReason(f"bucket {bucket:%Y-%m-%d %H:%M}: nothing to send")
     return [
         RunRequest(
             run_key=f"alert:{n.group_key}",
+            job_name=alert_job.name,
             run_config={"ops": {"send_alert": {"config": {"notification": _payload(n)}}}},
             tags={"feedpulse/alert": n.kind, "feedpulse/slice": n.slice},
         )

@@ -64,11 +64,56 @@ def tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
     from orchestration.definitions import defs
 
     monkeypatch.setattr(sensors, "server_now", lambda client: now)
+    monkeypatch.setattr("orchestration.alerts_assets.server_now", lambda client: now)
     context = build_sensor_context(
         cursor=cursor, resources={"clickhouse": defs.resources["clickhouse"]}, instance=DagsterInstance.ephemeral()
     )
     result = sensors.anomaly_sensor(context)
     return result, context.cursor
+
+
+def refresh(request) -> None:
+    """Run the metrics_15min refresh the sensor requested (dbt, as the daemon would launch it)."""
+    from orchestration.definitions import defs
+
+    assert request.job_name == "metrics_15min_job"
+    job = defs.resolve_job_def("metrics_15min_job")
+    assert job.execute_in_process(run_config=request.run_config, raise_on_error=False).success
+
+
+def evaluated_tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
+    """A sensor tick that evaluates ``now``'s bucket: running first the refresh it asks for, if any."""
+    result, new_cursor = tick(monkeypatch, now, cursor)
+    if isinstance(result, list) and result and result[0].job_name == "metrics_15min_job":
+        refresh(result[0])
+        result, new_cursor = tick(monkeypatch, now, cursor)
+    return result, new_cursor
+
+
+def test_sensor_requests_a_refresh_and_writes_no_table(alert_data, alert_env, monkeypatch):
+    """issue 16: metrics_15min is a dbt model; a stale table makes the sensor request its refresh
+    (the days fixed in the run config) and evaluate on a later tick — the sensor writes nothing."""
+    alert_data.command("DROP TABLE IF EXISTS analytics.metrics_15min")
+    now = DROP_START + dt.timedelta(minutes=35)
+    result, cursor = tick(monkeypatch, now)
+    assert isinstance(result, list) and [r.job_name for r in result] == ["metrics_15min_job"]
+    assert cursor is None  # the bucket is not evaluated yet
+    days = result[0].run_config["ops"]["metrics_15min_refresh"]["config"]
+    assert days["end_date"] == (DAY + dt.timedelta(days=1)).isoformat() and days["start_date"] < DAY.isoformat()
+    assert not alert_data.command("EXISTS TABLE analytics.metrics_15min")
+    refresh(result[0])
+    # the model's buckets of a day sum to that day's views in the raw table (the simulator writes no bad rows)
+    views = alert_data.command(
+        "SELECT sum(views) FROM analytics.metrics_15min WHERE slice = 'total' AND toDate(bucket) = {d:Date}",
+        parameters={"d": DAY - dt.timedelta(days=1)},
+    )
+    raw = alert_data.command(
+        f"SELECT countIf(action = 'view') FROM {DATABASE}.feed_actions WHERE toDate(time) = {{d:Date}}",
+        parameters={"d": DAY - dt.timedelta(days=1)},
+    )
+    assert int(views) == int(raw) > 0
+    again, _ = tick(monkeypatch, now)
+    assert not (isinstance(again, list) and again and again[0].job_name == "metrics_15min_job")
 
 
 def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, tmp_path):
@@ -81,7 +126,7 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     monkeypatch.setattr("feedpulse.alerts.service.SentLog", lambda: SentLog(tmp_path / "sent.sqlite"))
     monkeypatch.setenv("FEEDPULSE_SUPERSET_URL", "https://bi.example.com")  # issue 18: links into Superset
     now = DROP_START + dt.timedelta(minutes=35)  # bucket 19:15 complete after the 5-minute delay
-    result, cursor = tick(monkeypatch, now)
+    result, cursor = evaluated_tick(monkeypatch, now)
     assert isinstance(result, list) and result, f"no run requested: {result}"
     assert cursor == (DROP_START + dt.timedelta(minutes=15)).isoformat()
     views_requests = [r for r in result if '"views"' in r.run_config["ops"]["send_alert"]["config"]["notification"]]
@@ -129,6 +174,6 @@ def test_clean_bucket_sends_nothing(alert_env, monkeypatch, tmp_path):
 
     monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
     clean_now = DROP_START - dt.timedelta(days=1) + dt.timedelta(minutes=35)
-    result, _ = tick(monkeypatch, clean_now)
+    result, _ = evaluated_tick(monkeypatch, clean_now)
     assert not isinstance(result, list), [r.run_key for r in result]
     assert alert_env.sent() == []

@@ -71,7 +71,7 @@ def source_data(ch_client):
     from feedpulse.simulator import simulate
 
     simulate(ch_client, start=DAYS[0], days=len(DAYS), scale=0.03, seed=19, database=SOURCE_DB)
-    # metrics_15min has no source column and refreshes from its last stored bucket: start it anew
+    # metrics_15min has no source column and is refreshed from its last stored bucket: start it anew
     # for this source (as tests/test_alerts_e2e.py does for its own)
     ch_client.command("DROP TABLE IF EXISTS analytics.metrics_15min")
     return ch_client
@@ -425,15 +425,30 @@ def test_anomaly_sensor_ticks_and_its_alert_runs_complete(stack, source_data):
             if s.instigator_name == "anomaly_sensor"
         ]
 
-        def tick_with_runs():
-            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
-            return next((tick for tick in ticks if tick.run_ids), None)
+        def ticks_with_runs():
+            return [t for t in instance.get_ticks(state.instigator_origin_id, state.selector_id) if t.run_ids]
 
-        tick = wait_for("an anomaly_sensor tick that requested runs", tick_with_runs, 600, 2)
+        def tick_of(job_name: str):
+            for tick in ticks_with_runs():
+                if {r.job_name for r in instance.get_runs(RunsFilter(run_ids=list(tick.run_ids)))} == {job_name}:
+                    return tick
+            return None
+
+        # issue 16: the sensor first requests the metrics_15min refresh (dbt; it writes no table itself) …
+        refresh_tick = wait_for(
+            "an anomaly_sensor tick that requested a refresh", lambda: tick_of("metrics_15min_job"), 600, 2
+        )
+        [refresh_run] = instance.get_runs(RunsFilter(run_ids=list(refresh_tick.run_ids)))
+        assert (
+            refresh_run.run_config["ops"]["metrics_15min_refresh"]["config"]["end_date"]
+            == (SENSOR_NOW.date() + dt.timedelta(days=1)).isoformat()
+        )  # the days fixed by the sensor's (pinned) clock, not the run worker's
+        assert wait_run_finished(instance, refresh_run.run_id, RUN_TIMEOUT) == "SUCCESS", refresh_run.run_id
+        # … and evaluates the bucket on a later tick, from the refreshed table
+        tick = wait_for("an anomaly_sensor tick that requested alert runs", lambda: tick_of("alert_job"), 600, 2)
         bucket = SENSOR_NOW.replace(minute=15)
         assert tick.cursor == bucket.isoformat()
         runs = instance.get_runs(RunsFilter(run_ids=list(tick.run_ids)))
-        assert {run.job_name for run in runs} == {"alert_job"}
         for run in runs:
             assert wait_run_finished(instance, run.run_id, RUN_TIMEOUT) == "SUCCESS", run.run_id
             payload = json.loads(run.run_config["ops"]["send_alert"]["config"]["notification"])

@@ -232,17 +232,12 @@ SETTLED_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].length >
 
 
 @pytest.fixture(scope="module")
-def metrics_15min(marts):
-    """analytics.metrics_15min as the anomaly sensor keeps it, over the simulated days, DAY included whole."""
-    from feedpulse.alerts import metrics_table
-
+def metrics_15min(marts, dbt_cli):
+    """analytics.metrics_15min (the dbt model the anomaly sensor has refreshed) over the simulated days,
+    DAY included whole."""
     marts.command("DROP TABLE IF EXISTS analytics.metrics_15min")
-    metrics_table.refresh(
-        marts,
-        since=dt.datetime.combine(FIRST, dt.time()),
-        until=dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time()),
-        source=SOURCE_DB,
-    )
+    window = {"start_date": FIRST.isoformat(), "end_date": (DAY + dt.timedelta(days=1)).isoformat()}
+    dbt_cli({**window, "source_database": SOURCE_DB}, "--select", "metrics_15min")
     yield marts
     marts.command("DROP TABLE IF EXISTS analytics.metrics_15min")
 

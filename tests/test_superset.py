@@ -65,15 +65,17 @@ RENDER_TIMEOUT_MS = 180_000
 @pytest.fixture(scope="module")
 def marts(ch_client, dbt_cli):
     """Two weeks of simulated events, the dbt marts over them, and the 15-minute alert table."""
-    from feedpulse.alerts import metrics_table
     from feedpulse.simulator import simulate
 
     drop_etl(ch_client)  # marts of this module's data only (earlier modules may have built others)
     simulate(ch_client, start=FIRST_DAY, days=DAYS, scale=0.02, seed=18, database=SOURCE_DB)
     dbt_cli({"start_date": FIRST_DAY.isoformat(), "end_date": DATA_TODAY.isoformat(), "source_database": SOURCE_DB})
-    midnight = dt.datetime.combine(DATA_TODAY, dt.time())
-    metrics_table.ensure_table(ch_client)
-    metrics_table.refresh(ch_client, since=midnight - dt.timedelta(days=8), until=midnight, source=SOURCE_DB)
+    first_15min = DATA_TODAY - dt.timedelta(days=8)
+    dbt_cli(
+        {"start_date": first_15min.isoformat(), "end_date": DATA_TODAY.isoformat(), "source_database": SOURCE_DB},
+        "--select",
+        "metrics_15min",
+    )
     yield ch_client
     drop_etl(ch_client)  # later modules start from an empty ETL, as after tests/test_point_in_time.py
     ch_client.command(f"DROP DATABASE IF EXISTS {SOURCE_DB}")

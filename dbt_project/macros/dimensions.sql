@@ -40,3 +40,30 @@
     ifNull(toString({{ column }}), 'unknown')
   {%- endif -%}
 {% endmacro %}
+
+{#
+  The alert slices of metrics_15min: var alert_slices (comma-separated dimensions, default
+  'total,os'; the alerts config's `slices`), each a label expression over a staging event —
+  'total', 'os:iOS', 'source:ads', 'gender:1', 'age:18-24', 'exp_group:2'. The labels are the ones
+  feedpulse.alerts.series.SLICE_EXPRESSIONS reads the raw tables with (tests/test_metrics_15min.py
+  checks they agree).
+#}
+{% macro alert_slice_labels() %}
+  {%- set expressions = {
+      'total': "'total'",
+      'os': "concat('os:', os)",
+      'source': "concat('source:', source)",
+      'gender': "concat('gender:', toString(gender))",
+      'age': "concat('age:', " ~ age_bucket('age') ~ ")",
+      'exp_group': "concat('exp_group:', toString(exp_group))",
+  } -%}
+  {%- set wanted = [] -%}
+  {%- for part in (var('alert_slices', 'total,os') | string).split(',') -%}
+    {%- set name = part | trim -%}
+    {%- if name not in expressions -%}
+      {{ exceptions.raise_compiler_error("var alert_slices: unknown dimension '" ~ name ~ "' (known: " ~ (expressions.keys() | sort | join(', ')) ~ ")") }}
+    {%- endif -%}
+    {%- if name not in wanted -%}{%- do wanted.append(name) -%}{%- endif -%}
+  {%- endfor -%}
+  [{%- for name in wanted -%}{{ expressions[name] }}{{ ', ' if not loop.last }}{%- endfor -%}]
+{% endmacro %}

@@ -71,9 +71,10 @@
 {% endmacro %}
 
 {# The run's window days (YYYY-MM-DD) that the new data has no partition for, on a model
-   partitioned by event_date (partition id YYYYMMDD): those days became empty. #}
+   partitioned by day (event_date, or toDate(bucket) for metrics_15min; partition id YYYYMMDD):
+   those days became empty. #}
 {% macro window_days_without_new_data(partition_by, changed_partitions) %}
-  {%- if partition_by != 'event_date' -%}{{ return([]) }}{%- endif -%}
+  {%- if partition_by not in ['event_date', 'toDate(bucket)'] -%}{{ return([]) }}{%- endif -%}
   {%- set emptied = [] -%}
   {%- for day in window_dates() -%}
     {%- if day.replace('-', '') not in changed_partitions -%}{%- do emptied.append(day) -%}{%- endif -%}

@@ -1,11 +1,11 @@
-"""``analytics.metrics_15min``: the alert metrics per 15-minute bucket and slice, kept fresh
-incrementally.
+"""Reading ``analytics.metrics_15min``, the alert metrics per 15-minute bucket and slice.
 
-Each refresh recomputes only the recent buckets (from the last stored bucket minus a lookback,
-to pick up late events) straight from the raw tables, whose ``ORDER BY (time, …)`` prunes the
-read to that time range: the cost does not grow with history. The table is a
-ReplacingMergeTree keyed by (slice, bucket) and versioned by ``computed_at``, so a recomputed
-bucket replaces the old row; reads use ``FINAL``.
+The table is the dbt model ``dbt_project/models/realtime/metrics_15min.sql``: built from the
+staging views (bad rows excluded as in the daily ETL), refreshed whole days at a time by the
+``metrics_15min`` asset, which the anomaly sensor requests when the newest complete bucket is not
+in yet (:func:`is_fresh`); nothing here writes it. :func:`refresh_window` is the days such a refresh
+recomputes. Reads use ``FINAL`` (the engine is a ReplacingMergeTree versioned by ``computed_at``, so
+rows written by the Python refresher of earlier versions and by dbt never count twice).
 
 Slices as in :mod:`feedpulse.alerts.series` (``total``, ``os:<os>``, ``source:<source>``, …).
 """
@@ -17,40 +17,37 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from feedpulse.alerts.series import BUCKET, METRICS, floor_bucket, slice_sql
-from feedpulse.config import DEFAULT_SOURCE_DATABASE
+from feedpulse.alerts.series import BUCKET, METRICS, floor_bucket
 from feedpulse.identifiers import check_identifier as identifier
 
 TABLE = "metrics_15min"
 DEFAULT_SLICES = ("total", "os")
+# Late events: a refresh recomputes from the last stored bucket minus this (whole days, so usually
+# just today; after midnight also yesterday).
 LOOKBACK = dt.timedelta(hours=1)
-DDL = """
-CREATE TABLE IF NOT EXISTS {db}.metrics_15min (
-    bucket DateTime,
-    slice LowCardinality(String),
-    feed_users UInt64,
-    views UInt64,
-    likes UInt64,
-    ctr Float64,
-    messenger_users UInt64,
-    messages UInt64,
-    computed_at DateTime64(3)
-) ENGINE = ReplacingMergeTree(computed_at)
-PARTITION BY toDate(bucket)
-ORDER BY (slice, bucket)
-"""
 
 
-def ensure_table(client, database: str = "analytics") -> None:
-    client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(database)}")
-    client.command(DDL.format(db=identifier(database)))
+def _table_exists(client, database: str) -> bool:
+    return bool(
+        client.command(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": database, "t": TABLE},
+        )
+    )
+
+
+def _max(client, column: str, database: str) -> dt.datetime | None:
+    if not _table_exists(client, database):
+        return None
+    value = client.command(f"SELECT toString(max({column})) FROM {identifier(database)}.{TABLE}")
+    if not value or str(value).startswith("1970"):
+        return None
+    return dt.datetime.fromisoformat(str(value)).replace(microsecond=0)
 
 
 def last_bucket(client, database: str = "analytics") -> dt.datetime | None:
-    value = client.command(f"SELECT max(bucket) FROM {identifier(database)}.{TABLE}")
-    if not value or str(value).startswith("1970"):
-        return None
-    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    """The newest stored bucket, or None (no table, or an empty one)."""
+    return _max(client, "bucket", database)
 
 
 def stored_range(client, database: str = "analytics") -> tuple[dt.datetime, dt.datetime] | None:
@@ -58,7 +55,7 @@ def stored_range(client, database: str = "analytics") -> tuple[dt.datetime, dt.d
     contiguous (each starts at most at the last stored bucket), so every bucket between the two was
     computed: a bucket missing in between had no events; one after the last is not computed yet."""
     db = identifier(database)
-    if not int(client.command(f"EXISTS TABLE {db}.{TABLE}")):
+    if not _table_exists(client, database):
         return None
     # As strings: the wall-clock times in the server's timezone, as the buckets are compared everywhere.
     first, last, rows = client.query(
@@ -69,48 +66,26 @@ def stored_range(client, database: str = "analytics") -> tuple[dt.datetime, dt.d
     return dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last)
 
 
-def refresh(
-    client,
-    *,
-    until: dt.datetime,
-    since: dt.datetime | None = None,
-    source: str = DEFAULT_SOURCE_DATABASE,
-    database: str = "analytics",
-    slices: Sequence[str] = DEFAULT_SLICES,
-    first_refresh_window: dt.timedelta = dt.timedelta(days=15),
-) -> tuple[dt.datetime, dt.datetime]:
-    """Recompute buckets in [since, until) (default: from the last stored bucket − 1 h, or the last
-    ``first_refresh_window`` on an empty table). Returns the range recomputed."""
-    ensure_table(client, database)
-    until = floor_bucket(until)
-    if since is None:
-        last = last_bucket(client, database)
-        since = (last - LOOKBACK) if last else until - first_refresh_window
-    since = floor_bucket(since)
-    if since >= until:
-        return since, until
-    slice_array = f"[{slice_sql(slices)}]"
-    src, db = identifier(source), identifier(database)
-    client.command(
-        f"INSERT INTO {db}.{TABLE} (bucket, slice, feed_users, views, likes, ctr, messenger_users, messages, "
-        "computed_at) "
-        "WITH feed AS ("
-        f"  SELECT toStartOfFifteenMinutes(time) AS bucket, arrayJoin({slice_array}) AS slice,"
-        "         uniqExact(user_id) AS feed_users, countIf(action = 'view') AS views,"
-        "         countIf(action = 'like') AS likes"
-        f"  FROM {src}.feed_actions WHERE time >= {{since:DateTime}} AND time < {{until:DateTime}}"
-        "   GROUP BY bucket, slice),"
-        " messenger AS ("
-        f"  SELECT toStartOfFifteenMinutes(time) AS bucket, arrayJoin({slice_array}) AS slice,"
-        "         uniqExact(user_id) AS messenger_users, count() AS messages"
-        f"  FROM {src}.message_actions WHERE time >= {{since:DateTime}} AND time < {{until:DateTime}}"
-        "   GROUP BY bucket, slice)"
-        " SELECT bucket, slice, feed_users, views, likes, if(views = 0, 0, likes / views), messenger_users,"
-        "        messages, now64(3)"
-        " FROM feed FULL OUTER JOIN messenger USING (bucket, slice)",
-        parameters={"since": since, "until": until},
-    )
-    return since, until
+def last_refresh(client, database: str = "analytics") -> dt.datetime | None:
+    """When the newest refresh ran (server time), or None."""
+    return _max(client, "computed_at", database)
+
+
+def is_fresh(last_refreshed: dt.datetime | None, bucket: dt.datetime, delay_minutes: int) -> bool:
+    """True when a refresh ran after ``bucket`` was complete (its end plus the completeness delay):
+    only then does the table hold the bucket as the sensor may judge it."""
+    if last_refreshed is None:
+        return False
+    complete_at = bucket + BUCKET.to_pytimedelta() + dt.timedelta(minutes=delay_minutes)
+    return last_refreshed >= complete_at
+
+
+def refresh_window(now: dt.datetime, last: dt.datetime | None, first_window: dt.timedelta) -> tuple[dt.date, dt.date]:
+    """The days [start, end) a refresh at ``now`` recomputes: from the day of the last stored bucket
+    minus :data:`LOOKBACK` (or ``now - first_window`` on an empty table) through today."""
+    since = (last - LOOKBACK) if last else now - first_window
+    since = min(since, now - LOOKBACK)
+    return since.date(), now.date() + dt.timedelta(days=1)
 
 
 def load(

@@ -1,7 +1,7 @@
-"""The alerting loop, without Dagster: find the last complete bucket, refresh metrics_15min,
-run the detector on every metric × slice, advance the lifecycle, and send one message per
-notification group (text with the segments behind each firing metric + one 48 h chart per metric,
-the largest |z| first) to Telegram or the outbox.
+"""The alerting loop, without Dagster: find the last complete bucket, read metrics_15min (a dbt
+model the sensor has refreshed), run the detector on every metric × slice, advance the lifecycle,
+and send one message per notification group (text with the segments behind each firing metric +
+one 48 h chart per metric, the largest |z| first) to Telegram or the outbox.
 
 The Dagster sensor calls :func:`check` on every tick and hands each notification to a run that
 calls :func:`send`; notifications travel between the two as JSON (:func:`to_payload`).
@@ -28,7 +28,7 @@ from feedpulse.alerts.lifecycle import AlertStore, Notification, process_bucket
 from feedpulse.alerts.message import alert_chart, alert_html
 from feedpulse.alerts.series import BUCKET, stream
 from feedpulse.charts import ChartRenderer
-from feedpulse.config import DEFAULT_SOURCE_DATABASE, language
+from feedpulse.config import language
 from feedpulse.superset.links import alert_link
 from feedpulse.telegram import (
     MEDIA_GROUP_MAX,
@@ -59,18 +59,12 @@ def check(
     config: AlertsConfig,
     bucket: dt.datetime,
     *,
-    source: str = DEFAULT_SOURCE_DATABASE,
     store: AlertStore | None = None,
 ) -> list[Notification]:
-    """Evaluate ``bucket`` for every metric and slice; the notifications the lifecycle wants sent."""
+    """Evaluate ``bucket`` for every metric and slice from ``analytics.metrics_15min`` (refreshed
+    beforehand: :func:`feedpulse.alerts.metrics_table.is_fresh`); the notifications the lifecycle wants
+    sent."""
     end = bucket + BUCKET.to_pytimedelta()
-    metrics_table.refresh(
-        client,
-        until=end,
-        source=source,
-        slices=config.slices,
-        first_refresh_window=history_window(config) + dt.timedelta(days=3),
-    )
     frame = metrics_table.load(client, start=bucket - history_window(config), end=end, slices=config.slices)
     if frame.empty:
         return []
