@@ -142,6 +142,44 @@ def test_report_links_to_superset_when_set_else_to_the_given_page(marts, monkeyp
     assert "file:///tmp/dash.html" not in page
 
 
+def test_app_reports_whole_period_equals_the_raw_events(marts):
+    """issue 16: the app report's "whole period" section (users ever, the week's lifecycle, day-1 and
+    day-7 retention) against the users' own events in the raw tables, computed here."""
+    content = build("app", marts, DAY, "en")
+    users_ever, week_active, d1, d7 = marts.query(
+        f"""
+        WITH own AS (
+            SELECT user_id, toDate(time) AS day FROM {SOURCE_DB}.feed_actions WHERE time < toDateTime({{d:Date}} + 1)
+            UNION ALL
+            SELECT user_id, toDate(time) FROM {SOURCE_DB}.message_actions WHERE time < toDateTime({{d:Date}} + 1)
+        ),
+        users AS (
+            SELECT user_id, min(day) AS first_day, max(day = {{d:Date}}) AS today,
+                   max(day > {{d:Date}} - 7) AS in_week
+            FROM own GROUP BY user_id
+        )
+        SELECT count(), countIf(in_week),
+               countIf(first_day = {{d:Date}} - 1 AND today) / countIf(first_day = {{d:Date}} - 1),
+               countIf(first_day = {{d:Date}} - 7 AND today) / countIf(first_day = {{d:Date}} - 7)
+        FROM users
+        """,
+        parameters={"d": DAY},
+    ).result_rows[0]
+    numbers = content.numbers
+    assert numbers["users_ever"] == users_ever and numbers["week_active"] == week_active
+    assert numbers["week_new"] + numbers["week_retained"] + numbers["week_returning"] == week_active
+    assert numbers["retention_d1"] == pytest.approx(d1) and numbers["retention_d7"] == pytest.approx(d7)
+    assert f"Whole period (since {FIRST:%d.%m.%Y})" in content.html
+    assert f"day 1 {d1 * 100:.1f} %" in content.html
+
+
+def test_without_the_product_health_marts_the_whole_period_is_left_out(marts):
+    from feedpulse.reports.data import load_whole_period
+
+    assert load_whole_period(marts, DAY, database="no_such_database") is None
+    assert load_whole_period(marts, DAY + dt.timedelta(days=30)) is None  # a day the marts do not hold
+
+
 def test_missing_day_fails_and_sends_nothing(marts, telegram_double, tmp_path):
     settings = telegram_double.settings(["42"])
     with pytest.raises(ReportDataMissing, match="daily ETL has not run"):

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from feedpulse.charts import apply_style, number
 from feedpulse.i18n import DEFAULT_LANG, Lang
-from feedpulse.reports.data import DailySeries, relative_change
+from feedpulse.reports.data import DailySeries, WholePeriod, relative_change
 from feedpulse.reports.texts import metric, text
 from feedpulse.telegram.messages import bold, escape, italic, link
 
@@ -122,13 +122,47 @@ def feed_report(
     )
 
 
+def whole_period_lines(whole: WholePeriod, day: dt.date, lang: Lang = DEFAULT_LANG) -> list[str]:
+    """The app report's "whole period" section: users ever, the week's lifecycle, recent retention."""
+
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.1f} %"
+
+    week_first = day - dt.timedelta(days=WEEK - 1)
+    return [
+        bold(text("section_whole", lang, first=_day(whole.first_day))),
+        text("whole_users", lang, users=number(whole.users_ever, 0)),
+        text(
+            "whole_week",
+            lang,
+            first=_day(week_first),
+            last=_day(day),
+            active=number(whole.week_active, 0),
+            new=number(whole.week_new, 0),
+            retained=number(whole.week_retained, 0),
+            returning=number(whole.week_returning, 0),
+            gone=number(whole.week_gone, 0),
+        ),
+        text(
+            "whole_retention",
+            lang,
+            d1=share(whole.retention_d1),
+            c1=_day(day - dt.timedelta(days=1)),
+            d7=share(whole.retention_d7),
+            c7=_day(day - dt.timedelta(days=7)),
+        ),
+    ]
+
+
 def app_report(
     series: DailySeries,
     lang: Lang = DEFAULT_LANG,
     dashboard_url: str | None = None,
     why: Mapping[str, str] | None = None,
+    whole: WholePeriod | None = None,
 ) -> ReportContent:
-    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
+    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`);
+    ``whole``: the product's life up to the day (a last section; left out when None)."""
     day = series.day
     ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
     ads, organic = series.value("new_users_ads", day), series.value("new_users_organic", day)
@@ -155,6 +189,8 @@ def app_report(
         bold(text("section_messenger", lang)),
         *(_line(series, key, lang, compare, why=why) for key in ("messenger_dau", "messages", "messages_per_user")),
     ]
+    if whole is not None:
+        lines += ["", *whole_period_lines(whole, day, lang)]
     week = series.last_days(WEEK)
     caption = text("chart_app_caption", lang, first=_day(week.index.min()), last=_day(day))
     return ReportContent(
@@ -167,7 +203,23 @@ def app_report(
             ("feed.png", app_feed_chart(series, lang), caption),
             ("messenger.png", messenger_chart(series, lang), caption),
         ],
-        numbers={key: series.value(key, day) for key in series.frame.columns},
+        numbers={
+            **{key: series.value(key, day) for key in series.frame.columns},
+            **(
+                {
+                    "users_ever": whole.users_ever,
+                    "week_active": whole.week_active,
+                    "week_new": whole.week_new,
+                    "week_retained": whole.week_retained,
+                    "week_returning": whole.week_returning,
+                    "week_gone": whole.week_gone,
+                    "retention_d1": whole.retention_d1,
+                    "retention_d7": whole.retention_d7,
+                }
+                if whole
+                else {}
+            ),
+        },
     )
 
 

@@ -1,4 +1,5 @@
-"""Report figures read from the ETL marts (feed_daily_metrics, app_daily_metrics).
+"""Report figures read from the ETL marts (feed_daily_metrics, app_daily_metrics; the app report's
+"whole period" section from retention_daily and audience_lifecycle).
 
 Queries are parameterized; the database names are validated identifiers.
 """
@@ -97,3 +98,60 @@ def relative_change(current: float | None, previous: float | None) -> float | No
     if current is None or previous is None or previous == 0:
         return None
     return current / previous - 1
+
+
+@dataclass(frozen=True)
+class WholePeriod:
+    """The product's life up to a day, for the app report (marts retention_daily, audience_lifecycle)."""
+
+    first_day: dt.date  # the first day of the history
+    users_ever: int  # users with an own event on or before the day
+    week_active: int  # the seven days ending the day (= new + retained + returning)
+    week_new: int
+    week_retained: int
+    week_returning: int
+    week_gone: int  # active in the seven days before, not in this week
+    retention_d1: float | None  # the cohort of the day before: share active on the day
+    retention_d7: float | None  # the cohort of seven days before
+
+
+def load_whole_period(client, day: dt.date, database: str = ANALYTICS_DATABASE) -> WholePeriod | None:
+    """None when the marts do not hold the day (an install that has not built them for it yet)."""
+    db = identifier(database)
+    present = client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} "
+        "AND name IN ('audience_lifecycle', 'retention_daily')",
+        parameters={"db": database},
+    )
+    if int(present) < 2:
+        return None
+    week = client.query(
+        "SELECT new_users, retained_users, returning_users, gone_users, active_users "
+        f"FROM {db}.audience_lifecycle WHERE event_date = {{day:Date}}",
+        parameters={"day": day},
+    ).result_rows
+    cohorts = client.query(
+        "SELECT min(event_date), sumIf(users, day_number = 0), "
+        " sumIf(users, cohort_date = {day:Date} - 1 AND day_number = 0),"
+        " sumIf(users, cohort_date = {day:Date} - 1 AND day_number = 1),"
+        " sumIf(users, cohort_date = {day:Date} - 7 AND day_number = 0),"
+        " sumIf(users, cohort_date = {day:Date} - 7 AND day_number = 7),"
+        " countIf(event_date = {day:Date}) "
+        f"FROM {db}.retention_daily WHERE event_date <= {{day:Date}}",
+        parameters={"day": day},
+    ).result_rows
+    if not week or not cohorts or not cohorts[0][6]:
+        return None
+    new, retained, returning, gone, active = (int(v) for v in week[0])
+    first_day, users_ever, d1_size, d1_back, d7_size, d7_back, _ = cohorts[0]
+    return WholePeriod(
+        first_day=first_day,
+        users_ever=int(users_ever),
+        week_active=active,
+        week_new=new,
+        week_retained=retained,
+        week_returning=returning,
+        week_gone=gone,
+        retention_d1=d1_back / d1_size if d1_size else None,
+        retention_d7=d7_back / d7_size if d7_size else None,
+    )

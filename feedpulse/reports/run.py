@@ -17,7 +17,7 @@ from feedpulse.charts import ChartRenderer
 from feedpulse.config import report_why_threshold, source_database
 from feedpulse.i18n import DEFAULT_LANG, Lang, check_lang
 from feedpulse.reports.builders import ReportContent, app_report, feed_report
-from feedpulse.reports.data import load_app_series, load_feed_series
+from feedpulse.reports.data import load_app_series, load_feed_series, load_whole_period
 from feedpulse.reports.why import why_lines
 from feedpulse.superset.links import report_link
 from feedpulse.telegram import Delivery, DeliveryReceipt, Photo, SentLog, TelegramSettings, deliver
@@ -68,10 +68,11 @@ def build(
             why = why_lines(client, series, source=source or source_database(), threshold=threshold, lang=lang)
         except Exception as exc:  # the figures matter more than their explanation
             log.warning("%s report for %s: no 'why' lines (%s)", kind, day, exc)
-    builder = feed_report if kind == "feed" else app_report
     # Superset's dashboard over the weeks ending the day when FEEDPULSE_SUPERSET_URL is set, else the given page.
     link = report_link(kind, day) or dashboard_url
-    return builder(series, lang=lang, dashboard_url=link, why=why)
+    if kind == "feed":
+        return feed_report(series, lang=lang, dashboard_url=link, why=why)
+    return app_report(series, lang=lang, dashboard_url=link, why=why, whole=load_whole_period(client, day))
 
 
 def render(content: ReportContent, renderer: ChartRenderer | None = None) -> list[Image]:

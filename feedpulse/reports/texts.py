@@ -35,6 +35,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "↳ why: {segment} — {share}% of the change ({change}% in the segment)",
     },
     "why_uniform": {"ru": "↳ почему: везде примерно одинаково", "en": "↳ why: about the same everywhere"},
+    "section_whole": {"ru": "Весь период (с {first})", "en": "Whole period (since {first})"},
+    "whole_users": {"ru": "Пользователей за всё время: <b>{users}</b>", "en": "Users ever: <b>{users}</b>"},
+    "whole_week": {
+        "ru": "Неделя {first} — {last}: активных <b>{active}</b> — новые {new}, остались с прошлой недели "
+        "{retained}, вернулись после перерыва {returning}; ушли {gone}",
+        "en": "Week {first} — {last}: <b>{active}</b> active — {new} new, {retained} retained from the week "
+        "before, {returning} back after a gap; {gone} gone",
+    },
+    "whole_retention": {
+        "ru": "Удержание: 1-го дня {d1} (когорта {c1}), 7-го дня {d7} (когорта {c7})",
+        "en": "Retention: day 1 {d1} (cohort of {c1}), day 7 {d7} (cohort of {c7})",
+    },
 }
 TEXTS = Catalog("reports", _TEXTS)
 
