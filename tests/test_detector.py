@@ -311,3 +311,20 @@ def test_per_user_of_is_validated() -> None:
         parse_config({"metrics": {"views": {"per_user_of": "nope"}}})
     with pytest.raises(ConfigError, match="only for count"):
         parse_config({"metrics": {"ctr": {"kind": "ratio", "volume_metric": "views", "per_user_of": "feed_users"}}})
+
+
+def test_row_medians_ignore_nan_exactly_as_numpy():
+    """The detector's fast row median (sorted rows, NaN last) equals np.nanmedian on every row."""
+    import warnings
+
+    from feedpulse.alerts.detector import _nanmedian_rows
+
+    rng = np.random.default_rng(16)
+    for _ in range(300):
+        matrix = rng.normal(size=(int(rng.integers(1, 25)), int(rng.integers(1, 35))))
+        matrix[rng.random(matrix.shape) < rng.random()] = np.nan
+        medians, counts = _nanmedian_rows(matrix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            np.testing.assert_allclose(medians, np.nanmedian(matrix, axis=1), equal_nan=True)
+        np.testing.assert_array_equal(counts, np.sum(~np.isnan(matrix), axis=1))

@@ -128,12 +128,19 @@ def _take(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 
 def _nanmedian_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row medians ignoring NaN, and the count of valid values (NaN median where none)."""
+    """Row medians ignoring NaN, and the count of valid values (NaN median where none).
+
+    Sorted rows put NaN last, so a row's median is the mean of its two middle valid values: the same
+    number as ``np.nanmedian(axis=1)``, whose small-array path goes through masked arrays and was
+    a third of the sensor's evaluation time."""
     counts = np.sum(~np.isnan(matrix), axis=1)
-    out = np.full(matrix.shape[0], np.nan)
-    ok = counts > 0
-    if ok.any():
-        out[ok] = np.nanmedian(matrix[ok], axis=1)
+    if matrix.shape[1] == 0:
+        return np.full(matrix.shape[0], np.nan), counts
+    ordered = np.sort(matrix, axis=1)
+    rows = np.arange(matrix.shape[0])
+    low, high = np.maximum(counts - 1, 0) // 2, np.minimum(counts // 2, matrix.shape[1] - 1)
+    out = (ordered[rows, low] + ordered[rows, high]) / 2
+    out[counts == 0] = np.nan
     return out, counts
 
 
