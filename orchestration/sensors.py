@@ -4,9 +4,11 @@ import datetime as dt
 
 from dagster import (
     Config,
+    DagsterRunStatus,
     DefaultSensorStatus,
     OpExecutionContext,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SkipReason,
     job,
@@ -25,6 +27,13 @@ from orchestration.alerts_assets import metrics_refresh_job, refresh_run_config
 from orchestration.resources import ClickHouseResource
 
 SENSOR_INTERVAL_SECONDS = settings().alert_interval_seconds
+# A metrics_15min refresh in one of these states is still to come: the sensor waits for it.
+REFRESH_IN_PROGRESS = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 
 def alerts_config() -> AlertsConfig:
@@ -73,11 +82,18 @@ def anomaly_sensor(context: SensorEvaluationContext, clickhouse: ClickHouseResou
     bucket = last_complete_bucket(server_now(client), config.completeness_delay_minutes)
     if context.cursor and dt.datetime.fromisoformat(context.cursor) >= bucket:
         return SkipReason(f"bucket {bucket:%H:%M} already evaluated")
+    # A refresh queued or running: wait for it — its table may be half written (the first build
+    # creates the table, then fills it), so even "fresh" rows are not to be judged yet.
+    waiting = context.instance.get_run_records(
+        RunsFilter(job_name=metrics_refresh_job.name, statuses=REFRESH_IN_PROGRESS), limit=1
+    )
+    if waiting:
+        return SkipReason(f"bucket {bucket:%H:%M}: waiting for metrics_15min refresh {waiting[0].dagster_run.run_id}")
     if not metrics_table.is_fresh(metrics_table.last_refresh(client), bucket, config.completeness_delay_minutes):
-        # One refresh per bucket (run_key); the next tick evaluates once it has run.
+        # No run_key: a refresh that failed, or a table lost after one, must be asked for again (a
+        # per-bucket key would stall the sensor on this bucket). A later tick evaluates.
         return [
             RunRequest(
-                run_key=f"metrics_15min:{bucket:%Y-%m-%dT%H:%M}",
                 job_name=metrics_refresh_job.name,
                 run_config=refresh_run_config(client),
                 tags={"feedpulse/dbt": "true", "feedpulse/bucket": f"{bucket:%Y-%m-%d %H:%M}"},

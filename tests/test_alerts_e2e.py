@@ -59,14 +59,16 @@ def alert_env(alert_data, monkeypatch, tmp_path, telegram_double):
     return telegram_double
 
 
-def tick(monkeypatch, now: dt.datetime, cursor: str | None = None):
+def tick(monkeypatch, now: dt.datetime, cursor: str | None = None, instance: DagsterInstance | None = None):
     import orchestration.sensors as sensors
     from orchestration.definitions import defs
 
     monkeypatch.setattr(sensors, "server_now", lambda client: now)
     monkeypatch.setattr("orchestration.alerts_assets.server_now", lambda client: now)
     context = build_sensor_context(
-        cursor=cursor, resources={"clickhouse": defs.resources["clickhouse"]}, instance=DagsterInstance.ephemeral()
+        cursor=cursor,
+        resources={"clickhouse": defs.resources["clickhouse"]},
+        instance=instance or DagsterInstance.ephemeral(),
     )
     result = sensors.anomaly_sensor(context)
     return result, context.cursor
@@ -101,6 +103,16 @@ def test_sensor_requests_a_refresh_and_writes_no_table(alert_data, alert_env, mo
     days = result[0].run_config["ops"]["metrics_15min_refresh"]["config"]
     assert days["end_date"] == (DAY + dt.timedelta(days=1)).isoformat() and days["start_date"] < DAY.isoformat()
     assert not alert_data.command("EXISTS TABLE analytics.metrics_15min")
+    # a refresh already running: the sensor waits for it instead of asking again
+    from dagster import DagsterRunStatus, SkipReason
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    busy = DagsterInstance.ephemeral()
+    busy.add_run(DagsterRun(job_name="metrics_15min_job", run_id="running-refresh", status=DagsterRunStatus.STARTED))
+    waiting, _ = tick(monkeypatch, now, instance=busy)
+    assert (
+        isinstance(waiting, SkipReason) and "waiting for metrics_15min refresh running-refresh" in waiting.skip_message
+    )
     refresh(result[0])
     # the model's buckets of a day sum to that day's views in the raw table (the simulator writes no bad rows)
     views = alert_data.command(
@@ -114,6 +126,11 @@ def test_sensor_requests_a_refresh_and_writes_no_table(alert_data, alert_env, mo
     assert int(views) == int(raw) > 0
     again, _ = tick(monkeypatch, now)
     assert not (isinstance(again, list) and again and again[0].job_name == "metrics_15min_job")
+    # the table lost after a refresh (or a refresh that failed): the next tick asks again, nothing stalls
+    alert_data.command("DROP TABLE analytics.metrics_15min")
+    lost, _ = tick(monkeypatch, now)
+    assert isinstance(lost, list) and [r.job_name for r in lost] == ["metrics_15min_job"]
+    refresh(lost[0])
 
 
 def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, tmp_path):

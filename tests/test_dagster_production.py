@@ -415,7 +415,7 @@ def test_backfill_of_seven_partitions_from_the_ui_is_one_run(stack, source_data)
 
 
 def test_anomaly_sensor_ticks_and_its_alert_runs_complete(stack, source_data):
-    from dagster import RunsFilter
+    from dagster import DagsterRunStatus, RunsFilter
     from dagster._core.scheduler.instigation import InstigatorType
 
     with instance_of(stack) as instance:
@@ -434,18 +434,35 @@ def test_anomaly_sensor_ticks_and_its_alert_runs_complete(stack, source_data):
                     return tick
             return None
 
+        def sensor_story() -> str:
+            """The sensor's recent ticks (status, skip reason, runs), for a failure message."""
+            lines = []
+            for t in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=30):
+                jobs = sorted({r.job_name for r in instance.get_runs(RunsFilter(run_ids=list(t.run_ids)))})
+                statuses = [str(r.status) for r in instance.get_runs(RunsFilter(run_ids=list(t.run_ids)))]
+                lines.append(
+                    f"{t.status} {t.skip_reason or ''} {t.error.message[:200] if t.error else ''} {jobs} {statuses}"
+                )
+            return "\n".join(lines)
+
+        def refresh_that_succeeded():
+            for t in ticks_with_runs():
+                for run in instance.get_runs(RunsFilter(run_ids=list(t.run_ids))):
+                    if run.job_name == "metrics_15min_job" and run.status == DagsterRunStatus.SUCCESS:
+                        return run
+            return None
+
         # issue 16: the sensor first requests the metrics_15min refresh (dbt; it writes no table itself) …
-        refresh_tick = wait_for(
-            "an anomaly_sensor tick that requested a refresh", lambda: tick_of("metrics_15min_job"), 600, 2
-        )
-        [refresh_run] = instance.get_runs(RunsFilter(run_ids=list(refresh_tick.run_ids)))
-        assert (
-            refresh_run.run_config["ops"]["metrics_15min_refresh"]["config"]["end_date"]
-            == (SENSOR_NOW.date() + dt.timedelta(days=1)).isoformat()
-        )  # the days fixed by the sensor's (pinned) clock, not the run worker's
-        assert wait_run_finished(instance, refresh_run.run_id, RUN_TIMEOUT) == "SUCCESS", refresh_run.run_id
-        # … and evaluates the bucket on a later tick, from the refreshed table
-        tick = wait_for("an anomaly_sensor tick that requested alert runs", lambda: tick_of("alert_job"), 600, 2)
+        try:
+            refresh_run = wait_for("a metrics_15min refresh requested by the sensor", refresh_that_succeeded, 900, 2)
+            assert (
+                refresh_run.run_config["ops"]["metrics_15min_refresh"]["config"]["end_date"]
+                == (SENSOR_NOW.date() + dt.timedelta(days=1)).isoformat()
+            )  # the days fixed by the sensor's (pinned) clock, not the run worker's
+            # … and evaluates the bucket on a later tick, from the refreshed table
+            tick = wait_for("an anomaly_sensor tick that requested alert runs", lambda: tick_of("alert_job"), 600, 2)
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; the sensor's ticks, newest first:\n{sensor_story()}") from error
         bucket = SENSOR_NOW.replace(minute=15)
         assert tick.cursor == bucket.isoformat()
         runs = instance.get_runs(RunsFilter(run_ids=list(tick.run_ids)))
