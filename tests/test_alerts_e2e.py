@@ -56,6 +56,13 @@ def alert_env(alert_data, monkeypatch, tmp_path, telegram_double):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram_double.settings().token)
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "777")
     monkeypatch.setenv("TELEGRAM_API_URL", telegram_double.url)
+    # The alert state and sent log of this module's own: a sensor tick here must leave nothing in
+    # $FEEDPULSE_HOME/state for later modules (the production stack's sensor reads it there).
+    from feedpulse.alerts.lifecycle import AlertStore
+    from feedpulse.telegram import SentLog
+
+    monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
+    monkeypatch.setattr("feedpulse.alerts.service.SentLog", lambda: SentLog(tmp_path / "sent.sqlite"))
     return telegram_double
 
 
@@ -134,13 +141,9 @@ def test_sensor_requests_a_refresh_and_writes_no_table(alert_data, alert_env, mo
 
 
 def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, tmp_path):
-    from feedpulse.alerts.lifecycle import AlertStore
-    from feedpulse.telegram import SentLog
     from orchestration.definitions import defs
     from orchestration.sensors import alert_job
 
-    monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
-    monkeypatch.setattr("feedpulse.alerts.service.SentLog", lambda: SentLog(tmp_path / "sent.sqlite"))
     monkeypatch.setenv("FEEDPULSE_SUPERSET_URL", "https://bi.example.com")  # issue 18: links into Superset
     now = DROP_START + dt.timedelta(minutes=35)  # bucket 19:15 complete after the 5-minute delay
     result, cursor = evaluated_tick(monkeypatch, now)
@@ -187,9 +190,6 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
 
 
 def test_clean_bucket_sends_nothing(alert_env, monkeypatch, tmp_path):
-    from feedpulse.alerts.lifecycle import AlertStore
-
-    monkeypatch.setattr("feedpulse.alerts.service.AlertStore", lambda: AlertStore(tmp_path / "alerts.sqlite"))
     clean_now = DROP_START - dt.timedelta(days=1) + dt.timedelta(minutes=35)
     result, _ = evaluated_tick(monkeypatch, clean_now)
     assert not isinstance(result, list), [r.run_key for r in result]
