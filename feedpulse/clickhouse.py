@@ -43,3 +43,15 @@ def server_now(client: Client) -> dt.datetime:
     """The server's current local time (naive), so windows match ``DateTime`` columns."""
     value = client.query("SELECT toString(now())").result_rows[0][0]
     return dt.datetime.fromisoformat(str(value))
+
+
+def table_exists(client: Client, database: str, table: str) -> bool:
+    """True when ``database.table`` exists (a query parameter each, no identifier in the SQL)."""
+    return bool(
+        int(
+            client.command(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                parameters={"db": database, "t": table},
+            )
+        )
+    )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from feedpulse.alerts.series import BUCKET, METRICS, floor_bucket
+from feedpulse.clickhouse import table_exists
 from feedpulse.identifiers import check_identifier as identifier
 
 TABLE = "metrics_15min"
@@ -27,17 +28,8 @@ DEFAULT_SLICES = ("total", "os")
 LOOKBACK = dt.timedelta(hours=1)
 
 
-def _table_exists(client, database: str) -> bool:
-    return bool(
-        client.command(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-            parameters={"db": database, "t": TABLE},
-        )
-    )
-
-
 def _max(client, column: str, database: str) -> dt.datetime | None:
-    if not _table_exists(client, database):
+    if not table_exists(client, database, TABLE):
         return None
     value = client.command(f"SELECT toString(max({column})) FROM {identifier(database)}.{TABLE}")
     if not value or str(value).startswith("1970"):
@@ -55,7 +47,7 @@ def stored_range(client, database: str = "analytics") -> tuple[dt.datetime, dt.d
     contiguous (each starts at most at the last stored bucket), so every bucket between the two was
     computed: a bucket missing in between had no events; one after the last is not computed yet."""
     db = identifier(database)
-    if not _table_exists(client, database):
+    if not table_exists(client, database, TABLE):
         return None
     # As strings: the wall-clock times in the server's timezone, as the buckets are compared everywhere.
     first, last, rows = client.query(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from feedpulse.clickhouse import table_exists
 from feedpulse.identifiers import check_identifier
 
 ANALYTICS_DATABASE = "analytics"
@@ -118,12 +119,7 @@ class WholePeriod:
 def load_whole_period(client, day: dt.date, database: str = ANALYTICS_DATABASE) -> WholePeriod | None:
     """None when the marts do not hold the day (an install that has not built them for it yet)."""
     db = identifier(database)
-    present = client.command(
-        "SELECT count() FROM system.tables WHERE database = {db:String} "
-        "AND name IN ('audience_lifecycle', 'retention_daily')",
-        parameters={"db": database},
-    )
-    if int(present) < 2:
+    if not all(table_exists(client, database, t) for t in ("audience_lifecycle", "retention_daily")):
         return None
     week = client.query(
         "SELECT new_users, retained_users, returning_users, gone_users, active_users "
