@@ -69,10 +69,11 @@ def _report(
 @asset(
     key=["reports", "feed_report"],
     partitions_def=daily_partitions,
-    deps=[AssetKey(["analytics", "feed_daily_metrics"])],
+    deps=[AssetKey(["analytics", "metrics_daily"])],
     group_name="reports",
     kinds={"telegram", "plotly"},
-    description="Feed report for the day: DAU, views, likes, CTR with changes vs D−1 and D−7, and a 7-day chart.",
+    description="Feed report for the day: the feed report's metrics (feedpulse.metrics: DAU, views, likes, CTR) "
+    "with changes vs D−1 and D−7, and a 7-day chart.",
 )
 def feed_report(
     context: AssetExecutionContext, config: ReportConfig, clickhouse: ClickHouseResource
@@ -83,7 +84,7 @@ def feed_report(
 @asset(
     key=["reports", "app_report"],
     partitions_def=daily_partitions,
-    deps=[AssetKey(["analytics", "app_daily_metrics"])],
+    deps=[AssetKey(["analytics", "metrics_daily"]), AssetKey(["analytics", "app_daily_metrics"])],
     group_name="reports",
     kinds={"telegram", "plotly"},
     description="App report for the day (feed + messenger), changes vs a day, a week and a month before, "
@@ -100,7 +101,12 @@ METRICS_15MIN = AssetKey(["analytics", "metrics_15min"])
 
 @asset(
     key=["reports", "dashboard"],
-    deps=[AssetKey(["analytics", "app_daily_metrics"]), AssetKey(["analytics", "user_daily"]), METRICS_15MIN],
+    deps=[
+        AssetKey(["analytics", "app_daily_metrics"]),
+        AssetKey(["analytics", "active_users_daily"]),
+        AssetKey(["analytics", "metrics_daily"]),
+        METRICS_15MIN,
+    ],
     group_name="reports",
     kinds={"html", "plotly"},
     description="Static interactive HTML dashboard ($FEEDPULSE_HOME/dashboard/index.html); its 15-minute panel "

@@ -134,11 +134,11 @@ def test_report_why_selection_and_setting(monkeypatch) -> None:
 
     day = dt.date(2024, 3, 12)
     frame = pd.DataFrame(
-        {"dau": [100.0, 130.0], "views": [1000.0, 1050.0], "app_dau": [10.0, 20.0]},
+        {"feed_users": [100.0, 130.0], "views": [1000.0, 1050.0], "app_users": [10.0, 20.0]},
         index=[day - dt.timedelta(days=1), day],
     )
-    assert moved(DailySeries(day, frame), 0.1) == ["dau"]  # views +5 %; app_dau has no segment cells
-    assert moved(DailySeries(day, frame), 0.01) == ["dau", "views"]
+    assert moved(DailySeries(day, frame), 0.1) == ["feed_users"]  # views +5 %; app_users has no segment cells
+    assert moved(DailySeries(day, frame), 0.01) == ["feed_users", "views"]
     base = pd.DataFrame({"os": ["Android", "iOS"], "views": [100.0, 100.0]})
     result = explain(base.assign(views=[50.0, 100.0]), base, "views", dimensions=("os",))
     assert line(result, "ru") == "↳ почему: Android — 100 % изменения (−50 % в сегменте)"

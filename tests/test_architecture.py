@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-FOUNDATION = {"config", "identifiers", "durations", "specfile", "i18n", "clickhouse", "scratch"}
+FOUNDATION = {"config", "identifiers", "durations", "specfile", "i18n", "clickhouse", "scratch", "metrics"}
 # room → the feedpulse rooms it may import (module level or inside functions).
 ALLOWED: dict[str, set[str]] = {
     "config": {"identifiers", "i18n"},
@@ -16,6 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "i18n": set(),
     "durations": set(),
     "specfile": set(),
+    "metrics": {"i18n"},
     "clickhouse": {"config", "identifiers", "localhouse"},
     "scratch": {"config", "identifiers", "clickhouse"},
     "localhouse": {"config", "identifiers"},

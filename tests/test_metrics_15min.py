@@ -77,6 +77,39 @@ def test_a_days_buckets_sum_to_its_marts_with_bad_rows_left_out(built):
             assert int(raw_views) == buckets[0] + 2  # the two bad views (user 0, age 300) are in the raw table only
 
 
+def test_reports_and_dashboard_show_the_marts_numbers_with_bad_rows_left_out(built):
+    """The metric layer's consistency on the day with bad rows: the reports' and the dashboard's numbers
+    are the marts' (and so the 15-minute buckets' sums, above)."""
+    from feedpulse.reports import dashboard
+    from feedpulse.reports.builders import app_report, feed_report
+    from feedpulse.reports.data import load_app_series, load_feed_series
+
+    feed_mart = built.query(
+        "SELECT dau, views, likes, ctr FROM analytics.feed_daily_metrics WHERE event_date = {d:Date} AND os = 'all'",
+        parameters={"d": BAD_DAY},
+    ).result_rows[0]
+    app_mart = built.query(
+        "SELECT app_dau, feed_dau, views, likes, ctr, messenger_dau, messages FROM analytics.app_daily_metrics "
+        "WHERE event_date = {d:Date}",
+        parameters={"d": BAD_DAY},
+    ).result_rows[0]
+    feed = feed_report(load_feed_series(built, BAD_DAY)).numbers
+    assert (feed["feed_users"], feed["views"], feed["likes"], feed["ctr"]) == tuple(feed_mart)
+    app = app_report(load_app_series(built, BAD_DAY)).numbers
+    keys = ("app_users", "feed_users", "views", "likes", "ctr", "messenger_users", "messages")
+    assert tuple(app[k] for k in keys) == tuple(app_mart)
+    data = dashboard.load(built, now=dt.datetime.combine(BAD_DAY, dt.time(12)))
+    day = data.metrics[pd.to_datetime(data.metrics["event_date"]).dt.date == BAD_DAY].iloc[0]
+    assert (day["views"], day["likes"], day["ctr"], day["app_users"]) == (
+        app_mart[2],
+        app_mart[3],
+        app_mart[4],
+        app_mart[0],
+    )
+    active = data.active[pd.to_datetime(data.active["day"]).dt.date == BAD_DAY].iloc[0]
+    assert active["dau"] == app_mart[0]
+
+
 def test_slice_labels_and_values_equal_the_python_reader(built):
     """The root-cause explainer and the evaluation harness read the raw events with
     feedpulse.alerts.series' slice expressions: on a day without bad rows, the same table."""

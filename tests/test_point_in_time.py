@@ -7,7 +7,8 @@ own event up to D ⇒ `unknown`. Checked three ways on simulated data with a few
 equal an independent point-in-time SQL written here (not the project's macros) on several days,
 including the first day of the data and the days around a user's os change; (3) a fresh install
 that runs only the last day equals a full-history backfill. The same for the cohort and weekly
-lifecycle marts (retention_daily, audience_lifecycle), whose independent SQL is written here too.
+lifecycle marts (retention_daily, audience_lifecycle) and DAU/WAU/MAU (active_users_daily), whose
+independent SQL is written here too, and for the metric layer's metrics_daily (order independence).
 
 Dates are fixed (no clock); dbt is run directly (the Dagster wiring is covered by test_daily_etl).
 """
@@ -233,7 +234,8 @@ WITH
     ),
     users AS (
         SELECT user_id, min(day) AS first_day, max(day = {{d:Date}}) AS today,
-               max(day > {{d:Date}} - 7) AS in_week, max(day > {{d:Date}} - 14 AND day <= {{d:Date}} - 7) AS before
+               max(day > {{d:Date}} - 7) AS in_week, max(day > {{d:Date}} - 14 AND day <= {{d:Date}} - 7) AS before,
+               max(day > {{d:Date}} - 30) AS in_month
         FROM own GROUP BY user_id
     )
 """
@@ -250,11 +252,13 @@ SELECT toUInt64(countIf(in_week AND first_day > {d:Date} - 7)) AS new_users,
        toUInt64(countIf(in_week AND before)) AS retained_users,
        toUInt64(countIf(in_week AND NOT before AND first_day <= {d:Date} - 7)) AS returning_users,
        toUInt64(countIf(NOT in_week AND before)) AS gone_users,
-       toUInt64(countIf(in_week)) AS active_users
+       toUInt64(countIf(in_week)) AS active_users,
+       toUInt64(countIf(today)) AS dau, toUInt64(countIf(in_week)) AS wau, toUInt64(countIf(in_month)) AS mau
 FROM users
 """
 )
 LIFECYCLE = ["new_users", "retained_users", "returning_users", "gone_users", "active_users"]
+ACTIVE = ["dau", "wau", "mau"]  # active_users_daily
 
 
 def cohort_rows(client, day: dt.date) -> list[tuple]:
@@ -266,11 +270,25 @@ def cohort_rows(client, day: dt.date) -> list[tuple]:
 
 
 def lifecycle_row(client, day: dt.date) -> tuple:
+    """audience_lifecycle's row of the day, then active_users_daily's DAU, WAU, MAU."""
     rows = client.query(
         f"SELECT {', '.join(LIFECYCLE)} FROM analytics.audience_lifecycle WHERE event_date = {{d:Date}}",
         parameters={"d": day},
     ).result_rows
-    return tuple(rows[0]) if rows else ()
+    active = client.query(
+        f"SELECT {', '.join(ACTIVE)} FROM analytics.active_users_daily WHERE event_date = {{d:Date}}",
+        parameters={"d": day},
+    ).result_rows
+    return tuple(rows[0]) + tuple(active[0]) if rows and active else ()
+
+
+def metric_rows(client, day: dt.date) -> list[tuple]:
+    """The metric layer's table for the day (every metric by every slice)."""
+    return client.query(
+        "SELECT metric, dimension, dimension_value, value, numerator, denominator FROM analytics.metrics_daily "
+        "WHERE event_date = {d:Date} ORDER BY metric, dimension, dimension_value",
+        parameters={"d": day},
+    ).result_rows
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +304,7 @@ def backfilled(source, dbt_run) -> dict[dt.date, pd.DataFrame]:
         "attributes": {u: user_attributes(source, u) for u in HAND_MADE},
         "cohorts": {day: cohort_rows(source, day) for day in DAYS},
         "lifecycle": {day: lifecycle_row(source, day) for day in DAYS},
+        "metrics": {day: metric_rows(source, day) for day in DAYS},
     }
 
 
@@ -325,11 +344,13 @@ def test_a_day_is_the_same_alone_after_later_days_and_inside_a_backfill(source, 
     pd.testing.assert_frame_equal(alone, backfilled["rows"][day])  # = inside the backfill
     assert cohort_rows(source, day) == backfilled["cohorts"][day]
     assert lifecycle_row(source, day) == backfilled["lifecycle"][day]
+    assert metric_rows(source, day) == backfilled["metrics"][day]
     dbt_run(DAYS[5], DAYS[7])  # later days (the late sender's first own event among them)
     dbt_run(day)  # the day again, now that later days are known
     pd.testing.assert_frame_equal(slice_rows(source, day), alone)
     assert cohort_rows(source, day) == backfilled["cohorts"][day]
     assert lifecycle_row(source, day) == backfilled["lifecycle"][day]
+    assert metric_rows(source, day) == backfilled["metrics"][day]
     assert user_attributes(source, LATE_SENDER).get(day, (None, None, None)) == (None, None, None)
 
 
@@ -340,6 +361,7 @@ def test_fresh_install_running_only_the_last_day_equals_a_full_backfill(source, 
     pd.testing.assert_frame_equal(slice_rows(source, last), backfilled["rows"][last])
     assert cohort_rows(source, last) == backfilled["cohorts"][last]
     assert lifecycle_row(source, last) == backfilled["lifecycle"][last]
+    assert metric_rows(source, last) == backfilled["metrics"][last]
     # the new-users count needs each user's first event over the whole history, read on this run
     new_users = "SELECT new_users FROM analytics.app_daily_metrics WHERE event_date = {d:Date}"
     assert source.command(new_users, parameters={"d": last}) == backfilled["new_users"][last]

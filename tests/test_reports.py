@@ -86,7 +86,7 @@ def test_feed_report_numbers_equal_the_raw_events(marts):
         "WHERE toDate(time) = {d:Date}",
         parameters={"d": DAY},
     ).result_rows[0]
-    assert content.numbers["dau"] == dau
+    assert content.numbers["feed_users"] == dau
     assert content.numbers["views"] == views and content.numbers["likes"] == likes
     assert content.numbers["ctr"] == pytest.approx(likes / views)
     assert f"{views:,}".replace(",", "\u2009") in content.html
@@ -122,11 +122,12 @@ def test_why_lines_name_a_segment_whose_change_matches_the_raw_events(marts):
 def test_app_report_numbers_equal_the_mart(marts):
     content = build("app", marts, DAY, lang="en")
     row = marts.query(
-        "SELECT app_dau, messenger_dau, messages, both_users FROM analytics.app_daily_metrics "
+        "SELECT app_dau, messenger_dau, messages, both_users, app_dau_ios FROM analytics.app_daily_metrics "
         "WHERE event_date = {d:Date}",
         parameters={"d": DAY},
     ).result_rows[0]
-    assert [content.numbers[k] for k in ("app_dau", "messenger_dau", "messages", "both_users")] == list(row)
+    keys = ("app_users", "messenger_users", "messages", "both_users", "app_dau_ios")
+    assert [content.numbers[k] for k in keys] == list(row)
     assert "Messenger DAU" in content.html and "New users" in content.html
     assert len(content.figures) == 4
 
@@ -312,7 +313,7 @@ def test_dashboard_in_a_browser_shows_the_whole_history_and_today_so_far(metrics
     charts, errors = _open_dashboard(path, width)
 
     assert errors == []
-    assert set(charts) == {f"chart-{n}" for n in ("active", "audience", "new_users", "feed", "messenger", "today")}
+    assert set(charts) == {f"chart-{n}" for n in ("active", "audience", "new_users", "metrics", "today")}
     assert {name: chart["width"] for name, chart in charts.items() if not chart["fits"]} == {}
 
     # DAU/WAU/MAU: every line reaches the latest day, on an axis that shows it; MAU is drawn although

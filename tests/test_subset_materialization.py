@@ -113,7 +113,7 @@ def test_one_report_with_its_upstream(source):
     day = first_days()[1]
     selection = AssetSelection.assets(feed_report).upstream().materializable()
     materialized, checks = materialize_subset(selection, day, extra_assets=(feed_report,))
-    assert key("reports/feed_report") in materialized and key("analytics/feed_daily_metrics") in materialized
+    assert key("reports/feed_report") in materialized and key("analytics/metrics_daily") in materialized
     assert RECONCILE_CHECK not in checks
     assert not source.command("EXISTS TABLE test.daily_slice_metrics")
 

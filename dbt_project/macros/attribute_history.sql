@@ -85,3 +85,16 @@
     0
   {%- endif -%}
 {%- endmacro %}
+
+{#- The days each user had own events (a feed action or a sent message: the rows of
+    int_user_day_attributes, which holds every day up to the window), from `days_back` days before
+    the window's first day to its last: the input of the rolling-window marts (audience_lifecycle,
+    active_users_daily), whose day D then depends only on the source up to D. -#}
+{% macro own_active_days(days_back) %}
+  {%- set window = window_dates() -%}
+    select user_id, event_date as active_day
+    from {{ ref('int_user_day_attributes') }}
+    where user_id != 0
+      and event_date >= toDate('{{ window[0] }}') - {{ days_back }}
+      and event_date <= toDate('{{ window[-1] }}')
+{% endmacro %}

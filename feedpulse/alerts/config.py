@@ -39,10 +39,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from feedpulse.alerts.series import METRICS, SLICE_EXPRESSIONS
+from feedpulse.alerts.series import SLICE_EXPRESSIONS
 from feedpulse.config import alerts_config_path
 from feedpulse.durations import parse_duration
 from feedpulse.i18n import Lang
+from feedpulse.metrics import definitions
 
 DEFAULT_CONFIG_PATH = Path("alerts.yaml")
 TEMPLATE_FIELDS = ("metric", "slice", "bucket")
@@ -238,7 +239,7 @@ class AlertsConfig(_Strict):
     @classmethod
     def _some_metrics(cls, metrics: dict[str, MetricConfig]) -> dict[str, MetricConfig]:
         if not metrics:
-            raise ValueError(f"at least one metric is required; known: {list(METRICS)}")
+            raise ValueError(f"at least one metric is required; known: {_known()}")
         return metrics
 
     @field_validator("slices")
@@ -261,25 +262,38 @@ class AlertsConfig(_Strict):
     def _named_metrics(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
             metrics = {}
+            catalog = definitions()
             for name, body in data["metrics"].items():
                 body = {} if body is None else body
+                if isinstance(body, dict) and name in catalog and catalog[name].type == "ratio":
+                    # a ratio of the metric layer: judged as a ratio of its denominator's volume
+                    body = {"kind": "ratio", "volume_metric": catalog[name].denominator, **body}
                 metrics[name] = {**body, "name": name} if isinstance(body, dict) else body
             data = {**data, "metrics": metrics}
         return data
 
     @model_validator(mode="after")
     def _known_metrics(self) -> AlertsConfig:
+        known = _known()
         for name, metric in self.metrics.items():
-            if name not in METRICS:
-                raise ValueError(f"metrics.{name}: unknown metric; known: {list(METRICS)}")
-            if metric.kind == "ratio" and metric.volume_metric and metric.volume_metric not in METRICS:
+            if name not in known:
+                raise ValueError(
+                    f"metrics.{name}: not a column of metrics_15min (a realtime metric of dbt_project.yml "
+                    f"vars.metrics, or a count one uses); known: {known}"
+                )
+            if metric.kind == "ratio" and metric.volume_metric and metric.volume_metric not in known:
                 raise ValueError(f"metrics.{name}.volume_metric: unknown metric {metric.volume_metric!r}")
             if metric.per_user_of is not None:
-                if metric.per_user_of not in METRICS or metric.per_user_of == name:
+                if metric.per_user_of not in known or metric.per_user_of == name:
                     raise ValueError(f"metrics.{name}.per_user_of: unknown or self metric {metric.per_user_of!r}")
                 if metric.kind != "count":
                     raise ValueError(f"metrics.{name}.per_user_of: only for count metrics")
         return self
+
+
+def _known() -> list[str]:
+    """The metrics alerts can judge: the columns of metrics_15min (the metric layer's realtime metrics)."""
+    return definitions().realtime_columns()
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from feedpulse.alerts.explain import Explanation
 from feedpulse.charts import apply_style, number
 from feedpulse.i18n import DEFAULT_LANG, Catalog, check_lang
+from feedpulse.metrics import definitions
 from feedpulse.telegram.messages import bold, escape, link
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -67,13 +68,19 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 TEXTS = Catalog("alerts", _TEXTS)
 WHERE_LINES = 3
-RATIO_METRICS = {"ctr"}
+
+
+def _is_ratio(metric: str) -> bool:
+    catalog = definitions()
+    return metric in catalog and catalog[metric].type == "ratio"
 
 
 def fmt(metric: str, value: float | None) -> str:
+    """A value with its metric's decimals (feedpulse.metrics)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return number(value, 4 if metric in RATIO_METRICS else 0)
+    catalog = definitions()
+    return number(value, catalog[metric].decimals if metric in catalog else 0)
 
 
 def _t(key: str, lang: str, **values: object) -> str:
@@ -239,5 +246,5 @@ def alert_chart(
     )
     figure.add_vrect(x0=pd.Timestamp(bucket), x1=end, fillcolor="rgba(220,38,38,0.15)", line_width=0)
     apply_style(figure, TEXTS.text("chart_title", lang, metric=metric, slice=slice_label), width=1100, height=550)
-    figure.update_yaxes(rangemode="tozero", tickformat=".3f" if metric in RATIO_METRICS else ",~r")
+    figure.update_yaxes(rangemode="tozero", tickformat=".3f" if _is_ratio(metric) else ",~r")
     return figure

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from feedpulse.alerts.series import BUCKET, METRICS, floor_bucket
+from feedpulse.alerts.series import BUCKET, floor_bucket
 from feedpulse.clickhouse import table_exists
 from feedpulse.identifiers import check_identifier as identifier
+from feedpulse.metrics import definitions
 
 TABLE = "metrics_15min"
 DEFAULT_SLICES = ("total", "os")
@@ -86,8 +87,10 @@ def load(
     """Metrics for buckets in [start, end) as a frame indexed by (bucket, slice), the same shape as
     :func:`feedpulse.alerts.series.load_series`: every bucket present for every slice (a bucket
     with no events is zero, ``ctr`` NaN)."""
+    catalog = definitions()
+    columns = catalog.realtime_columns()  # the metric layer's realtime metrics (macros/metrics.sql)
     frame = client.query_df(
-        f"SELECT bucket, slice, {', '.join(METRICS)} FROM {identifier(database)}.{TABLE} FINAL "
+        f"SELECT bucket, slice, {', '.join(columns)} FROM {identifier(database)}.{TABLE} FINAL "
         "WHERE bucket >= {start:DateTime} AND bucket < {end:DateTime} ORDER BY slice, bucket",
         parameters={"start": floor_bucket(start), "end": floor_bucket(end)},
     )
@@ -100,7 +103,10 @@ def load(
     grid = pd.date_range(floor_bucket(start), floor_bucket(end) - BUCKET, freq=BUCKET)
     full = pd.MultiIndex.from_product([grid, sorted(frame["slice"].unique())], names=["bucket", "slice"])
     frame = frame.set_index(["bucket", "slice"]).reindex(full)
-    counts = [m for m in METRICS if m != "ctr"]
+    ratios = [m for m in columns if catalog[m].type == "ratio"]
+    counts = [m for m in columns if m not in ratios]
     frame[counts] = frame[counts].fillna(0)
-    frame["ctr"] = frame["likes"] / frame["views"].where(frame["views"] > 0)
+    for name in ratios:  # undefined (NaN) where the denominator is 0, as the detector expects
+        metric = catalog[name]
+        frame[name] = frame[metric.numerator] / frame[metric.denominator].where(frame[metric.denominator] > 0)
     return frame.sort_index()

@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from feedpulse.charts import apply_style, number
 from feedpulse.i18n import DEFAULT_LANG, Lang
+from feedpulse.metrics import Metrics, definitions
 from feedpulse.reports.data import DailySeries, WholePeriod, relative_change
 from feedpulse.reports.texts import metric, text
 from feedpulse.telegram.messages import bold, escape, italic, link
@@ -22,7 +23,8 @@ from feedpulse.telegram.messages import bold, escape, italic, link
 WEEK = 7
 COMPARE_APP = {"day": 1, "week": 7, "month": 30}
 COMPARE_FEED = {"day": 1, "week": 7}
-RATIO_METRICS = {"ctr": 4, "likes_per_user": 2, "messages_per_user": 2}
+# details shown next to an audience metric of the app report: its slices (columns of app_daily_metrics)
+APP_DETAILS = {"app_users": ("app_dau_ios", "app_dau_android"), "new_users": ("new_users_ads", "new_users_organic")}
 
 
 @dataclass
@@ -37,9 +39,11 @@ class ReportContent:
 
 
 def fmt_value(key: str, value: float | None) -> str:
+    """A figure with its metric's decimals (feedpulse.metrics; slices and other counts: none)."""
     if value is None:
         return "—"
-    return number(value, RATIO_METRICS.get(key, 0))
+    catalog = definitions()
+    return number(value, catalog[key].decimals if key in catalog else 0)
 
 
 def fmt_change(change: float | None) -> str:
@@ -102,14 +106,17 @@ def feed_report(
     lang: Lang = DEFAULT_LANG,
     dashboard_url: str | None = None,
     why: Mapping[str, str] | None = None,
+    metrics: Metrics | None = None,
 ) -> ReportContent:
-    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`)."""
+    """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`).
+    The lines: the metrics whose definition lists the feed report, in their order."""
     day = series.day
+    keys = [m.name for m in (metrics or definitions()).in_report("feed")]
     lines = [
         bold(text("feed_title", lang, day=_day(day))),
         italic(_feed_changes_note(day, lang)),
         "",
-        *(_line(series, key, lang, COMPARE_FEED, why=why) for key in ("dau", "views", "likes", "ctr")),
+        *(_line(series, key, lang, COMPARE_FEED, why=why) for key in keys),
     ]
     week = series.last_days(WEEK)
     caption = text("chart_feed_caption", lang, first=_day(week.index.min()), last=_day(day))
@@ -117,8 +124,8 @@ def feed_report(
         name="feed_report",
         day=day,
         html="\n".join(lines) + _link(dashboard_url, lang),
-        figures=[("feed_week.png", feed_chart(series, lang), caption)],
-        numbers={key: series.value(key, day) for key in ("dau", "views", "likes", "ctr")},
+        figures=[("feed_week.png", feed_chart(series, lang, keys), caption)],
+        numbers={key: series.value(key, day) for key in keys},
     )
 
 
@@ -154,41 +161,45 @@ def whole_period_lines(whole: WholePeriod, day: dt.date, lang: Lang = DEFAULT_LA
     ]
 
 
+def app_sections(metrics: Metrics) -> dict[str, list[str]]:
+    """The app report's metrics (definitions listing the app report) by section: audience (users
+    metrics of the whole app), feed and messenger (by the events they count)."""
+    sections: dict[str, list[str]] = {"audience": [], "feed": [], "messenger": []}
+    for entry in metrics.in_report("app"):
+        source = metrics.source_of(entry.name)
+        sections["feed" if source == "feed" else "messenger" if source == "messages" else "audience"].append(entry.name)
+    return sections
+
+
+def _details(series: DailySeries, key: str, lang: Lang) -> str:
+    """«(iOS 1 234, Android 2 345)»: an audience metric's slices, when the report shows them."""
+    parts = [column for column in APP_DETAILS.get(key, ()) if column in series.frame.columns]
+    if not parts:
+        return ""
+    return "(" + ", ".join(f"{metric(c, lang)} {fmt_value(c, series.value(c, series.day))}" for c in parts) + ")"
+
+
 def app_report(
     series: DailySeries,
     lang: Lang = DEFAULT_LANG,
     dashboard_url: str | None = None,
     why: Mapping[str, str] | None = None,
     whole: WholePeriod | None = None,
+    metrics: Metrics | None = None,
 ) -> ReportContent:
     """``why``: figure → a "why" line shown under it (see :func:`feedpulse.reports.why.why_lines`);
     ``whole``: the product's life up to the day (a last section; left out when None)."""
     day = series.day
-    ios, android = series.value("app_dau_ios", day), series.value("app_dau_android", day)
-    ads, organic = series.value("new_users_ads", day), series.value("new_users_organic", day)
-    platform = f"(iOS {fmt_value('app_dau_ios', ios)}, Android {fmt_value('app_dau_android', android)})"
-    sources = (
-        f"({metric('new_users_ads', lang)} {fmt_value('new_users_ads', ads)}, "
-        f"{metric('new_users_organic', lang)} {fmt_value('new_users_organic', organic)})"
-    )
+    sections = app_sections(metrics or definitions())
     compare = COMPARE_APP
     lines = [
         bold(text("app_title", lang, day=_day(day))),
         italic(text("changes_app", lang)),
-        "",
-        bold(text("section_audience", lang)),
-        _line(series, "app_dau", lang, compare, detail=platform),
-        _line(series, "feed_only_users", lang, compare),
-        _line(series, "messenger_only_users", lang, compare),
-        _line(series, "both_users", lang, compare),
-        _line(series, "new_users", lang, compare, detail=sources),
-        "",
-        bold(text("section_feed", lang)),
-        *(_line(series, k, lang, compare, why=why) for k in ("feed_dau", "views", "likes", "ctr", "likes_per_user")),
-        "",
-        bold(text("section_messenger", lang)),
-        *(_line(series, key, lang, compare, why=why) for key in ("messenger_dau", "messages", "messages_per_user")),
     ]
+    for section, keys in sections.items():
+        if keys:
+            lines += ["", bold(text(f"section_{section}", lang))]
+            lines += [_line(series, key, lang, compare, detail=_details(series, key, lang), why=why) for key in keys]
     if whole is not None:
         lines += ["", *whole_period_lines(whole, day, lang)]
     week = series.last_days(WEEK)
@@ -200,8 +211,8 @@ def app_report(
         figures=[
             ("audience.png", audience_chart(series, lang), caption),
             ("platforms_new_users.png", platforms_chart(series, lang), caption),
-            ("feed.png", app_feed_chart(series, lang), caption),
-            ("messenger.png", messenger_chart(series, lang), caption),
+            ("feed.png", app_feed_chart(series, lang, sections["feed"]), caption),
+            ("messenger.png", messenger_chart(series, lang, sections["messenger"]), caption),
         ],
         numbers={
             **{key: series.value(key, day) for key in series.frame.columns},
@@ -227,16 +238,17 @@ def audience_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     week = series.last_days(WEEK)
     figure = go.Figure()
     for key in ("feed_only_users", "both_users", "messenger_only_users"):
-        figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)))
+        if key in week.columns:
+            figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)))
     figure.update_layout(barmode="stack")
-    apply_style(figure, f"{text('section_audience', lang)}: {metric('app_dau', lang)}")
+    apply_style(figure, f"{text('section_audience', lang)}: {metric('app_users', lang)}")
     figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
     return figure
 
 
 def platforms_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
     week = series.last_days(WEEK)
-    figure = make_subplots(rows=1, cols=2, subplot_titles=[metric("app_dau", lang), metric("new_users", lang)])
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[metric("app_users", lang), metric("new_users", lang)])
     for key in ("app_dau_ios", "app_dau_android"):
         figure.add_trace(
             go.Scatter(
@@ -248,7 +260,7 @@ def platforms_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure
     for key in ("new_users_ads", "new_users_organic"):
         figure.add_trace(go.Bar(x=list(week.index), y=week[key], name=metric(key, lang)), row=1, col=2)
     figure.update_layout(barmode="stack")
-    apply_style(figure, f"{metric('app_dau', lang)} iOS / Android · {metric('new_users', lang)}")
+    apply_style(figure, f"{metric('app_users', lang)} iOS / Android · {metric('new_users', lang)}")
     figure.update_xaxes(tickformat="%d.%m", dtick=86400000)
     return figure
 
@@ -256,7 +268,7 @@ def platforms_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure
 def _metric_grid(
     series: DailySeries, keys: list[str], lang: Lang, title: str, cols: int = 2, width: int = 1000, height: int = 800
 ) -> go.Figure:
-    """One line chart per metric over the week, in a grid (CTR with three decimals)."""
+    """One line chart per metric over the week, in a grid (ratios with three decimals)."""
     week = series.last_days(WEEK)
     rows = -(-len(keys) // cols)
     figure = make_subplots(
@@ -279,7 +291,7 @@ def _metric_grid(
             ),
             **position,
         )
-        if key == "ctr":
+        if key in definitions() and definitions()[key].type == "ratio":
             figure.update_yaxes(tickformat=".3f", **position)
     apply_style(figure, title, width=width, height=height)
     figure.update_yaxes(rangemode="normal")
@@ -287,23 +299,26 @@ def _metric_grid(
     return figure
 
 
-def feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
-    """A 2×2 grid of the week's DAU, views, likes and CTR (readable on a phone)."""
+def feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG, keys: list[str] | None = None) -> go.Figure:
+    """A grid of the week's feed report metrics (2×2 for DAU, views, likes, CTR: readable on a phone)."""
     title = _chart_title(text("feed_title", lang, day=_day(series.day)))
-    return _metric_grid(series, ["dau", "views", "likes", "ctr"], lang, title)
+    keys = keys or [m.name for m in definitions().in_report("feed")]
+    return _metric_grid(series, keys, lang, title)
 
 
-def app_feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
-    return _metric_grid(series, ["feed_dau", "views", "likes", "ctr"], lang, text("section_feed", lang))
+def app_feed_chart(series: DailySeries, lang: Lang = DEFAULT_LANG, keys: list[str] | None = None) -> go.Figure:
+    keys = keys or app_sections(definitions())["feed"]
+    return _metric_grid(series, keys, lang, text("section_feed", lang))
 
 
-def messenger_chart(series: DailySeries, lang: Lang = DEFAULT_LANG) -> go.Figure:
+def messenger_chart(series: DailySeries, lang: Lang = DEFAULT_LANG, keys: list[str] | None = None) -> go.Figure:
+    keys = keys or app_sections(definitions())["messenger"]
     return _metric_grid(
         series,
-        ["messenger_dau", "messages", "messages_per_user"],
+        keys,
         lang,
         text("section_messenger", lang),
-        cols=3,
+        cols=min(3, max(1, len(keys))),
         width=1200,
-        height=500,
+        height=500 * -(-len(keys) // 3),
     )

@@ -1,7 +1,9 @@
 """The monitoring dashboard: one self-contained interactive HTML file (plotly, no server).
 
-Panels: DAU/WAU/MAU; audience by day split into both / feed only / messenger only; new users by
-source; views, likes, CTR; messenger DAU and messages; and a 15-minute panel: today so far (up to
+Panels: DAU/WAU/MAU (mart active_users_daily); audience by day split into both / feed only /
+messenger only and new users by source (app_daily_metrics); one chart per metric whose definition
+asks for the dashboard (feedpulse.metrics, from the metric layer's metrics_daily: a metric added
+there appears here); and a 15-minute panel: today so far (up to
 the last complete bucket) against the same day a week before, read from the alerts' modeled table
 ``analytics.metrics_15min``. "Today" and "now" come from one clock, the ClickHouse server's
 (:func:`feedpulse.clickhouse.server_now`, the data's wall-clock time), which tests pin through
@@ -24,7 +26,8 @@ from feedpulse.charts import apply_style
 from feedpulse.charts.style import PALETTE
 from feedpulse.clickhouse import server_now
 from feedpulse.config import feedpulse_home, settings
-from feedpulse.reports.data import ANALYTICS_DATABASE, identifier
+from feedpulse.metrics import Metrics, definitions
+from feedpulse.reports.data import ANALYTICS_DATABASE, identifier, load_metrics
 
 ACTIVE_WINDOW_DAYS = 30
 
@@ -46,12 +49,13 @@ TODAY_COLOR, WEEK_BEFORE_COLOR = PALETTE[0], "#64748b"
 @dataclass
 class DashboardData:
     daily: pd.DataFrame  # app_daily_metrics, one row per day
-    active: pd.DataFrame  # day, dau, wau, mau
+    active: pd.DataFrame  # day, dau, wau, mau (active_users_daily)
     # One row per 15-minute bucket of today so far and of the same day a week before: series
     # ('today' / 'week_before'), bucket (its own time), at (that time of day on today's date, the
     # panel's x axis), feed_users, views, likes, ctr, messenger_users, messages.
     quarter_hours: pd.DataFrame
     now: dt.datetime  # the page's clock: the server's wall-clock time, the data's timezone
+    metrics: pd.DataFrame | None = None  # metrics_daily totals: event_date + one column per dashboard metric
     quarter_hours_notes: tuple[str, ...] = ()  # why a 15-minute series is short or missing (shown on the panel)
 
     @property
@@ -59,7 +63,9 @@ class DashboardData:
         return self.now.date()
 
 
-def load(client, analytics: str = ANALYTICS_DATABASE, *, now: dt.datetime | None = None) -> DashboardData:
+def load(
+    client, analytics: str = ANALYTICS_DATABASE, *, now: dt.datetime | None = None, metrics: Metrics | None = None
+) -> DashboardData:
     """The dashboard's data. ``now`` is the clock (default the ClickHouse server's, whose wall-clock
     time is the data's: "today" is the data's day whatever the timezone of this process)."""
     analytics = identifier(analytics)
@@ -69,14 +75,20 @@ def load(client, analytics: str = ANALYTICS_DATABASE, *, now: dt.datetime | None
     if daily.empty:
         raise RuntimeError(f"{analytics}.app_daily_metrics is empty: run the daily ETL first")
     active = client.query_df(
-        "SELECT day, uniqIf(user_id, day = event_date) AS dau, uniqIf(user_id, day - event_date < 7) AS wau, "
-        "uniq(user_id) AS mau FROM ("
-        f"  SELECT user_id, event_date, event_date + arrayJoin(range({ACTIVE_WINDOW_DAYS})) AS day"
-        f"  FROM {analytics}.user_daily WHERE is_feed_user OR is_messenger_user"
-        f") WHERE day <= (SELECT max(event_date) FROM {analytics}.user_daily) GROUP BY day ORDER BY day"
+        f"SELECT event_date AS day, dau, wau, mau, history_days FROM {analytics}.active_users_daily ORDER BY day"
     )
+    names = [m.name for m in (metrics or definitions()).on_dashboard()]
+    first, last = (pd.Timestamp(daily["event_date"].min()).date(), pd.Timestamp(daily["event_date"].max()).date())
+    metric_frame = load_metrics(client, names, last, (last - first).days, analytics)
     quarter_hours, notes = _quarter_hours(client, analytics, now)
-    return DashboardData(daily=daily, active=active, quarter_hours=quarter_hours, now=now, quarter_hours_notes=notes)
+    return DashboardData(
+        daily=daily,
+        active=active,
+        quarter_hours=quarter_hours,
+        now=now,
+        quarter_hours_notes=notes,
+        metrics=metric_frame,
+    )
 
 
 def _floor_bucket(value: dt.datetime) -> dt.datetime:
@@ -137,14 +149,14 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
 
     active = go.Figure()
     active_days = pd.to_datetime(data.active["day"])
-    first_day = active_days.min()
+    history = data.active["history_days"].astype(int)  # days of data in the 30-day window (mart active_users_daily)
+    first_day = (active_days - pd.to_timedelta(history - 1, unit="D")).min()  # the first day of the data
     for (column, name, window), color in zip(
         (("dau", "DAU", 1), ("wau", "WAU", 7), ("mau", "MAU", ACTIVE_WINDOW_DAYS)), PALETTE, strict=False
     ):
         # A rolling window reaching before the first day of history counts only the days it has: drawn
         # dashed (not hidden — with less history than the window there would be no MAU at all).
-        full_from = first_day + pd.Timedelta(days=window - 1)
-        partial, complete = active_days <= full_from, active_days >= full_from  # sharing a point: one line
+        partial, complete = history <= window, history >= window  # sharing a point: one line
         for part, dash, label in ((partial, "dash", f"{name}, incomplete window"), (complete, "solid", name)):
             if not part.any() or (dash == "dash" and window == 1):
                 continue
@@ -159,7 +171,7 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
                     line={"color": color, "dash": dash},
                 )
             )
-    if (active_days < first_day + pd.Timedelta(days=ACTIVE_WINDOW_DAYS - 1)).any():
+    if (history < ACTIVE_WINDOW_DAYS).any():
         # One legend entry explains the dashes (a trace without points draws nothing).
         active.add_trace(
             go.Scatter(
@@ -194,20 +206,31 @@ def figures(data: DashboardData) -> list[tuple[str, go.Figure]]:
     new_users.update_layout(barmode="stack")
     out.append(("new_users", apply_style(new_users, "New users by source (first seen that day)", height=400)))
 
-    feed = make_subplots(rows=1, cols=3, subplot_titles=["Views", "Likes", "CTR"])
-    for i, column in enumerate(("views", "likes", "ctr")):
-        feed.add_trace(go.Scatter(x=days, y=daily[column], mode="lines", showlegend=False), row=1, col=i + 1)
-    apply_style(feed, "Feed: views, likes, CTR", height=400)
-    feed.update_yaxes(rangemode="normal")
-    out.append(("feed", feed))
-
-    messenger = make_subplots(rows=1, cols=2, subplot_titles=["Messenger DAU", "Messages"])
-    for i, column in enumerate(("messenger_dau", "messages")):
-        messenger.add_trace(go.Scatter(x=days, y=daily[column], mode="lines", showlegend=False), row=1, col=i + 1)
-    out.append(("messenger", apply_style(messenger, "Messenger: senders and messages", height=400)))
+    if data.metrics is not None and len(data.metrics.columns) > 1:
+        out.append(("metrics", _metrics_figure(data.metrics)))
 
     out.append(("today", _quarter_hour_figure(data)))
     return out
+
+
+def _metrics_figure(frame: pd.DataFrame, metrics: Metrics | None = None) -> go.Figure:
+    """One small chart per dashboard metric (its definition's title; ratios with three decimals)."""
+    catalog = metrics or definitions()
+    names = [column for column in frame.columns if column != "event_date"]
+    cols = 3
+    rows = -(-len(names) // cols)
+    figure = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[catalog[n].label("en") for n in names], vertical_spacing=0.5 / rows
+    )
+    days = list(pd.to_datetime(frame["event_date"]))
+    for i, name in enumerate(names):
+        position = {"row": i // cols + 1, "col": i % cols + 1}
+        figure.add_trace(go.Scatter(x=days, y=list(frame[name]), mode="lines", name=name, showlegend=False), **position)
+        if catalog[name].type == "ratio":
+            figure.update_yaxes(tickformat=".3f", **position)
+    apply_style(figure, "Metrics by day (the metric layer: dbt_project.yml vars.metrics)", height=300 * rows + 100)
+    figure.update_yaxes(rangemode="normal")
+    return figure
 
 
 def _quarter_hour_figure(data: DashboardData) -> go.Figure:

@@ -1,5 +1,6 @@
-"""Report figures read from the ETL marts (feed_daily_metrics, app_daily_metrics; the app report's
-"whole period" section from retention_daily and audience_lifecycle).
+"""Report figures read from the ETL marts: each report's metrics (those whose definition lists the
+report: feedpulse.metrics) from the metric layer's table metrics_daily, the app report's audience
+slices from app_daily_metrics, its "whole period" section from retention_daily and audience_lifecycle.
 
 Queries are parameterized; the database names are validated identifiers.
 """
@@ -13,29 +14,13 @@ import pandas as pd
 
 from feedpulse.clickhouse import table_exists
 from feedpulse.identifiers import check_identifier
+from feedpulse.metrics import Metrics, definitions
 
 ANALYTICS_DATABASE = "analytics"
 
-FEED_COLUMNS = ["dau", "views", "likes", "ctr"]
-APP_COLUMNS = [
-    "app_dau",
-    "app_dau_ios",
-    "app_dau_android",
-    "feed_only_users",
-    "messenger_only_users",
-    "both_users",
-    "new_users",
-    "new_users_ads",
-    "new_users_organic",
-    "feed_dau",
-    "views",
-    "likes",
-    "ctr",
-    "likes_per_user",
-    "messenger_dau",
-    "messages",
-    "messages_per_user",
-]
+# The app report's slices of its audience metrics (app_daily_metrics' columns): its DAU by platform
+# and its new users by source, shown next to those lines.
+APP_SLICE_COLUMNS = ["app_dau_ios", "app_dau_android", "new_users_ads", "new_users_organic"]
 
 
 class ReportDataMissing(RuntimeError):
@@ -64,24 +49,45 @@ def identifier(name: str) -> str:
     return check_identifier(name)
 
 
-def load_feed_series(client, day: dt.date, days_back: int = 7, database: str = ANALYTICS_DATABASE) -> DailySeries:
-    """feed_daily_metrics (all users) for day−days_back … day; the day itself must be there."""
+def load_metrics(
+    client, names: list[str], day: dt.date, days_back: int, database: str = ANALYTICS_DATABASE
+) -> pd.DataFrame:
+    """The metrics ``names`` in total per day (columns event_date + names) from metrics_daily."""
     frame = client.query_df(
-        f"SELECT event_date, dau, views, likes, ctr FROM {identifier(database)}.feed_daily_metrics "
-        "WHERE os = 'all' AND event_date BETWEEN {first:Date} AND {day:Date} ORDER BY event_date",
-        parameters={"first": day - dt.timedelta(days=days_back), "day": day},
+        f"SELECT event_date, metric, value FROM {identifier(database)}.metrics_daily "
+        "WHERE dimension = 'total' AND metric IN {names:Array(String)} "
+        "AND event_date BETWEEN {first:Date} AND {day:Date} ORDER BY event_date",
+        parameters={"names": names, "first": day - dt.timedelta(days=days_back), "day": day},
     )
-    return _series(frame, day, f"{database}.feed_daily_metrics")
+    if frame.empty:
+        return pd.DataFrame(columns=["event_date", *names])
+    wide = frame.pivot_table(index="event_date", columns="metric", values="value", aggfunc="first")
+    return wide.reindex(columns=names).reset_index().rename_axis(columns=None)
 
 
-def load_app_series(client, day: dt.date, days_back: int = 30, database: str = ANALYTICS_DATABASE) -> DailySeries:
-    """app_daily_metrics for day−days_back … day; the day itself must be there."""
-    frame = client.query_df(
-        f"SELECT event_date, {', '.join(APP_COLUMNS)} FROM {identifier(database)}.app_daily_metrics "
+def load_feed_series(
+    client, day: dt.date, days_back: int = 7, database: str = ANALYTICS_DATABASE, metrics: Metrics | None = None
+) -> DailySeries:
+    """The feed report's metrics (total) for day−days_back … day; the day itself must be there."""
+    names = [m.name for m in (metrics or definitions()).in_report("feed")]
+    frame = load_metrics(client, names, day, days_back, database)
+    return _series(frame, day, f"{database}.metrics_daily")
+
+
+def load_app_series(
+    client, day: dt.date, days_back: int = 30, database: str = ANALYTICS_DATABASE, metrics: Metrics | None = None
+) -> DailySeries:
+    """The app report's metrics (total) and its audience slices for day−days_back … day; the day must be there."""
+    names = [m.name for m in (metrics or definitions()).in_report("app")]
+    frame = load_metrics(client, names, day, days_back, database)
+    series = _series(frame, day, f"{database}.metrics_daily")
+    slices = client.query_df(
+        f"SELECT event_date, {', '.join(APP_SLICE_COLUMNS)} FROM {identifier(database)}.app_daily_metrics "
         "WHERE event_date BETWEEN {first:Date} AND {day:Date} ORDER BY event_date",
         parameters={"first": day - dt.timedelta(days=days_back), "day": day},
     )
-    return _series(frame, day, f"{database}.app_daily_metrics")
+    slices = _series(slices, day, f"{database}.app_daily_metrics").frame
+    return DailySeries(day=day, frame=series.frame.join(slices, how="left"))
 
 
 def _series(frame: pd.DataFrame, day: dt.date, table: str) -> DailySeries:

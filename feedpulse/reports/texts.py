@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from feedpulse.i18n import Catalog, Lang
+from feedpulse.metrics import definitions
 
 _TEXTS: dict[str, dict[str, str]] = {
     "feed_title": {"ru": "📰 Лента: ключевые метрики за {day}", "en": "📰 Feed: key metrics for {day}"},
@@ -50,25 +51,13 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 TEXTS = Catalog("reports", _TEXTS)
 
+# Labels of the figures that are not metrics of the metric layer (those take their titles from their
+# definitions: feedpulse.metrics): the slices shown next to the app report's audience lines.
 _METRICS: dict[str, dict[str, str]] = {
-    "dau": {"ru": "DAU", "en": "DAU"},
-    "views": {"ru": "Просмотры", "en": "Views"},
-    "likes": {"ru": "Лайки", "en": "Likes"},
-    "ctr": {"ru": "CTR", "en": "CTR"},
-    "app_dau": {"ru": "DAU приложения", "en": "App DAU"},
     "app_dau_ios": {"ru": "iOS", "en": "iOS"},
     "app_dau_android": {"ru": "Android", "en": "Android"},
-    "feed_only_users": {"ru": "Только лента", "en": "Feed only"},
-    "messenger_only_users": {"ru": "Только мессенджер", "en": "Messenger only"},
-    "both_users": {"ru": "Лента и мессенджер", "en": "Feed and messenger"},
-    "new_users": {"ru": "Новые пользователи", "en": "New users"},
     "new_users_ads": {"ru": "из рекламы", "en": "from ads"},
     "new_users_organic": {"ru": "органические", "en": "organic"},
-    "feed_dau": {"ru": "DAU ленты", "en": "Feed DAU"},
-    "likes_per_user": {"ru": "Лайков на пользователя", "en": "Likes per user"},
-    "messenger_dau": {"ru": "DAU мессенджера", "en": "Messenger DAU"},
-    "messages": {"ru": "Сообщения", "en": "Messages"},
-    "messages_per_user": {"ru": "Сообщений на пользователя", "en": "Messages per user"},
 }
 METRICS = Catalog("report metrics", _METRICS)
 
@@ -78,4 +67,6 @@ def text(key: str, lang: Lang, **values: object) -> str:
 
 
 def metric(key: str, lang: Lang) -> str:
-    return METRICS.word(key, lang)
+    """A figure's label: its metric's title (feedpulse.metrics), else the catalog's."""
+    catalog = definitions()
+    return catalog[key].label(lang) if key in catalog else METRICS.word(key, lang)

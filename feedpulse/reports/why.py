@@ -9,16 +9,13 @@ import math
 from typing import Any
 
 from feedpulse.alerts.explain import Explanation, explain
-from feedpulse.alerts.segments import load_cells, table_of
+from feedpulse.alerts.segments import FEED_METRICS, MESSAGE_METRICS, load_cells, table_of
 from feedpulse.i18n import Lang
 from feedpulse.reports.data import DailySeries, relative_change
 from feedpulse.reports.texts import text
 
-# report figure → the metric of the segment cells it is (figures without one, e.g. app_dau, get no line)
-FIGURES = {
-    "dau": "feed_users", "feed_dau": "feed_users", "views": "views", "likes": "likes", "ctr": "ctr",
-    "messenger_dau": "messenger_users", "messages": "messages",
-}  # fmt: skip
+# report figures (metric names) the segment cells can explain; the others (e.g. app_users) get no line
+FIGURES = (*FEED_METRICS, *MESSAGE_METRICS, "ctr")
 
 
 def moved(series: DailySeries, threshold: float) -> list[str]:
@@ -49,8 +46,7 @@ def why_lines(client: Any, series: DailySeries, *, source: str, threshold: float
     start = dt.datetime.combine(series.day, dt.time())
     cells: dict[str, Any] = {}
     out = {}
-    for key in keys:
-        metric = FIGURES[key]
+    for metric in keys:
         table = table_of(metric)
         if table not in cells:
             cells[table] = load_cells(client, metric, start, source=source, days=1, halfwidth=0, width_buckets=96,
@@ -58,5 +54,5 @@ def why_lines(client: Any, series: DailySeries, *, source: str, threshold: float
         current, baseline = cells[table]
         text_line = line(explain(current, baseline, metric), lang)
         if text_line:
-            out[key] = text_line
+            out[metric] = text_line
     return out

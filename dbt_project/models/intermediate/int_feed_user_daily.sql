@@ -2,12 +2,14 @@
     order_by='(event_date, user_id)'
 ) }}
 
--- Per user and day: views and likes in the feed, with the user's attributes at their last feed
--- action of the day (as the original extract's GROUP BY user_id, gender, age, os) and the times of
--- the first and last action. int_user_day_attributes is built from these per-user rows, so the day's
--- feed events (the biggest table) are scanned once per run.
+-- Per user and day: the feed's event metrics (views, likes, ...: var metrics, compiled by
+-- macros/metrics.sql), with the user's attributes at their last feed action of the day (as the
+-- original extract's GROUP BY user_id, gender, age, os) and the times of the first and last action.
+-- int_user_day_attributes is built from these per-user rows, so the day's feed events (the biggest
+-- table) are scanned once per run.
 with feed_actions_of_window as (
-    select event_date, user_id, action, time, gender, age, country, city, os, source, exp_group
+    -- every column: a metric's filter may read any of them (unread ones are not scanned)
+    select *
     from {{ ref('stg_feed_actions') }}
     where {{ time_in_window('time') }}
 ),
@@ -16,8 +18,7 @@ feed_users_of_window as (
     select
         event_date,
         user_id,
-        toUInt64(countIf(action = 'view')) as views,
-        toUInt64(countIf(action = 'like')) as likes,
+        {{ metric_event_columns('feed') }},
         min(time) as first_action_at,
         max(time) as last_action_at,
         -- One latest value per column (a tuple of all attributes copies every string of every newer
@@ -37,8 +38,7 @@ feed_users_of_window as (
 select
     event_date,
     user_id,
-    views,
-    likes,
+    {{ metric_event_metrics('feed') | join(', ') }},
     first_action_at,
     last_action_at,
     gender,

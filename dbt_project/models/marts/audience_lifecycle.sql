@@ -1,7 +1,5 @@
 {{ config(order_by='event_date') }}
 
-{%- set window = window_dates() %}
-
 -- The weekly audience lifecycle of the seven days ending each day D (the course's weekly active-user
 -- breakdown, rolling daily): new = first event ever within the week; retained = active in the week
 -- and in the seven days before it; returning = active in the week, not in the seven days before,
@@ -10,11 +8,7 @@
 -- which holds every day up to the window (macros/attribute_history.sql): D's row depends only on
 -- the source up to D, whichever days were materialized before.
 with active_days as (
-    select user_id, event_date as active_day
-    from {{ ref('int_user_day_attributes') }}
-    where user_id != 0
-      and event_date >= toDate('{{ window[0] }}') - 13
-      and event_date <= toDate('{{ window[-1] }}')
+    {{ own_active_days(13) }}
 ),
 
 -- each active day counts for the weeks ending on it and the six days after (in_week), and as the

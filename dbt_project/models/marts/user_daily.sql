@@ -4,27 +4,40 @@
 
 -- Per user and day: feed and messenger metrics with the user's attributes as of that day.
 -- Every user active in either service counts: feed-only, messenger-only and receive-only.
+{%- set feed_metrics = metric_event_metrics('feed') -%}
+{%- set message_metrics = metric_event_metrics('messages') -%}
+{%- set metric_columns = feed_metrics + message_metrics -%}
+{%- set feed_side, message_side = [], [] -%}
+{%- for name in metric_columns -%}
+  {%- set zero = metric_user_zero(name) | trim ~ ' as ' ~ name -%}
+  {%- do feed_side.append(name if name in feed_metrics else zero) -%}
+  {%- do message_side.append(name if name in message_metrics else zero) -%}
+{%- endfor %}
 with feed_users as (
-    select event_date, user_id, views, likes
+    select event_date, user_id, {{ feed_metrics | join(', ') }}
     from {{ ref('int_feed_user_daily') }}
     where {{ in_window('event_date') }}
 ),
 
 message_users as (
     select event_date, user_id, messages_sent, users_sent, messages_received, users_received
+           {%- for name in message_metrics %}, {{ name }}{% endfor %}
     from {{ ref('int_message_user_daily') }}
     where {{ in_window('event_date') }}
 ),
 
--- Full outer semantics without a join: stack both sides and group.
+-- Full outer semantics without a join: stack both sides and group. The metric columns (var metrics)
+-- of the other side are zero.
 activity as (
-    select event_date, user_id, views, likes,
+    select event_date, user_id,
            toUInt64(0) as messages_sent, toUInt64(0) as users_sent,
-           toUInt64(0) as messages_received, toUInt64(0) as users_received
+           toUInt64(0) as messages_received, toUInt64(0) as users_received,
+           {{ feed_side | join(', ') }}
     from feed_users
     union all
-    select event_date, user_id, toUInt64(0), toUInt64(0),
-           messages_sent, users_sent, messages_received, users_received
+    select event_date, user_id,
+           messages_sent, users_sent, messages_received, users_received,
+           {{ message_side | join(', ') }}
     from message_users
 ),
 
@@ -32,12 +45,13 @@ users_of_window as (
     select
         event_date,
         user_id,
-        sum(views) as views,
-        sum(likes) as likes,
         sum(messages_sent) as messages_sent,
         sum(users_sent) as users_sent,
         sum(messages_received) as messages_received,
-        sum(users_received) as users_received
+        sum(users_received) as users_received,
+        {%- for name in metric_columns %}
+        {{ metric_user_aggregate(name) }} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from activity
     group by event_date, user_id
 ),
@@ -119,12 +133,14 @@ attributes as (
 select
     u.event_date as event_date,
     u.user_id as user_id,
-    u.views as views,
-    u.likes as likes,
+    {%- for name in metric_columns %}
+    u.{{ name }} as {{ name }},
+    {%- endfor %}
     u.messages_sent as messages_sent,
     u.users_sent as users_sent,
     u.messages_received as messages_received,
     u.users_received as users_received,
+    -- a feed user: any valid feed event (views and likes are the only valid actions: staging)
     u.views + u.likes > 0 as is_feed_user,
     u.messages_sent > 0 as is_messenger_user,
     a.first_seen as first_seen,

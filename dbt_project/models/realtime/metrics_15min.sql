@@ -13,11 +13,14 @@
 -- yet): the run's window is the days to recompute, each replaced whole and atomically
 -- (macros/partition_replace.sql). computed_at = when the refresh ran: the sensor evaluates a bucket
 -- only from a refresh that started after the bucket was complete.
+{%- set metrics = metric_definitions() %}
+{%- set feed_parts = metric_bucket_parts('feed') %}
+{%- set message_parts = metric_bucket_parts('messages') %}
+-- Columns: the realtime metrics of var metrics (macros/metrics.sql), each with its own 15-minute
+-- aggregate (a users metric: distinct users in the bucket), and the counts their ratios need.
 with feed as (
     select toStartOfFifteenMinutes(time) as bucket, slice,
-           uniqExact(user_id) as feed_users,
-           countIf(action = 'view') as views,
-           countIf(action = 'like') as likes
+           {{ metric_bucket_columns('feed') }}
     from {{ source('app', 'feed_actions') }}
     array join {{ alert_slice_labels() }} as slice
     where {{ time_in_window('time') }} and {{ valid_feed_action() }}
@@ -26,8 +29,7 @@ with feed as (
 
 messenger as (
     select toStartOfFifteenMinutes(time) as bucket, slice,
-           uniqExact(user_id) as messenger_users,
-           count() as messages
+           {{ metric_bucket_columns('messages') }}
     from {{ source('app', 'message_actions') }}
     array join {{ alert_slice_labels() }} as slice
     where {{ time_in_window('time') }} and {{ valid_message_action() }}
@@ -37,12 +39,13 @@ messenger as (
 select
     bucket,
     toLowCardinality(slice) as slice,
-    toUInt64(feed_users) as feed_users,
-    toUInt64(views) as views,
-    toUInt64(likes) as likes,
-    toFloat64(if(views = 0, 0, likes / views)) as ctr,
-    toUInt64(messenger_users) as messenger_users,
-    toUInt64(messages) as messages,
+    {%- for name in feed_parts + message_parts %}
+    toUInt64({{ name }}) as {{ name }},
+    {%- endfor %}
+    {%- for name in metric_realtime_metrics() if metrics[name].type == 'ratio' %}
+    {%- set m = metrics[name] %}
+    toFloat64(if({{ m.denominator }} = 0, 0, {{ m.numerator }} / {{ m.denominator }})) as {{ name }},
+    {%- endfor %}
     now64(3) as computed_at
 from feed
 full outer join messenger using (bucket, slice)
