@@ -10,6 +10,7 @@ how to add one. The entries are validated with the same rules as the dbt macro
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -117,6 +118,19 @@ class Metrics(BaseModel):
                     parts[part.source].append(name)
         return [*parts["feed"], *parts["messages"], *(m.name for m in self.realtime() if m.type == "ratio")]
 
+    def bucket_aggregates(self, source: str) -> dict[str, str]:
+        """name → ClickHouse aggregate over one source's raw events, of the counts metrics_15min takes from
+        that source: the formulas of macros/metrics.sql's ``metric_bucket_columns``, for the readers of the
+        raw events (the evaluation harness; tests/test_metrics_15min.py checks they equal the model)."""
+        out = {}
+        for name in self.realtime_columns():
+            metric = self[name]
+            if metric.type == "ratio" or metric.source != source:
+                continue
+            condition = f"({metric.filter or '1'})"
+            out[name] = f"uniqExactIf(user_id, {condition})" if metric.type == "users" else f"countIf({condition})"
+        return out
+
     def source_of(self, name: str) -> str | None:
         """The event source a metric counts (a ratio: its numerator's); None for `where` metrics."""
         metric = self[name]
@@ -175,8 +189,7 @@ def parse(raw: object, origin: str = "var metrics") -> Metrics:
     return Metrics(items=items)
 
 
-def load(project_dir: Path | str | None = None) -> Metrics:
-    """The definitions of a dbt project (``vars.metrics`` of its dbt_project.yml; default feedpulse's)."""
+def _project_vars(project_dir: Path | str | None = None) -> tuple[Path, dict]:
     path = Path(project_dir or DBT_PROJECT_DIR) / "dbt_project.yml"
     try:
         project = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -184,7 +197,37 @@ def load(project_dir: Path | str | None = None) -> Metrics:
         raise MetricDefinitionError(f"{path}: not found") from error
     except yaml.YAMLError as error:
         raise MetricDefinitionError(f"{path}: not valid YAML ({error})") from error
-    return parse((project.get("vars") or {}).get("metrics"), origin=f"{path.name} vars.metrics")
+    return path, project.get("vars") or {}
+
+
+def load(project_dir: Path | str | None = None) -> Metrics:
+    """The definitions of a dbt project (``vars.metrics`` of its dbt_project.yml; default feedpulse's)."""
+    path, variables = _project_vars(project_dir)
+    return parse(variables.get("metrics"), origin=f"{path.name} vars.metrics")
+
+
+AGE_BUCKET = re.compile(r"^(\d+)-(\d+)$")
+AGE_OPEN = re.compile(r"^(\d+)\+$")
+
+
+def age_bucket_sql(column: str = "age", project_dir: Path | str | None = None) -> str:
+    """The age slice's label of ``column`` from var age_buckets: the expression of the dbt macro
+    ``age_bucket`` (macros/dimensions.sql), for Python's readers of the raw events (slices, segments)."""
+    path, variables = _project_vars(project_dir)
+    spec = str(variables.get("age_buckets", "")).strip()
+    if spec == "raw":
+        return f"ifNull(toString({column}), 'unknown')"
+    branches = []
+    for part in spec.split(","):
+        label = part.strip()
+        closed, open_ended = AGE_BUCKET.match(label), AGE_OPEN.match(label)
+        if closed and int(closed.group(1)) <= int(closed.group(2)):
+            branches.append(f"{column} between {closed.group(1)} and {closed.group(2)}, '{label}'")
+        elif open_ended:
+            branches.append(f"{column} >= {open_ended.group(1)}, '{label}'")
+        else:
+            raise MetricDefinitionError(f"{path.name} vars.age_buckets: {label!r} is not a bucket like 18-24 or 55+")
+    return f"ifNull(multiIf(isNull({column}), 'unknown', {', '.join(branches)}, 'unknown'), 'unknown')"
 
 
 @cache

@@ -4,7 +4,7 @@ YAML file named by FEEDPULSE_EXPERIMENTS (see feedpulse.experiments.definitions)
 from dagster import AssetKey, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from feedpulse.config import language, source_database
+from feedpulse.config import language
 from feedpulse.experiments.definitions import asset_id, configured
 from feedpulse.experiments.pipeline import ExperimentReport, run_aa_experiment, run_ab_experiment, send
 from feedpulse.experiments.report import result_json
@@ -55,13 +55,13 @@ def experiment_asset(spec: ExperimentSpec, kind: str) -> AssetsDefinition:
     @asset(
         key=["experiments", f"{kind}_test_{asset_id(spec.id)}"],
         group_name="experiments",
-        deps=[AssetKey([source_database(), "feed_actions"])],
+        deps=[AssetKey(["analytics", "user_daily"])],  # per-user views and likes, as the marts count them
         kinds={"scipy"},
         description=_describe(spec, kind),
     )
     def experiment_test(config: ExperimentConfig, clickhouse: ClickHouseResource) -> MaterializeResult:
         lang = language(config.lang)
-        report = runner(clickhouse.get_client(), spec, database=source_database(), seed=config.seed, lang=lang)
+        report = runner(clickhouse.get_client(), spec, seed=config.seed, lang=lang)
         return _result(report, config, lang, window.end)
 
     return experiment_test

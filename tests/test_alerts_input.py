@@ -50,7 +50,9 @@ def metrics(**extra) -> dict:
         ({**metrics(), "slices": []}, "slices", "at least one slice"),
         ({**metrics(), "slices": ["total", "os", "os"]}, "slices", "listed twice"),
         (metrics(owners={"0s:iOS": "@bob"}), "metrics.views.owners", "'0s:iOS'"),
-        ({"metrics": {"ctr": {"kind": "ratio"}}}, "metrics.ctr", "volume_metric"),
+        ({"metrics": {"views": {"kind": "ratio", "volume_metric": "likes"}}}, "metrics.views.kind", "count metric"),
+        ({"metrics": {"ctr": {"volume_metric": "feed_users"}}}, "metrics.ctr.volume_metric", "denominator is 'views'"),
+        ({"metrics": {"views": {"title": "Views"}}}, "metrics.views", "comes from its definition"),
         ({**metrics(), "resolve_after_buckets": 0}, "resolve_after_buckets", "greater than or equal to 1"),
     ],
 )

@@ -28,6 +28,9 @@ AGE_BUCKETS = [(0, 17, "0-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "
 def simulated(ch_client):
     from feedpulse.simulator import simulate
 
+    # A fresh install: an earlier module's ETL tables (another source's users) must not leak into these days.
+    for database in ("analytics", "test"):
+        ch_client.command(f"DROP DATABASE IF EXISTS {database}")
     simulate(ch_client, start=FIRST_DAY, days=len(DAYS), scale=0.03, seed=11, database=SOURCE_DB)
     # Bad rows on one day: user 0, an unknown action, an unknown os, an impossible age.
     ch_client.command(

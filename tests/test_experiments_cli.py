@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -213,6 +214,11 @@ def test_from_db_uses_the_clickhouse_client(monkeypatch: pytest.MonkeyPatch) -> 
         def query_df(self, sql: str, parameters: dict) -> pd.DataFrame:
             calls.append(parameters)
             return users_frame(300, groups=(0, 1))[["exp_group", "user_id", "likes", "views"]]
+
+        def query(self, sql: str, parameters: dict):  # the days of user_daily: all of the window
+            return SimpleNamespace(
+                result_rows=[(d,) for d in pd.date_range(parameters["start"], parameters["end"]).date]
+            )
 
     monkeypatch.setattr("feedpulse.clickhouse.get_client", lambda *a, **k: Client())
     result = runner.invoke(

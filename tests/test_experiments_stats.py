@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -384,6 +385,11 @@ class FakeClient:
         self.calls.append((sql, parameters))
         return self.df
 
+    def query(self, sql: str, parameters: dict):
+        """The days user_daily holds: every day of the window (the ETL has run)."""
+        days = pd.date_range(parameters["start"], parameters["end"]).date
+        return SimpleNamespace(result_rows=[(day,) for day in days])
+
 
 def test_load_from_db_uses_query_parameters() -> None:
     client = FakeClient(make_users(10, (0, 1)))
@@ -391,7 +397,7 @@ def test_load_from_db_uses_query_parameters() -> None:
     assert len(df) == 20
     sql, parameters = client.calls[0]
     assert "{start:Date}" in sql and "{end:Date}" in sql and "{groups:Array(Int8)}" in sql
-    assert "simulator.feed_actions" in sql and "2026" not in sql
+    assert "simulator.user_daily" in sql and "2026" not in sql
     assert parameters == {"start": dt.date(2026, 11, 9), "end": dt.date(2026, 11, 15), "groups": [0, 1]}
     with pytest.raises(ExperimentDataError, match="database name must be a plain identifier"):
         load_from_db(client, "2026-11-09", "2026-11-15", [0, 1], database="x; DROP TABLE y")
@@ -453,25 +459,31 @@ def test_aa_histogram_renders_a_real_png() -> None:
 
 @pytest.mark.integration
 def test_load_from_db_against_the_local_endpoint(ch_client) -> None:
+    """Per-user sums over the window's days of the ETL's user_daily (feed users only); a window with a
+    day the ETL has not produced is refused, naming the day."""
     database = f"exp_test_{np.random.default_rng().integers(1 << 30)}"
     ch_client.command(f"CREATE DATABASE {database}")
     try:
         ch_client.command(
-            f"CREATE TABLE {database}.feed_actions (user_id UInt32, action String, time DateTime, "
-            "exp_group Int8) ENGINE = MergeTree ORDER BY time"
+            f"CREATE TABLE {database}.user_daily (event_date Date, user_id UInt32, views UInt64, likes UInt64, "
+            "is_feed_user Bool, exp_group Nullable(Int8)) ENGINE = MergeTree ORDER BY event_date"
         )
-        day, outside = dt.datetime(2026, 11, 10, 12), dt.datetime(2026, 11, 20, 12)
-        rows = [
-            (1, "view", day, 0),
-            (1, "view", day, 0),
-            (1, "like", day, 0),
-            (2, "view", day, 1),
-            (3, "view", day, 4),
-            (1, "view", outside, 0),
+        first = dt.date(2026, 11, 9)
+        rows = [(first + dt.timedelta(days=i), 99, 1, 0, True, 3) for i in range(7)]  # every day present
+        rows += [
+            (dt.date(2026, 11, 10), 1, 2, 1, True, 0),
+            (dt.date(2026, 11, 11), 1, 3, 0, True, 0),  # user 1 on two days: summed
+            (dt.date(2026, 11, 10), 2, 1, 0, True, 1),
+            (dt.date(2026, 11, 10), 3, 0, 0, False, 1),  # a messenger-only user: not in the experiment
+            (dt.date(2026, 11, 10), 4, 5, 1, True, 4),  # another group
+            (dt.date(2026, 11, 20), 1, 9, 9, True, 0),  # outside the window
         ]
-        ch_client.insert(f"{database}.feed_actions", rows, column_names=["user_id", "action", "time", "exp_group"])
+        columns = ["event_date", "user_id", "views", "likes", "is_feed_user", "exp_group"]
+        ch_client.insert(f"{database}.user_daily", rows, column_names=columns)
         df = load_from_db(ch_client, "2026-11-09", "2026-11-15", [0, 1], database=database)
         got = df.sort_values("user_id")[["exp_group", "user_id", "likes", "views"]].values.tolist()
-        assert got == [[0, 1, 1, 2], [1, 2, 0, 1]]
+        assert got == [[0, 1, 1, 5], [1, 2, 0, 1]]
+        with pytest.raises(ExperimentDataError, match=r"2026-11-16, .*run the daily ETL"):
+            load_from_db(ch_client, "2026-11-09", "2026-11-25", [0, 1], database=database)
     finally:
         ch_client.command(f"DROP DATABASE IF EXISTS {database}")

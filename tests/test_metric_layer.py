@@ -87,6 +87,27 @@ def test_the_shipped_definitions_load_and_name_the_reports():
     assert metrics.source_of("messages_per_user") == "messages" and metrics.source_of("new_users") is None
 
 
+def test_python_compiles_the_same_15_minute_aggregates_and_age_buckets(tmp_path):
+    """The raw-event readers' SQL (the evaluation harness, slices) comes from the same definitions and var
+    age_buckets as the dbt macros (their equality on data: tests/test_metrics_15min.py)."""
+    from feedpulse.metrics import age_bucket_sql
+
+    assert load().bucket_aggregates("feed") == {
+        "feed_users": "uniqExactIf(user_id, (1))",
+        "views": "countIf((action = 'view'))",
+        "likes": "countIf((action = 'like'))",
+    }
+    assert "age between 18 and 24, '18-24'" in age_bucket_sql("age") and "age >= 55, '55+'" in age_bucket_sql("age")
+    project = tmp_path / "p"
+    project.mkdir()
+    for spec, expected in (("raw", "ifNull(toString(a), 'unknown')"), ("0-17, 18+", "a >= 18, '18+'")):
+        (project / "dbt_project.yml").write_text(yaml.safe_dump({"vars": {"age_buckets": spec}}))
+        assert expected in age_bucket_sql("a", project)
+    (project / "dbt_project.yml").write_text(yaml.safe_dump({"vars": {"age_buckets": "0-17,adults"}}))
+    with pytest.raises(MetricDefinitionError, match="'adults' is not a bucket"):
+        age_bucket_sql("a", project)
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_python_refuses_broken_definitions_naming_the_metric(case):
     extra, message = BROKEN[case]

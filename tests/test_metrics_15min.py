@@ -78,8 +78,8 @@ def test_a_days_buckets_sum_to_its_marts_with_bad_rows_left_out(built):
 
 
 def test_reports_and_dashboard_show_the_marts_numbers_with_bad_rows_left_out(built):
-    """The metric layer's consistency on the day with bad rows: the reports' and the dashboard's numbers
-    are the marts' (and so the 15-minute buckets' sums, above)."""
+    """The metric layer's consistency on the day with bad rows: the reports', the dashboard's and the
+    experiments' numbers are the marts' (and so the 15-minute buckets' sums, above)."""
     from feedpulse.reports import dashboard
     from feedpulse.reports.builders import app_report, feed_report
     from feedpulse.reports.data import load_app_series, load_feed_series
@@ -108,6 +108,13 @@ def test_reports_and_dashboard_show_the_marts_numbers_with_bad_rows_left_out(bui
     )
     active = data.active[pd.to_datetime(data.active["day"]).dt.date == BAD_DAY].iloc[0]
     assert active["dau"] == app_mart[0]
+
+    # the experiments' per-user aggregates (every group): their users, views and likes are the marts'
+    from feedpulse.experiments.data import load_from_db
+
+    groups = [row[0] for row in built.query(f"SELECT DISTINCT exp_group FROM {SOURCE_DB}.feed_actions").result_rows]
+    users = load_from_db(built, BAD_DAY, BAD_DAY, groups)
+    assert (users["user_id"].nunique(), users["views"].sum(), users["likes"].sum()) == app_mart[1:4]
 
 
 def test_slice_labels_and_values_equal_the_python_reader(built):

@@ -1,9 +1,10 @@
 {#
-  Age buckets from var age_buckets, e.g. '0-17,18-24,25-34,35-44,45-54,55+'; 'raw' keeps the age.
-  Ages outside every bucket (or unknown) become 'unknown'.
+  Age buckets from var age_buckets (dbt_project.yml), e.g. '0-17,18-24,25-34,35-44,45-54,55+'; 'raw'
+  keeps the age. Ages outside every bucket (or unknown) become 'unknown'. feedpulse.metrics.age_bucket_sql
+  writes the same expression for Python's readers of the raw events.
 #}
 {% macro age_bucket(column) %}
-  {%- set spec = var('age_buckets', '0-17,18-24,25-34,35-44,45-54,55+') | string -%}
+  {%- set spec = var('age_buckets') | string -%}
   {%- if spec | trim == 'raw' -%}
     ifNull(toString({{ column }}), 'unknown')
   {%- else -%}

@@ -130,7 +130,16 @@ class MetricConfig(_Strict):
     owners: dict[str, str] = Field(default_factory=dict)
     chart_url: str | None = None
     dashboard_url: str | None = None
-    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_title(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "title" in data:
+            raise ValueError(
+                "title: a metric's title comes from its definition (dbt_project/dbt_project.yml vars.metrics); "
+                "remove it here"
+            )
+        return data
 
     @field_validator("owners")
     @classmethod
@@ -280,6 +289,18 @@ class AlertsConfig(_Strict):
                 raise ValueError(
                     f"metrics.{name}: not a column of metrics_15min (a realtime metric of dbt_project.yml "
                     f"vars.metrics, or a count one uses); known: {known}"
+                )
+            definition = definitions()[name]
+            defined_kind = "ratio" if definition.type == "ratio" else "count"
+            if metric.kind != defined_kind:
+                raise ValueError(
+                    f"metrics.{name}.kind: {name} is a {defined_kind} metric in its definition "
+                    "(dbt_project.yml vars.metrics); leave kind out"
+                )
+            if definition.type == "ratio" and metric.volume_metric != definition.denominator:
+                raise ValueError(
+                    f"metrics.{name}.volume_metric: the ratio's denominator is {definition.denominator!r} "
+                    "in its definition; leave volume_metric out"
                 )
             if metric.kind == "ratio" and metric.volume_metric and metric.volume_metric not in known:
                 raise ValueError(f"metrics.{name}.volume_metric: unknown metric {metric.volume_metric!r}")

@@ -1,7 +1,9 @@
 """15-minute metric series per slice, computed in ClickHouse from the raw event tables.
 
 ``load_series(client, start, end, database, slices)`` returns a DataFrame indexed by
-``(bucket, slice)`` with the columns of :data:`METRICS`. Buckets are ``toStartOfFifteenMinutes(time)``
+``(bucket, slice)`` with the columns of :data:`METRICS` — the realtime metrics of the metric layer
+(feedpulse.metrics: the columns of metrics_15min, with the same aggregates, compiled from the same
+definitions). Buckets are ``toStartOfFifteenMinutes(time)``
 over ``[start, end)``; every bucket of the range is present for every slice value seen (missing
 buckets are zero-filled; ``ctr`` is NaN where there were no views).
 
@@ -20,17 +22,15 @@ import numpy as np
 import pandas as pd
 
 from feedpulse.config import DEFAULT_SOURCE_DATABASE
+from feedpulse.metrics import age_bucket_sql, definitions
 
 BUCKET = pd.Timedelta(minutes=15)
 BUCKETS_PER_DAY = 96
-COUNT_METRICS = ("feed_users", "views", "likes", "messenger_users", "messages")
-METRICS = ("feed_users", "views", "likes", "ctr", "messenger_users", "messages")
+METRICS = tuple(definitions().realtime_columns())
 
-# The age buckets of the raw tables (the dbt macro age_bucket with its default var age_buckets): the one
-# SQL expression feedpulse's Python reads them with (slices, root-cause segments).
-AGE_BUCKET_SQL = (
-    "multiIf(age < 18, '0-17', age < 25, '18-24', age < 35, '25-34', age < 45, '35-44', age < 55, '45-54', '55+')"
-)
+# The age buckets of the raw tables: the dbt macro age_bucket's expression from the same var age_buckets
+# (feedpulse.metrics.age_bucket_sql), the one SQL expression feedpulse's Python reads them with.
+AGE_BUCKET_SQL = age_bucket_sql("age")
 SLICE_EXPRESSIONS: dict[str, str] = {
     "total": "'total'",
     "os": "concat('os:', os)",
@@ -40,23 +40,16 @@ SLICE_EXPRESSIONS: dict[str, str] = {
     "exp_group": "concat('exp_group:', toString(exp_group))",
 }
 
-_FEED_SQL = """
-SELECT toStartOfFifteenMinutes(time) AS bucket, slice,
-       uniqExact(user_id) AS feed_users, countIf(action = 'view') AS views, countIf(action = 'like') AS likes
-FROM {{db:Identifier}}.feed_actions
+# The aggregates come from the metric definitions (feedpulse.metrics.Metrics.bucket_aggregates); only
+# validated slice expressions and those definitions are formatted in, values travel as parameters.
+_SOURCE_SQL = """
+SELECT toStartOfFifteenMinutes(time) AS bucket, slice, {aggregates}
+FROM {{db:Identifier}}.{table}
 ARRAY JOIN [{slices}] AS slice
 WHERE time >= {{start:DateTime}} AND time < {{end:DateTime}}
 GROUP BY bucket, slice
 """
-
-_MESSAGE_SQL = """
-SELECT toStartOfFifteenMinutes(time) AS bucket, slice,
-       uniqExact(user_id) AS messenger_users, count() AS messages
-FROM {{db:Identifier}}.message_actions
-ARRAY JOIN [{slices}] AS slice
-WHERE time >= {{start:DateTime}} AND time < {{end:DateTime}}
-GROUP BY bucket, slice
-"""
+_TABLES = {"feed": "feed_actions", "messages": "message_actions"}
 
 
 class SeriesError(ValueError):
@@ -102,28 +95,40 @@ def load_series(
         raise SeriesError(f"end ({end}) must be at least one 15-minute bucket after start ({start})")
     expr = slice_sql(slices)
     params = {"db": database, "start": lo.to_pydatetime(), "end": hi.to_pydatetime()}
-    feed = _query(client, _FEED_SQL.format(slices=expr), params)
-    messages = _query(client, _MESSAGE_SQL.format(slices=expr), params)
-    return assemble(feed, messages, lo, hi)
+    catalog = definitions()
+    parts = {}
+    for source, table in _TABLES.items():
+        aggregates = catalog.bucket_aggregates(source)
+        if aggregates:
+            listed = ", ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
+            parts[source] = _query(client, _SOURCE_SQL.format(aggregates=listed, table=table, slices=expr), params)
+    return assemble(parts, lo, hi)
 
 
-def assemble(feed: pd.DataFrame, messages: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
-    """Join the two aggregates, zero-fill the full bucket × slice grid and derive ``ctr``."""
+def assemble(parts: dict[str, pd.DataFrame], lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    """Join the sources' aggregates (source → frame), zero-fill the full bucket × slice grid and derive the ratios (NaN
+    where the denominator is 0)."""
+    catalog = definitions()
     buckets = pd.date_range(lo, hi - BUCKET, freq="15min")
     slice_values = set()
-    for part in (feed, messages):
+    for part in parts.values():
         if not part.empty:
             slice_values.update(part.index.get_level_values("slice"))
     slice_values.add("total")
     index = pd.MultiIndex.from_product([buckets, sorted(slice_values, key=_slice_order)], names=["bucket", "slice"])
     frame = pd.DataFrame(index=index)
-    for part, columns in ((feed, ("feed_users", "views", "likes")), (messages, ("messenger_users", "messages"))):
-        for column in columns:
+    for source, part in parts.items():
+        for column in catalog.bucket_aggregates(source):
             values = part[column] if not part.empty else pd.Series(dtype="int64")
             frame[column] = values.reindex(index).fillna(0).astype("int64")
-    views = frame["views"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["ctr"] = np.where(views > 0, frame["likes"].to_numpy(dtype=float) / views, np.nan)
+    for name in METRICS:
+        metric = catalog[name]
+        if metric.type == "ratio":
+            denominator = frame[metric.denominator].to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frame[name] = np.where(
+                    denominator > 0, frame[metric.numerator].to_numpy(dtype=float) / denominator, np.nan
+                )
     return frame[list(METRICS)]
 
 

@@ -1,7 +1,7 @@
 """``feedpulse experiment aa|ab``: A/A and A/B statistics from a CSV or from ClickHouse.
 
 Input is per-user ``exp_group, user_id, likes, views`` (``--csv FILE``) or per-user aggregates
-of ``{database}.feed_actions`` between ``--start`` and ``--end`` (``--from-db``). Output is a rich
+of the ETL's ``{database}.user_daily`` between ``--start`` and ``--end`` (``--from-db``). Output is a rich
 table with the verdict, or the result as JSON (``--json``); ``--png-dir`` saves the plots and
 ``--markdown`` the full report. Bad input exits with code 2 and a message naming the problem.
 """
@@ -21,12 +21,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from feedpulse.config import language, source_database
+from feedpulse.config import language
 from feedpulse.experiments import calibrate, report
 from feedpulse.experiments.aa import RESPLITS, AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
 from feedpulse.experiments.calibrate import HELD_OUT_SEED_BASE, SCENARIOS, TUNING_SEED_BASE
-from feedpulse.experiments.data import ExperimentDataError, load_csv, load_from_db
+from feedpulse.experiments.data import ANALYTICS_DATABASE, ExperimentDataError, load_csv, load_from_db
 
 app = typer.Typer(
     help="Experiment statistics: A/A checks of the split and A/B tests of feed CTR.",
@@ -35,13 +35,15 @@ app = typer.Typer(
 )
 
 CSV = typer.Option(None, "--csv", help="Per-user CSV with columns exp_group,user_id,likes,views.")
-FROM_DB = typer.Option(False, "--from-db", help="Aggregate feed_actions in ClickHouse instead of reading a CSV.")
+FROM_DB = typer.Option(
+    False, "--from-db", help="Aggregate the daily ETL's user_daily in ClickHouse instead of reading a CSV."
+)
 START = typer.Option(None, "--start", help="First day (YYYY-MM-DD) with --from-db.")
 END = typer.Option(None, "--end", help="Last day (YYYY-MM-DD, inclusive) with --from-db.")
 DATABASE = typer.Option(
     None,
     "--database",
-    help="Database holding feed_actions (with --from-db; default: FEEDPULSE_SOURCE_DATABASE or simulator).",
+    help="Database holding the ETL's user_daily (with --from-db; default: analytics).",
 )
 SEED = typer.Option(None, "--seed", help="Random seed (reproducible draws / bootstrap).")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
@@ -86,7 +88,7 @@ def _load(
             client = get_client()
         except Exception as exc:  # connection problems: not the user's input
             _fail(f"cannot reach ClickHouse: {exc}", code=1)
-        return load_from_db(client, start, end, groups, database=database or source_database())
+        return load_from_db(client, start, end, groups, database=database or ANALYTICS_DATABASE)
     if csv is None:
         _fail("no input: give --csv FILE or --from-db --start D --end D")
     return load_csv(csv)

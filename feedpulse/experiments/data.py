@@ -1,5 +1,10 @@
 """Loading per-user experiment data: a CSV file or per-user aggregates computed in ClickHouse.
 
+From ClickHouse the aggregates come from the ETL's ``user_daily`` (the metric layer's per-user
+``views`` and ``likes`` columns, under staging's validity rule, and each user's exp_group as of the
+day), so an experiment counts exactly what the reports and dashboards count; every day of the window
+must have been through the daily ETL (a missing day is an error naming it, not a silent gap).
+
 Every loader returns a DataFrame with (at least) the columns ``exp_group, user_id, likes, views``,
 one row per user and group, validated by :func:`validate`: missing columns, non-numeric or
 negative values and duplicated users are errors (:class:`ExperimentDataError`, a ``ValueError``).
@@ -17,16 +22,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.identifiers import InvalidIdentifierError, check_identifier
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("exp_group", "user_id", "likes", "views")
 
+ANALYTICS_DATABASE = "analytics"
 USERS_SQL = """
-SELECT exp_group, user_id, countIf(action = 'like') AS likes, countIf(action = 'view') AS views
-FROM {database}.feed_actions
-WHERE toDate(time) BETWEEN {{start:Date}} AND {{end:Date}} AND exp_group IN {{groups:Array(Int8)}}
+SELECT toInt64(exp_group) AS exp_group, user_id, sum(likes) AS likes, sum(views) AS views
+FROM {database}.user_daily
+WHERE event_date BETWEEN {{start:Date}} AND {{end:Date}} AND is_feed_user AND exp_group IN {{groups:Array(Int8)}}
 GROUP BY exp_group, user_id
+"""
+DAYS_SQL = """
+SELECT DISTINCT event_date FROM {database}.user_daily WHERE event_date BETWEEN {{start:Date}} AND {{end:Date}}
 """
 
 
@@ -152,13 +160,13 @@ def load_csv(path: str | Path) -> pd.DataFrame:
         raise ExperimentDataError(f"{path}: {exc}") from exc
 
 
-def users_query(database: str = DEFAULT_SOURCE_DATABASE) -> str:
+def users_query(database: str = ANALYTICS_DATABASE, sql: str = USERS_SQL) -> str:
     """The per-user aggregate query; only the (validated) database name is formatted in."""
     try:
         check_identifier(database)
     except InvalidIdentifierError as exc:
         raise ExperimentDataError(str(exc)) from None
-    return USERS_SQL.format(database=database)
+    return sql.format(database=database)
 
 
 def load_from_db(
@@ -166,9 +174,10 @@ def load_from_db(
     start: dt.date | str,
     end: dt.date | str,
     groups: Sequence[int],
-    database: str = DEFAULT_SOURCE_DATABASE,
+    database: str = ANALYTICS_DATABASE,
 ) -> pd.DataFrame:
-    """Per-user likes/views of ``groups`` between ``start`` and ``end`` (inclusive), aggregated in ClickHouse.
+    """Per-user likes/views of ``groups`` between ``start`` and ``end`` (inclusive), from ``database``'s
+    ``user_daily`` (the daily ETL's output: every day of the window must be there).
 
     ``client`` is a clickhouse-connect client; values travel as server-side query parameters.
     """
@@ -178,10 +187,19 @@ def load_from_db(
     if not groups:
         raise ExperimentDataError("no experiment groups given")
     parameters = {"start": start_date, "end": end_date, "groups": [int(group) for group in groups]}
+    present = {row[0] for row in client.query(users_query(database, DAYS_SQL), parameters=parameters).result_rows}
+    days = [start_date + dt.timedelta(days=i) for i in range((end_date - start_date).days + 1)]
+    missing = [day for day in days if day not in present]
+    if missing:
+        shown = ", ".join(str(day) for day in missing[:5]) + (f" … ({len(missing)} days)" if len(missing) > 5 else "")
+        raise ExperimentDataError(
+            f"{database}.user_daily has no rows for {shown}: run the daily ETL for the experiment's window "
+            f"{start_date} … {end_date} first (a backfill of those partitions)"
+        )
     df = client.query_df(users_query(database), parameters=parameters)
     if df.empty:
         raise ExperimentDataError(
-            f"no feed actions for groups {list(groups)} between {start_date} and {end_date} in {database}.feed_actions"
+            f"no feed users in groups {list(groups)} between {start_date} and {end_date} in {database}.user_daily"
         )
     return validate(df)
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-from feedpulse.config import DEFAULT_SOURCE_DATABASE
 from feedpulse.experiments.aa import AAResult, run_aa
 from feedpulse.experiments.ab import ABResult, run_ab
-from feedpulse.experiments.data import load_from_db
+from feedpulse.experiments.data import ANALYTICS_DATABASE, load_from_db
 from feedpulse.experiments.definitions import asset_id
 from feedpulse.experiments.report import (
     aa_figures,
@@ -45,7 +44,7 @@ def run_aa_experiment(
     client,
     spec: ExperimentSpec,
     *,
-    database: str = DEFAULT_SOURCE_DATABASE,
+    database: str = ANALYTICS_DATABASE,
     sims: int = 10_000,
     seed: int | None = 42,
     lang: str = DEFAULT_LANG,
@@ -68,7 +67,7 @@ def run_ab_experiment(
     client,
     spec: ExperimentSpec,
     *,
-    database: str = DEFAULT_SOURCE_DATABASE,
+    database: str = ANALYTICS_DATABASE,
     seed: int | None = 42,
     lang: str = DEFAULT_LANG,
     render=None,
