@@ -98,3 +98,12 @@
       and event_date >= toDate('{{ window[0] }}') - {{ days_back }}
       and event_date <= toDate('{{ window[-1] }}')
 {% endmacro %}
+
+{#- The window's days D that an active day counts for, D in [column, column + span), as an array to
+    ARRAY JOIN: a one-day run makes at most one row per active day instead of `span` rows filtered
+    afterwards (the rolling-window marts read `span` days of history per window day). -#}
+{% macro window_days_within(column, span) %}
+  {%- set window = window_dates() -%}
+  arrayFilter(d -> d >= {{ column }} and d - {{ column }} < {{ span }},
+              [{% for day in window %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %}])
+{%- endmacro %}

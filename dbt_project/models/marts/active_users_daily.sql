@@ -16,11 +16,8 @@ user_windows as (
         window_end as event_date,
         user_id,
         min(window_end - active_day) as days_since_active
-    from (
-        select user_id, active_day, active_day + arrayJoin(range(30)) as window_end
-        from active_days
-    ) as active_day_windows
-    where {{ in_window('window_end') }}
+    from active_days
+    array join {{ window_days_within('active_day', 30) }} as window_end
     group by window_end, user_id
 ),
 

@@ -19,11 +19,8 @@ user_weeks as (
         user_id,
         max(week_end - active_day < 7) as in_week,
         max(week_end - active_day >= 7) as in_previous_week
-    from (
-        select user_id, active_day, active_day + arrayJoin(range(14)) as week_end
-        from active_days
-    ) as active_day_weeks
-    where {{ in_window('week_end') }}
+    from active_days
+    array join {{ window_days_within('active_day', 14) }} as week_end
     group by week_end, user_id
 ),
 
