@@ -118,17 +118,22 @@ class Metrics(BaseModel):
                     parts[part.source].append(name)
         return [*parts["feed"], *parts["messages"], *(m.name for m in self.realtime() if m.type == "ratio")]
 
-    def bucket_aggregates(self, source: str) -> dict[str, str]:
+    def bucket_aggregates(self, source: str, user_key: str = "user_id") -> dict[str, str]:
         """name → ClickHouse aggregate over one source's raw events, of the counts metrics_15min takes from
         that source: the formulas of macros/metrics.sql's ``metric_bucket_columns``, for the readers of the
-        raw events (the evaluation harness; tests/test_metrics_15min.py checks they equal the model)."""
+        raw events (the evaluation harness; tests/test_metrics_15min.py checks they equal the model).
+        ``user_key``: the arguments a users metric counts distinct (the root-cause cells: ``user_id, <unit>``)."""
         out = {}
         for name in self.realtime_columns():
             metric = self[name]
             if metric.type == "ratio" or metric.source != source:
                 continue
-            condition = f"({metric.filter or '1'})"
-            out[name] = f"uniqExactIf(user_id, {condition})" if metric.type == "users" else f"countIf({condition})"
+            if metric.filter is None:  # the plain aggregates (what metrics_15min computes without a filter)
+                out[name] = f"uniqExact({user_key})" if metric.type == "users" else "count()"
+            elif metric.type == "users":
+                out[name] = f"uniqExactIf({user_key}, ({metric.filter}))"
+            else:
+                out[name] = f"countIf(({metric.filter}))"
         return out
 
     def source_of(self, name: str) -> str | None:

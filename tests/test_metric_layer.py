@@ -93,9 +93,13 @@ def test_python_compiles_the_same_15_minute_aggregates_and_age_buckets(tmp_path)
     from feedpulse.metrics import age_bucket_sql
 
     assert load().bucket_aggregates("feed") == {
-        "feed_users": "uniqExactIf(user_id, (1))",
+        "feed_users": "uniqExact(user_id)",
         "views": "countIf((action = 'view'))",
         "likes": "countIf((action = 'like'))",
+    }
+    assert load().bucket_aggregates("messages", user_key="user_id, toDate(time)") == {
+        "messenger_users": "uniqExact(user_id, toDate(time))",
+        "messages": "count()",
     }
     assert "age between 18 and 24, '18-24'" in age_bucket_sql("age") and "age >= 55, '55+'" in age_bucket_sql("age")
     project = tmp_path / "p"

@@ -154,9 +154,13 @@
   {%- set metrics = metric_definitions() -%}
   {%- for name in metric_bucket_parts(source) -%}
     {%- set m = metrics[name] -%}
-    {%- set condition = '(' ~ m.get('filter', '1') ~ ')' -%}
-    {%- if m.type == 'users' -%}
+    {%- set condition = '(' ~ m.get('filter') ~ ')' -%}
+    {%- if m.type == 'users' and m.get('filter') is none -%}
+      uniqExact(user_id) as {{ name }}
+    {%- elif m.type == 'users' -%}
       uniqExactIf(user_id, {{ condition }}) as {{ name }}
+    {%- elif m.get('filter') is none -%}
+      count() as {{ name }}
     {%- else -%}
       countIf({{ condition }}) as {{ name }}
     {%- endif -%}

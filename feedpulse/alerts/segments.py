@@ -8,7 +8,8 @@ distinct (user, bucket) pairs, so any segment's count is the sum of its cells an
 its per-bucket distinct users.
 
 Everything variable reaches the SQL as a query parameter (the database as ``{db:Identifier}``);
-the age bucket is the one expression of :mod:`feedpulse.alerts.series`.
+the age bucket is the one expression of :mod:`feedpulse.alerts.series`; the metric columns come from
+the metric definitions (:mod:`feedpulse.metrics`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ import pandas as pd
 from feedpulse.alerts.explain import DIMENSIONS, RATIOS, SLOT
 from feedpulse.alerts.series import AGE_BUCKET_SQL, BUCKET
 from feedpulse.identifiers import check_identifier
+from feedpulse.metrics import definitions
 
-FEED_METRICS = ("feed_users", "views", "likes")
-MESSAGE_METRICS = ("messenger_users", "messages")
+# The cells' metric columns: the metric layer's 15-minute aggregates of each table's counts
+# (feedpulse.metrics, the formulas of metrics_15min), users counted once per (user, unit).
+_CATALOG = definitions()
+FEED_METRICS = tuple(_CATALOG.bucket_aggregates("feed"))
+MESSAGE_METRICS = tuple(_CATALOG.bucket_aggregates("messages"))
 _DIMENSION_SQL = (
     f"os, toString(gender) AS gender, {AGE_BUCKET_SQL} AS age, source, country, city, toString(exp_group) AS exp_group"
 )
@@ -34,18 +39,20 @@ WHERE (time >= {cur:DateTime} AND time < {end:DateTime})
 """
 # users are counted once per (user, unit): per bucket for alerts, per day for the daily reports' DAU
 USER_UNITS = {"bucket": "toStartOfFifteenMinutes(time)", "day": "toDate(time)"}
-_SQL = {
-    "feed": "SELECT toUInt8(time >= {cur:DateTime}) AS is_current, " + _DIMENSION_SQL + ", "
-    "uniqExact(user_id, {unit}) AS feed_users, "
-    "countIf(action = 'view') AS views, countIf(action = 'like') AS likes "
-    "FROM {db:Identifier}.feed_actions"
-    + _WHERE
-    + "GROUP BY is_current, os, gender, age, source, country, city, exp_group",
-    "message": "SELECT toUInt8(time >= {cur:DateTime}) AS is_current, " + _DIMENSION_SQL + ", "
-    "uniqExact(user_id, {unit}) AS messenger_users, count() AS messages "
-    "FROM {db:Identifier}.message_actions" + _WHERE + "GROUP BY is_current, os, gender, age, source, country, city, "
-    "exp_group",
-}
+_GROUP = "GROUP BY is_current, os, gender, age, source, country, city, exp_group"
+
+
+def _cells_sql(source: str, table: str) -> str:
+    metrics = ", ".join(
+        f"{sql} AS {name}" for name, sql in _CATALOG.bucket_aggregates(source, user_key="user_id, {unit}").items()
+    )
+    return (
+        f"SELECT toUInt8(time >= {{cur:DateTime}}) AS is_current, {_DIMENSION_SQL}, {metrics} "
+        f"FROM {{db:Identifier}}.{table}{_WHERE}{_GROUP}"
+    )
+
+
+_SQL = {"feed": _cells_sql("feed", "feed_actions"), "message": _cells_sql("messages", "message_actions")}
 
 
 def table_of(metric: str) -> str:
