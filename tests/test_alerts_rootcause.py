@@ -20,8 +20,10 @@ from feedpulse.alerts.rootcause import (
     _hit,
     anomaly_entries,
     candidate_segments,
+    over_seeds,
     plan,
     summarise,
+    wilson,
 )
 from feedpulse.simulator.anomalies import parse_anomalies
 
@@ -96,9 +98,41 @@ def test_summary_counts_only_plants_carrying_enough_of_the_deviation() -> None:
         Outcome(plant, False, -0.5, 0.1, ((("os", "iOS"),),), False, False),  # carries 10 %: not in the target
     ]
     result = summarise(outcomes)
-    assert result["carrying_20_plus"] == {"n": 2, "top1": 0.5, "top3": 1.0}
-    assert result["carrying_20_plus_fired"] == {"n": 1, "top1": 1.0, "top3": 1.0}
+    carrying = result["carrying_20_plus"]
+    assert {k: carrying[k] for k in ("n", "top1", "top3")} == {"n": 2, "top1": 0.5, "top3": 1.0}
+    assert carrying["top1_ci"] == pytest.approx(wilson(1, 2)) and carrying["top3_ci"] == pytest.approx(wilson(2, 2))
+    fired = result["carrying_20_plus_fired"]
+    assert {k: fired[k] for k in ("n", "top1", "top3")} == {"n": 1, "top1": 1.0, "top3": 1.0}
     assert result["carrying_under_20"]["n"] == 1 and result["fired"] == pytest.approx(1 / 3)
+    assert summarise([])["carrying_20_plus"] == {"n": 0, "top1": None, "top3": None, "top1_ci": None,
+                                                  "top3_ci": None}  # fmt: skip
+
+
+def test_wilson_interval_matches_the_closed_form_and_covers() -> None:
+    lo, hi = wilson(45, 50)  # textbook value for 45/50: 0.7864 – 0.9565
+    assert lo == pytest.approx(0.7864, abs=1e-4) and hi == pytest.approx(0.9565, abs=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and 0.69 < wilson(10, 10)[0] < 0.73
+    assert wilson(3, 0) is None
+    narrow, wide = wilson(80, 100), wilson(8, 10)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    rng = np.random.default_rng(3)  # coverage of the true p = 0.8 at n = 60: about 95 %
+    draws = rng.binomial(60, 0.8, size=4000)
+    covered = np.mean([lo <= 0.8 <= hi for lo, hi in (wilson(int(k), 60) for k in draws)])
+    assert 0.92 <= covered <= 0.98
+
+
+def test_over_seeds_mean_and_worst_skip_seeds_without_plants() -> None:
+    plant = Plant("views", (("os", "Android"),), 0.6, -0.5, dt.datetime(2024, 3, 12, 8))
+    hit = Outcome(plant, True, -5.0, 0.9, ((("os", "Android"),),), True, True)
+    miss = Outcome(plant, True, -5.0, 0.9, ((("os", "iOS"),),), False, True)
+    quiet = Outcome(plant, False, -1.0, 0.9, ((("os", "iOS"),),), False, False)
+    per_seed = {"101": summarise([hit, hit, miss, hit]), "102": summarise([miss, quiet]), "103": summarise([quiet])}
+    result = over_seeds(per_seed)
+    assert result["carrying_20_plus"]["top1"] == {"mean": pytest.approx((0.75 + 0 + 0) / 3), "worst": 0.0,
+                                                  "worst_seed": 102, "seeds": 3}  # fmt: skip
+    fired = result["carrying_20_plus_fired"]
+    assert fired["top1"]["seeds"] == 2 and fired["top1"]["mean"] == pytest.approx(0.375)  # 103 never fired
+    assert fired["top3"] == {"mean": 1.0, "worst": 1.0, "worst_seed": 101, "seeds": 2}
 
 
 def test_where_lines_ru_and_en() -> None:
