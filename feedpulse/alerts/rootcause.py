@@ -34,7 +34,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,6 +65,10 @@ class Plant:
     share: float  # of the metric in the clean baseline
     change: float  # −0.6 = drop by 60 %
     bucket: dt.datetime
+
+
+# receives (plant, current cells, baseline cells, the detector's expectation): the explainer's input, for re-runs
+KeepCells = Callable[[tuple["Plant", pd.DataFrame, pd.DataFrame, float]], None]
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,10 @@ def judge(
     config: AlertsConfig,
     frame: pd.DataFrame,
     baseline_days: int,
+    keep_cells: KeepCells | None = None,
 ) -> Outcome:
-    """Detector + explainer at the plant's bucket, in the ``total`` slice (``frame``: ``load_series``)."""
+    """Detector + explainer at the plant's bucket, in the ``total`` slice (``frame``: ``load_series``).
+    ``keep_cells((plant, current, baseline, expected))`` receives the explainer's input (offline re-runs)."""
     bucket = pd.Timestamp(plant.bucket)
     metric = config.metrics[plant.metric]
     history = stream(frame, plant.metric, "total")
@@ -162,6 +168,8 @@ def judge(
         client, plant.metric, plant.bucket, source=database, days=baseline_days,
         halfwidth=config.detector.slot_halfwidth, by_slot=True,
     )  # fmt: skip
+    if keep_cells is not None:
+        keep_cells((plant, current, baseline, float(evaluation.expected)))
     result = explain(current, baseline, plant.metric, expected_total=evaluation.expected)
     deviation = result.observed - evaluation.expected
     carried = (result.observed - clean_total) / deviation if deviation else 0.0
@@ -189,6 +197,7 @@ def run_seed(
     spacing: int = 3,
     start: dt.date = DEFAULT_START,
     test_days: int = TEST_DAYS,
+    keep_cells: KeepCells | None = None,
 ) -> list[Outcome]:
     """Plants of one seed (see the module doc), in a scratch database dropped afterwards."""
     from feedpulse.simulator import simulate
@@ -216,7 +225,7 @@ def run_seed(
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
             frame = load_series(client, first, end, database=database, slices=["total"])
             for p, total in zip(plants, clean, strict=True):
-                outcome = judge(client, database, p, total, config, frame, history_days)
+                outcome = judge(client, database, p, total, config, frame, history_days, keep_cells)
                 outcomes.append(dataclasses.replace(outcome, seed=seed, test_day=index))
             if index + 1 < test_days:  # the next test day's history: this day without its plants
                 simulate(client, start=day, days=1, scale=scale, seed=seed, database=database)
