@@ -11,6 +11,7 @@ Re-running with the shipped constants reproduces the harness's outcomes (checked
 
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py collect --seeds 7,42 --out /tmp/rc-tune
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --set pair_z=2.5
+    PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --ctr --set ratio_noise=false
 
 Tune on the tuning seeds only (7 and 42); held-out seeds are for the final measurement.
 """
@@ -69,6 +70,45 @@ def replay(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
             "single": summary["single"], "pair": summary["pair"]}  # fmt: skip
 
 
+def replay_ctr(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """The CTR explainer on the kept cells of the likes and views plants: a plant confined to one segment moves
+    that segment's CTR (likes: its rate; views: its rate and its views share). The expected CTR is the
+    baseline's (the kept cells carry the detector's expectation of the planted count, not of CTR); the
+    carried share is the plant's part of the CTR's deviation (the clean count from the harness's own carried
+    share). Hit rule and the ≥ 20 % subset as the harness's."""
+    from feedpulse.alerts.rootcause import CARRY_TARGET, rates
+
+    by_metric: dict[str, list[Any]] = {"likes": [], "views": []}
+    for path in sorted(directory.glob("seed*.pkl")):
+        with path.open("rb") as fh:
+            records = pickle.load(fh)
+        for outcome, current, baseline, expected in records:
+            plant = outcome.plant
+            if plant.metric not in by_metric:
+                continue
+            likes, views = float(current["likes"].sum()), float(current["views"].sum())
+            observed = likes / views
+            if plant.metric == "likes":
+                clean = (likes - outcome.carried * (likes - expected)) / views
+            else:
+                clean = likes / (views - outcome.carried * (views - expected))
+            deviation = observed - float(baseline["likes"].sum()) / float(baseline["views"].sum())
+            carried = (observed - clean) / deviation if deviation else 0.0
+            result = explain(current, baseline, "ctr", **options)
+            top = tuple(s.segment for s in result.top(3))
+            hits = {"top1": _hit(top[:1], plant.segment), "top3": _hit(top, plant.segment)}
+            by_metric[plant.metric].append(replace_outcome(outcome, top, carried=carried, **hits))
+    both = [o for items in by_metric.values() for o in items]
+    carrying = {m: rates([o for o in items if o.carried >= CARRY_TARGET]) for m, items in by_metric.items()}
+    return {"options": options, "carrying_20_plus": rates([o for o in both if o.carried >= CARRY_TARGET]), **carrying}
+
+
+def replace_outcome(outcome: Any, top: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(outcome, top=top, **changes)
+
+
 def _value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -88,12 +128,14 @@ def main() -> None:
     r = sub.add_parser("replay")
     r.add_argument("directory", type=Path)
     r.add_argument("--set", action="append", default=[], help="NAME=VALUE keyword argument of explain()")
+    r.add_argument("--ctr", action="store_true", help="the CTR explainer on the likes and views plants")
     args = parser.parse_args()
     if args.command == "collect":
         collect(parse_seeds(args.seeds), args.out, args.plants, args.test_days, args.scale)
     else:
         options = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
-        print(json.dumps(replay(args.directory, options), indent=1, default=str))
+        report = replay_ctr(args.directory, options) if args.ctr else replay(args.directory, options)
+        print(json.dumps(report, indent=1, default=str))
 
 
 if __name__ == "__main__":
