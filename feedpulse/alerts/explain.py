@@ -421,8 +421,9 @@ def _ratio_surprise(
     at_mix = float((w1 * r0).sum())
     observed = float((w1 * r1).sum())
     k = observed / at_mix if at_mix > 0 else 1.0
-    phi = dispersion(cells.per_slot(dims, den), prior)
-    psi = rate_dispersion(cells.per_slot(dims, num), cells.per_slot(dims, den), prior)
+    views_per_slot = cells.per_slot(dims, den)
+    phi = dispersion(views_per_slot, prior)
+    psi = rate_dispersion(cells.per_slot(dims, num), views_per_slot, prior)
     mix = (w1 - w0) * (r0 - ctr0)
     anchored = mix + w1 * (r1 - r0 * k)
     p = np.clip(r0 * k, 0.0, 1.0)
