@@ -27,7 +27,7 @@ from typing import Any
 
 from feedpulse.alerts.evaluate import parse_seeds
 from feedpulse.alerts.explain import explain
-from feedpulse.alerts.rootcause import _hit, summarise
+from feedpulse.alerts.rootcause import OVER_SEEDS, _hit, over_seeds, summarise
 
 
 def collect(seeds: list[int], out: Path, per_day: int, test_days: int, scale: float) -> None:
@@ -64,10 +64,17 @@ def replay(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
             mismatches += top != outcome.top
             outcomes.append(replace(outcome, top=top, top1=_hit(top[:1], plant.segment), top3=_hit(top, plant.segment)))
     summary = summarise(outcomes)
-    return {"options": options, "plants": len(outcomes), "changed_vs_harness": mismatches,
-            "carrying_20_plus": summary["carrying_20_plus"], "fired": summary["carrying_20_plus_fired"],
-            "by_metric": {m: (r["top1"], r["top3"], r["n"]) for m, r in summary["by_metric"].items()},
-            "single": summary["single"], "pair": summary["pair"]}  # fmt: skip
+    per_seed = {
+        str(seed): summarise([o for o in outcomes if o.seed == seed]) for seed in sorted({o.seed for o in outcomes})
+    }
+    seeds = {seed: {g: (r[g]["n"], r[g]["top1"], r[g]["top3"]) for g in OVER_SEEDS} for seed, r in per_seed.items()}
+    return {
+        "options": options, "over_seeds": over_seeds(per_seed), "per_seed": seeds, "plants": len(outcomes),
+        "changed_vs_harness": mismatches, "carrying_20_plus": summary["carrying_20_plus"],
+        "fired": summary["carrying_20_plus_fired"],
+        "by_metric": {m: (r["top1"], r["top3"], r["n"]) for m, r in summary["by_metric"].items()},
+        "single": summary["single"], "pair": summary["pair"],
+    }  # fmt: skip
 
 
 def replay_ctr(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
