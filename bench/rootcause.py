@@ -107,7 +107,16 @@ def replay_ctr(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
             by_metric[plant.metric].append(replace_outcome(outcome, top, carried=carried, **hits))
     both = [o for items in by_metric.values() for o in items]
     carrying = {m: rates([o for o in items if o.carried >= CARRY_TARGET]) for m, items in by_metric.items()}
-    return {"options": options, "carrying_20_plus": rates([o for o in both if o.carried >= CARRY_TARGET]), **carrying}
+    per_seed = {
+        s: rates([o for o in both if o.seed == s and o.carried >= CARRY_TARGET]) for s in {o.seed for o in both}
+    }
+    over = {}
+    for figure in ("top1", "top3"):
+        values = {s: r[figure] for s, r in per_seed.items() if r[figure] is not None}
+        worst = min(values, key=values.__getitem__)
+        over[figure] = {"mean": sum(values.values()) / len(values), "worst": values[worst], "worst_seed": worst}
+    return {"options": options, "carrying_20_plus": rates([o for o in both if o.carried >= CARRY_TARGET]), **carrying,
+            "over_seeds": over}  # fmt: skip
 
 
 def replace_outcome(outcome: Any, top: Any, **changes: Any) -> Any:
