@@ -552,7 +552,7 @@ def _prune_pairs(
             if any(r is None or (r * s.change > 0 and abs(r) * margin >= abs(s.change)) for r in rests):
                 continue
             if phis is not None and any(
-                _stands_out(singles[(part,)], s, max(phis.get((part,), 1.0), phis.get(s.segment, 1.0))) < pair_z
+                _stands_out(singles[(part,)], s, max(phis.get((part,), 1.0), phis.get(s.segment, 1.0)), floor) < pair_z
                 for part in s.segment
             ):
                 continue
