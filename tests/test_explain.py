@@ -340,3 +340,15 @@ def test_ctr_uniform_change_moves_no_segment_against_the_rest() -> None:
     assert result.uniform
     assert result.segments[0].segment == (("exp_group", "3"),)  # the largest, by the tie-break
     assert all(s.score * abs(result.observed - result.expected) < 1e-2 for s in result.segments)
+
+
+def test_ctr_segments_without_baseline_views_or_likes_are_scored_finitely_or_not_at_all() -> None:
+    """A group with no baseline views (never ranked) and one whose users never like (rate 0): finite scores."""
+    base = ctr_slotted([("1", [100.0] * 6, [20.0, 22.0] * 3), ("2", [100.0] * 6, [0.0] * 6),
+                        ("3", [800.0] * 6, [160.0] * 6)])  # fmt: skip
+    now = pd.DataFrame([("1", 100.0, 8.0), ("2", 100.0, 0.0), ("3", 800.0, 160.0), ("4", 50.0, 1.0)],
+                       columns=["exp_group", "views", "likes"])  # fmt: skip
+    result = explain(now, base, "ctr", dimensions=("exp_group",), min_users=0)
+    assert result.segments[0].segment == (("exp_group", "1"),)
+    assert all(np.isfinite(s.score) for s in result.segments)
+    assert (("exp_group", "4"),) not in [s.segment for s in result.segments]
