@@ -1,5 +1,6 @@
 """Seeds parsing and aggregation of `alerts evaluate --seeds`, the root-cause harness's planning and
-hit rule, and the "where" lines of the alert message (no ClickHouse)."""
+hit rule, and the "where" lines of the alert message (no ClickHouse); the harness's test days (the
+session's local endpoint)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from feedpulse.alerts.rootcause import (
     candidate_segments,
     over_seeds,
     plan,
+    run_seed,
     summarise,
     wilson,
 )
@@ -267,3 +269,28 @@ def test_limit_model_of_a_ratio_and_of_a_per_user_count() -> None:
     users_now[1] = 400.0
     scores = _tail_score(per_user, np.full(500, 4500.0), users_now)
     assert scores[0] < 1 and scores[1] > 8  # p < 1e-8
+
+
+def test_test_days_keep_the_first_days_plants_and_give_each_next_day_a_clean_history(ch_client) -> None:
+    """Two test days: the first day's outcomes are those of a one-day run, and the second day's baseline
+    holds the first test day *without* its plants — the same cells as a run whose history is all clean."""
+    kw = {"scale": 0.1, "per_day": 4, "spacing": 3}
+    one = run_seed(ch_client, 5, history_days=3, test_days=1, **kw)
+    kept: list = []
+    two = run_seed(ch_client, 5, history_days=3, test_days=2, keep_cells=kept.append, **kw)
+    assert [(o.seed, o.test_day) for o in two] == [(5, 0)] * 4 + [(5, 1)] * 4
+    assert [(o.plant, o.top, o.fired, o.carried) for o in one] == [
+        (o.plant, o.top, o.fired, o.carried) for o in two[:4]
+    ]
+    assert {o.plant.bucket.date() for o in two[4:]} == {dt.date(2024, 3, 8)}
+    clean: list = []
+    run_seed(ch_client, 5, history_days=4, test_days=1, keep_cells=clean.append, **kw)  # 2024-03-08 after clean days
+
+    def day_before(cells: pd.DataFrame) -> pd.DataFrame:
+        rows = cells[pd.to_datetime(cells["slot"]).dt.date == dt.date(2024, 3, 7)]
+        return rows.sort_values(list(rows.columns)).reset_index(drop=True)
+
+    for (plant, _, baseline, _), (other, _, clean_baseline, _) in zip(kept[4:], clean, strict=True):
+        assert (plant.metric, plant.bucket) == (other.metric, other.bucket)
+        assert not day_before(baseline).empty
+        pd.testing.assert_frame_equal(day_before(baseline), day_before(clean_baseline))
