@@ -1,5 +1,6 @@
 """Seeds parsing and aggregation of `alerts evaluate --seeds`, the root-cause harness's planning and
-hit rule, and the "where" lines of the alert message (no ClickHouse)."""
+hit rule, and the "where" lines of the alert message (no ClickHouse); the harness's test days (the
+session's local endpoint)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from feedpulse.alerts.rootcause import (
     _hit,
     anomaly_entries,
     candidate_segments,
+    over_seeds,
     plan,
+    run_seed,
     summarise,
+    wilson,
 )
 from feedpulse.simulator.anomalies import parse_anomalies
 
@@ -96,9 +100,41 @@ def test_summary_counts_only_plants_carrying_enough_of_the_deviation() -> None:
         Outcome(plant, False, -0.5, 0.1, ((("os", "iOS"),),), False, False),  # carries 10 %: not in the target
     ]
     result = summarise(outcomes)
-    assert result["carrying_20_plus"] == {"n": 2, "top1": 0.5, "top3": 1.0}
-    assert result["carrying_20_plus_fired"] == {"n": 1, "top1": 1.0, "top3": 1.0}
+    carrying = result["carrying_20_plus"]
+    assert {k: carrying[k] for k in ("n", "top1", "top3")} == {"n": 2, "top1": 0.5, "top3": 1.0}
+    assert carrying["top1_ci"] == pytest.approx(wilson(1, 2)) and carrying["top3_ci"] == pytest.approx(wilson(2, 2))
+    fired = result["carrying_20_plus_fired"]
+    assert {k: fired[k] for k in ("n", "top1", "top3")} == {"n": 1, "top1": 1.0, "top3": 1.0}
     assert result["carrying_under_20"]["n"] == 1 and result["fired"] == pytest.approx(1 / 3)
+    assert summarise([])["carrying_20_plus"] == {"n": 0, "top1": None, "top3": None, "top1_ci": None,
+                                                  "top3_ci": None}  # fmt: skip
+
+
+def test_wilson_interval_matches_the_closed_form_and_covers() -> None:
+    lo, hi = wilson(45, 50)  # textbook value for 45/50: 0.7864 – 0.9565
+    assert lo == pytest.approx(0.7864, abs=1e-4) and hi == pytest.approx(0.9565, abs=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and 0.69 < wilson(10, 10)[0] < 0.73
+    assert wilson(3, 0) is None
+    narrow, wide = wilson(80, 100), wilson(8, 10)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    rng = np.random.default_rng(3)  # coverage of the true p = 0.8 at n = 60: about 95 %
+    draws = rng.binomial(60, 0.8, size=4000)
+    covered = np.mean([lo <= 0.8 <= hi for lo, hi in (wilson(int(k), 60) for k in draws)])
+    assert 0.92 <= covered <= 0.98
+
+
+def test_over_seeds_mean_and_worst_skip_seeds_without_plants() -> None:
+    plant = Plant("views", (("os", "Android"),), 0.6, -0.5, dt.datetime(2024, 3, 12, 8))
+    hit = Outcome(plant, True, -5.0, 0.9, ((("os", "Android"),),), True, True)
+    miss = Outcome(plant, True, -5.0, 0.9, ((("os", "iOS"),),), False, True)
+    quiet = Outcome(plant, False, -1.0, 0.9, ((("os", "iOS"),),), False, False)
+    per_seed = {"101": summarise([hit, hit, miss, hit]), "102": summarise([miss, quiet]), "103": summarise([quiet])}
+    result = over_seeds(per_seed)
+    assert result["carrying_20_plus"]["top1"] == {"mean": pytest.approx((0.75 + 0 + 0) / 3), "worst": 0.0,
+                                                  "worst_seed": 102, "seeds": 3}  # fmt: skip
+    fired = result["carrying_20_plus_fired"]
+    assert fired["top1"]["seeds"] == 2 and fired["top1"]["mean"] == pytest.approx(0.375)  # 103 never fired
+    assert fired["top3"] == {"mean": 1.0, "worst": 1.0, "worst_seed": 101, "seeds": 2}
 
 
 def test_where_lines_ru_and_en() -> None:
@@ -233,3 +269,28 @@ def test_limit_model_of_a_ratio_and_of_a_per_user_count() -> None:
     users_now[1] = 400.0
     scores = _tail_score(per_user, np.full(500, 4500.0), users_now)
     assert scores[0] < 1 and scores[1] > 8  # p < 1e-8
+
+
+def test_test_days_keep_the_first_days_plants_and_give_each_next_day_a_clean_history(ch_client) -> None:
+    """Two test days: the first day's outcomes are those of a one-day run, and the second day's baseline
+    holds the first test day *without* its plants — the same cells as a run whose history is all clean."""
+    kw = {"scale": 0.1, "per_day": 4, "spacing": 3}
+    one = run_seed(ch_client, 5, history_days=3, test_days=1, **kw)
+    kept: list = []
+    two = run_seed(ch_client, 5, history_days=3, test_days=2, keep_cells=kept.append, **kw)
+    assert [(o.seed, o.test_day) for o in two] == [(5, 0)] * 4 + [(5, 1)] * 4
+    assert [(o.plant, o.top, o.fired, o.carried) for o in one] == [
+        (o.plant, o.top, o.fired, o.carried) for o in two[:4]
+    ]
+    assert {o.plant.bucket.date() for o in two[4:]} == {dt.date(2024, 3, 8)}
+    clean: list = []
+    run_seed(ch_client, 5, history_days=4, test_days=1, keep_cells=clean.append, **kw)  # 2024-03-08 after clean days
+
+    def day_before(cells: pd.DataFrame) -> pd.DataFrame:
+        rows = cells[pd.to_datetime(cells["slot"]).dt.date == dt.date(2024, 3, 7)]
+        return rows.sort_values(list(rows.columns)).reset_index(drop=True)
+
+    for (plant, _, baseline, _), (other, _, clean_baseline, _) in zip(kept[4:], clean, strict=True):
+        assert (plant.metric, plant.bucket) == (other.metric, other.bucket)
+        assert not day_before(baseline).empty
+        pd.testing.assert_frame_equal(day_before(baseline), day_before(clean_baseline))

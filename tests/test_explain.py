@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feedpulse.alerts.explain import ExplainError, dispersion, explain, parse_slice
+from feedpulse.alerts.explain import ExplainError, _stands_out, dispersion, explain, parse_slice, rate_dispersion
 
 
 def cells(rows: list[tuple[str, str, float]], column: str = "views") -> pd.DataFrame:
@@ -241,9 +241,114 @@ def test_dispersion_is_the_variance_to_mean_ratio_around_the_share_of_each_bucke
 
 def test_a_pair_whose_change_does_not_stand_out_from_its_parents_rest_is_not_listed() -> None:
     """Android drops (ads −40 %, organic −10 % on 50 and 20 views): the pair's sharper drop is within the noise
-    of so few views (z ≈ 1.1 < 3), so Android leads; the margin rule alone would have listed the pair."""
+    of so few views (z ≈ 1.3 < 3), so Android leads; the margin rule alone would have listed the pair."""
     base = cells([("Android", "ads", 50), ("Android", "organic", 20), ("iOS", "ads", 500), ("iOS", "organic", 300)])
     now = cells([("Android", "ads", 30), ("Android", "organic", 18), ("iOS", "ads", 500), ("iOS", "organic", 300)])
     kw = {"dimensions": ("os", "source"), "min_pair_expected": 1, "min_users": 0}
     assert [s.segment for s in explain(now, base, "views", **kw).segments][:1] == [(("os", "Android"),)]
     assert explain(now, base, "views", pair_z=0.0, **kw).segments[0].segment == (("os", "Android"), ("source", "ads"))
+
+
+def test_a_pair_inside_a_spiking_segment_is_judged_at_the_noise_of_its_new_level() -> None:
+    """Android spikes: ads +120 %, organic +40 % (38 expected views each). Against the rest of Android the
+    pair's sharper rise is z = 0.8 / √(84/38² + 53/38²) ≈ 2.6 at the counts' new level (≈ 3.5 at the
+    baseline's, which would list the pair first): a spike scatters more than the baseline did, so Android leads."""
+    base = cells([("Android", "ads", 38), ("Android", "organic", 38), ("iOS", "ads", 500), ("iOS", "organic", 300)])
+    now = cells([("Android", "ads", 84), ("Android", "organic", 53), ("iOS", "ads", 500), ("iOS", "organic", 300)])
+    kw = {"dimensions": ("os", "source"), "min_pair_expected": 1, "min_users": 0}
+    result = explain(now, base, "views", **kw)
+    android = next(s for s in result.segments if s.segment == (("os", "Android"),))
+    pair = explain(now, base, "views", pair_z=0.0, **kw).segments[0]
+    assert pair.segment == (("os", "Android"), ("source", "ads"))  # the sharper rise, when pairs pass freely
+    assert _stands_out(android, pair, 1.0) == pytest.approx((84 / 38 - 53 / 38) / np.sqrt((84 + 53) / 38**2))
+    assert 2.4 < _stands_out(android, pair, 1.0) < 3
+    assert result.segments[0].segment == (("os", "Android"),)
+    assert pair.segment not in [s.segment for s in result.segments]
+
+
+def test_rate_dispersion_is_one_for_binomial_likes_and_recovers_a_beta_binomial() -> None:
+    rng = np.random.default_rng(7)
+    slots = 600
+    views = rng.integers(150, 250, size=(3, slots)).astype(float)
+    level = 1 + 0.3 * np.sin(np.arange(slots) / 20)  # the hour moves every segment's CTR alike: not noise
+    binomial = rng.binomial(views[0].astype(int), 0.2 * level / level.max())
+    rho = 0.02  # beta-binomial: variance = binomial × (1 + (n − 1) ρ) at a fixed rate
+    p = rng.beta(0.2 * (1 / rho - 1), 0.8 * (1 / rho - 1), size=slots) * level / level.max()
+    beta = rng.binomial(views[1].astype(int), p)
+    exact = 0.1 * views[2] * level  # exactly at its rate × the level: no noise of its own
+    bulk_views = 50 * views[0]  # most of the slice, binomial: it sets each bucket's CTR level
+    bulk = rng.binomial(bulk_views.astype(int), 0.2 * level / level.max())
+    likes = np.vstack([binomial, beta, exact, bulk]).astype(float)
+    views = np.vstack([views, bulk_views])
+    psi = rate_dispersion(likes, views, prior=0.0)
+    assert psi[0] == pytest.approx(1.0, abs=0.15)
+    n, mean = views[1], 0.2 * level / level.max()  # the beta-binomial's variance over the binomial's, per bucket
+    binomial_variance = n * mean * (1 - mean)
+    extra = n * (n - 1) * (level / level.max()) ** 2 * 0.2 * 0.8 * rho
+    assert psi[1] == pytest.approx((binomial_variance + extra).sum() / binomial_variance.sum(), rel=0.15)  # ≈ 3.9
+    assert psi[2] == 1.0  # floored at the binomial
+    assert 1.0 < rate_dispersion(likes, views, prior=2.0)[1] < psi[1]  # shrunk towards the pooled ratio
+    assert list(rate_dispersion(likes[:, :1], views[:, :1])) == [1.0] * 4  # one bucket: no estimate
+
+
+def ctr_slotted(rows: list[tuple[str, list[float], list[float]]]) -> pd.DataFrame:
+    """(exp_group, [views per bucket], [likes per bucket]) → baseline cells with a ``slot`` column."""
+    return pd.DataFrame(
+        [(g, t, v, lk) for g, views, likes in rows for t, (v, lk) in enumerate(zip(views, likes, strict=True))],
+        columns=["exp_group", "slot", "views", "likes"],
+    )
+
+
+def test_ctr_a_segment_whose_likes_swing_is_down_weighted() -> None:
+    """Both groups' CTR drops (group 1: 0.2 → 0.08, group 2: 0.2 → 0.12) on 100 views; group 1's likes swing
+    5 ↔ 35 from bucket to bucket, group 2's stay at 19–21: group 2's drop is the surprise. Without the noise
+    model (or without the buckets) the bigger drop leads."""
+    base = ctr_slotted([("1", [100.0] * 12, [5.0, 35.0] * 6), ("2", [100.0] * 12, [19.0, 20.0, 21.0] * 4),
+                        ("3", [800.0] * 12, [160.0] * 12)])  # fmt: skip
+    now = pd.DataFrame([("1", 100.0, 8.0), ("2", 100.0, 12.0), ("3", 800.0, 160.0)],
+                       columns=["exp_group", "views", "likes"])  # fmt: skip
+    kw = {"dimensions": ("exp_group",), "min_users": 0}
+    result = explain(now, base, "ctr", **kw)
+    assert [s.segment for s in result.top(2)] == [(("exp_group", "2"),), (("exp_group", "1"),)]
+    top = result.segments[0]
+    assert (top.share, top.change) == (pytest.approx(-8 / 1000 / (0.18 - 0.2)), pytest.approx(-0.4))  # as before
+    for other in (explain(now, base, "ctr", ratio_noise=False, **kw), explain(now, base.drop(columns="slot"), "ctr",
+                                                                                 **kw)):  # fmt: skip
+        assert other.segments[0].segment == (("exp_group", "1"),)
+
+
+def test_ctr_a_pair_whose_rate_does_not_stand_out_from_its_parents_rest_is_not_listed() -> None:
+    """Android's CTR drops: ads −40 % on 50 views, organic −10 % on 40: within the binomial noise of so few
+    views, so Android leads; with the pair test off the sharper pair would."""
+    base = ctr_cells([("Android", 50, 10), ("iOS", 2000, 400)]).assign(source="ads")
+    base = pd.concat([base, pd.DataFrame([("Android", 40.0, 8.0, "organic"), ("iOS", 500.0, 100.0, "organic")],
+                                         columns=base.columns)], ignore_index=True)  # fmt: skip
+    now = base.copy()
+    now.loc[(now.os == "Android") & (now.source == "ads"), "likes"] = 6.0
+    now.loc[(now.os == "Android") & (now.source == "organic"), "likes"] = 7.2
+    kw = {"dimensions": ("os", "source"), "min_pair_expected": 1, "min_users": 0, "min_expected": 1}
+    assert explain(now, base, "ctr", **kw).segments[0].segment == (("os", "Android"),)
+    loose = explain(now, base, "ctr", pair_z=0.0, **kw).segments[0]
+    assert loose.segment == (("os", "Android"), ("source", "ads"))
+
+
+def test_ctr_uniform_change_moves_no_segment_against_the_rest() -> None:
+    base = ctr_slotted([(g, [100.0 * (i + 1)] * 6, [20.0 * (i + 1), 22.0 * (i + 1)] * 3) for i, g in enumerate("123")])
+    now = pd.DataFrame([(g, 100.0 * (i + 1), 16.8 * (i + 1)) for i, g in enumerate("123")],
+                       columns=["exp_group", "views", "likes"])  # fmt: skip
+    result = explain(now, base, "ctr", dimensions=("exp_group",), min_users=0)
+    assert result.uniform
+    assert result.segments[0].segment == (("exp_group", "3"),)  # the largest, by the tie-break
+    assert all(s.score * abs(result.observed - result.expected) < 1e-2 for s in result.segments)
+
+
+def test_ctr_segments_without_baseline_views_or_likes_are_scored_finitely_or_not_at_all() -> None:
+    """A group with no baseline views (never ranked) and one whose users never like (rate 0): finite scores."""
+    base = ctr_slotted([("1", [100.0] * 6, [20.0, 22.0] * 3), ("2", [100.0] * 6, [0.0] * 6),
+                        ("3", [800.0] * 6, [160.0] * 6)])  # fmt: skip
+    now = pd.DataFrame([("1", 100.0, 8.0), ("2", 100.0, 0.0), ("3", 800.0, 160.0), ("4", 50.0, 1.0)],
+                       columns=["exp_group", "views", "likes"])  # fmt: skip
+    result = explain(now, base, "ctr", dimensions=("exp_group",), min_users=0)
+    assert result.segments[0].segment == (("exp_group", "1"),)
+    assert all(np.isfinite(s.score) for s in result.segments)
+    assert (("exp_group", "4"),) not in [s.segment for s in result.segments]

@@ -28,7 +28,8 @@ volume allows, of a pair of dimensions (``os=Android · city=Moscow``):
   least half of its change — the message says so).
 - A pair is kept only when the rest of each single-dimension parent (parent minus pair) moved clearly
   less than the pair (``pair_margin``) *and* the pair's change stands out from that rest's by
-  ``pair_z`` standard errors (counts): otherwise the parent says the same with fewer words — a single
+  ``pair_z`` standard errors (the noise at the counts' current level: a spike scatters more than the
+  baseline did): otherwise the parent says the same with fewer words — a single
   segment's change is spread over all its pairs, and by chance one of them always looks sharper.
 
 **Ratios** (CTR = likes / views). With weights ``w`` = each segment's share of views and rates
@@ -38,9 +39,14 @@ equals the expected CTR), the change splits exactly into
     ΔCTR = Σ (w1 − w0)·(r0 − CTR0)  [mix: the audience changed]  +  Σ w1·(r1 − r0)  [rate: behaviour changed]
 
 per dimension; a segment's contribution is its two terms, ``share`` = contribution / ΔCTR, ``change``
-= r1 / r0 − 1, and the score share × |change| (the Poisson χ² per unit of deviation; no noise model
-for ratios yet). :attr:`Explanation.mix_rate` holds the
-split along the top segment's dimension.
+= r1 / r0 − 1. The score is the z² of the contribution per unit of ΔCTR (:func:`_ratio_surprise`): the
+rate part against the segment's baseline rate scaled to the observed CTR (a CTR change alike everywhere
+drops out), over its noise — the views share's dispersion φ for the mix part and the likes' over-dispersion
+ψ given views (:func:`rate_dispersion`; likes come from users with their own propensity, a beta-binomial's
+extra variance) for the rate part, both from the baseline buckets. A pair is listed only when its rate
+stands out from the rest of each parent's by ``pair_z`` standard errors, as for counts. ``ratio_noise=False``
+gives the older score share × |change|. :attr:`Explanation.mix_rate` holds the split along the top
+segment's dimension.
 """
 
 from __future__ import annotations
@@ -269,6 +275,33 @@ def dispersion(per_slot: np.ndarray, prior: float = DISPERSION_PRIOR) -> np.ndar
     return np.maximum(ratio, 1.0)
 
 
+def rate_dispersion(numerator: np.ndarray, denominator: np.ndarray, prior: float = DISPERSION_PRIOR) -> np.ndarray:
+    """Each segment's over-dispersion of a ratio's numerator given its denominator (likes given views), from its
+    baseline buckets (rows: segments, columns: buckets), shrunk towards the pooled ratio like :func:`dispersion`.
+
+    A segment's likes in a bucket are expected at its own rate × the bucket's CTR level (the slice's CTR in
+    that bucket over its CTR in all of them: the hour moves every segment's CTR alike) × its views; the ratio
+    is the variance of likes around that over the binomial variance. Likes come from users with their own
+    propensity (a heavy liker's views are mostly likes), so it is above 1 — a beta-binomial's over-dispersion.
+    """
+    n_segments, n_slots = numerator.shape
+    if n_slots < 2 or n_segments == 0:
+        return np.ones(n_segments)
+    num_t, den_t = numerator.sum(axis=0), denominator.sum(axis=0)
+    overall = float(num_t.sum()) / max(float(den_t.sum()), 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.where(den_t > 0, num_t / np.maximum(den_t, 1e-12) / max(overall, 1e-12), 1.0)
+    exposure = denominator * level[None, :]
+    rate = numerator.sum(axis=1) / np.maximum(exposure.sum(axis=1), 1e-12)
+    mu = rate[:, None] * exposure
+    p = np.clip(rate[:, None] * level[None, :], 0.0, 1.0)
+    binomial = (mu * (1 - p)).sum(axis=1) / n_slots
+    variance = ((numerator - mu) ** 2).sum(axis=1) / (n_slots - 1)
+    pooled = float(variance.sum() / max(binomial.sum(), 1e-12))
+    ratio = (variance + prior * pooled * binomial) / np.maximum((1 + prior) * binomial, 1e-12)
+    return np.maximum(ratio, 1.0)
+
+
 def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.ndarray:
     """Segments whose expected users (baseline users scaled to the current total) reach ``min_users``."""
     if users is None or f"{users}_0" not in frame.columns:
@@ -368,6 +401,42 @@ def _ratio_frame(cells: _Cells, dims: tuple[str, ...], num: str, den: str, rate_
     return frame
 
 
+def _ratio_surprise(
+    cells: _Cells, frame: pd.DataFrame, dims: tuple[str, ...], num: str, den: str, delta: float, prior: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The score of ratio segments (and their likes' dispersion ψ): z² of a segment's contribution per unit of
+    ΔCTR, for segments moving with it (else 0) — the ratio's counterpart of :func:`_surprise`.
+
+    The contribution is mix + rate (module doc) with the rate part taken against the segment's baseline rate
+    × k, k = the observed CTR over the CTR the current mix would have at the baseline rates: a CTR change alike
+    in every segment (or an error of the detector's expected CTR) moves no segment's rate relative to the rest.
+    Its variance: (r0 − CTR0)² · Var(w1) + w1² · Var(r1), with Var(w1) = φ · w0 / V (the segment's views
+    share; φ the views' :func:`dispersion`) and Var(r1) = ψ · r(1 − r) / (w0 · V) (ψ the likes'
+    :func:`rate_dispersion`; V the slice's views now). Without baseline buckets φ = ψ = 1 (Poisson, binomial).
+    """
+    w0, w1 = frame["w0"].to_numpy(), frame["w1"].to_numpy()
+    r0, r1 = frame["r0"].to_numpy(), frame["r1"].to_numpy()
+    views = float(frame[f"{den}_1"].sum())
+    ctr0 = float((w0 * r0).sum())
+    at_mix = float((w1 * r0).sum())
+    observed = float((w1 * r1).sum())
+    k = observed / at_mix if at_mix > 0 else 1.0
+    views_per_slot = cells.per_slot(dims, den)
+    phi = dispersion(views_per_slot, prior)
+    psi = rate_dispersion(cells.per_slot(dims, num), views_per_slot, prior)
+    mix = (w1 - w0) * (r0 - ctr0)
+    anchored = mix + w1 * (r1 - r0 * k)
+    p = np.clip(r0 * k, 0.0, 1.0)
+    exposure = np.maximum(w0 * views, 1e-12)
+    variance = (r0 - ctr0) ** 2 * phi * w0 / max(views, 1e-12) + w1**2 * psi * p * (1 - p) / exposure
+    variance = np.maximum(variance, 1e-18)
+    z2 = np.where(anchored * delta > 0, anchored**2 / variance, 0.0)
+    # a change alike everywhere moves no segment against the rest: the plain χ² then orders the segments
+    plain = (frame["mix"] + frame["rate"]).to_numpy()
+    moving = plain * delta > 0
+    return np.where(moving, np.maximum(z2, UNIFORM_TIEBREAK * plain**2 / variance) / abs(delta), 0.0), psi
+
+
 def _ratio_segments(
     cells: _Cells,
     metric: str,
@@ -377,7 +446,11 @@ def _ratio_segments(
     min_expected: float,
     min_pair_expected: float,
     users: tuple[str | None, float] = (None, 0.0),
+    noise: float | None = DISPERSION_PRIOR,
+    phis: dict[Segment, float] | None = None,
 ) -> tuple[list[SegmentChange], dict[tuple[str, ...], MixRate]]:
+    """Ratio segments; ``noise``: the dispersion prior of the noise-aware score (:func:`_ratio_surprise`), or
+    None for the plain share × |change|."""
     num, den = RATIOS[metric]
     out, splits = [], {}
     for dims in groups:
@@ -388,14 +461,20 @@ def _ratio_segments(
         r0, r1 = frame["r0"].to_numpy(), frame["r1"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             change = np.where(r0 > 0, r1 / np.maximum(r0, 1e-12) - 1, 0.0)
-        score = _score(share, change)
+        if noise is None:
+            score, psi = _score(share, change), np.ones(len(frame))
+        else:
+            score, psi = _ratio_surprise(cells, frame, dims, num, den, delta, noise)
         volume = frame[f"{den}_0"].to_numpy() * _volume_scale(frame, den)
         now = frame[f"{den}_1"].to_numpy()
         floor = min_expected if len(dims) == 1 else min_pair_expected
         ok = (volume >= floor) & _users_ok(frame, *users)
         for i in np.flatnonzero(ok & ((score > 0) | (len(dims) == 1))):
-            out.append(SegmentChange(_segment(dims, frame.index[i]), float(r1[i]), float(r0[i]), float(share[i]),
+            segment = _segment(dims, frame.index[i])
+            out.append(SegmentChange(segment, float(r1[i]), float(r0[i]), float(share[i]),
                                      float(change[i]), float(score[i]), float(now[i]), float(volume[i])))  # fmt: skip
+            if phis is not None:
+                phis[segment] = float(psi[i])
     return out, splits
 
 
@@ -431,13 +510,26 @@ def _moved_alike(total: SegmentChange, ranked: list[SegmentChange], margin: floa
     return rest is not None and rest * top.change > 0 and abs(rest) * margin >= abs(top.change)
 
 
-def _stands_out(parent: SegmentChange, pair: SegmentChange, phi: float) -> float:
-    """z of the pair's change against the rest of the parent's (counts): how surely the pair moved more."""
+def _stands_out(parent: SegmentChange, pair: SegmentChange, phi: float, floor: float = MIN_EXPECTED) -> float:
+    """z of the pair's change against the rest of the parent's: how surely the pair moved more.
+
+    Counts: relative changes o/e − 1 with the variance φ · o / e² of each — the noise at the level the pair and
+    the rest are *now* (a spike that replicates bursts of events scatters more than the baseline did, and a
+    pair inside a spiking segment then looks sharper than its rest by chance). Ratios (``volume`` set): ψ × the
+    binomial variance of both rates."""
+    if not math.isnan(parent.volume):
+        rest_change = _complement_change(parent, pair, floor)
+        rest_volume, p = parent.volume - pair.volume, pair.expected
+        if rest_change is None or rest_volume <= 0 or pair.volume <= 0 or not 0 < p < 1:
+            return -math.inf
+        noise = math.sqrt(phi * (1 - p) / p * (1 / pair.volume + 1 / rest_volume))
+        return (pair.change - rest_change) * math.copysign(1.0, pair.change) / noise
     rest = parent.expected - pair.expected
     if rest <= 0 or pair.expected <= 0:
         return -math.inf
-    rest_change = (parent.observed - pair.observed) / rest - 1
-    noise = math.sqrt(phi * (1 / pair.expected + 1 / rest))
+    rest_observed = parent.observed - pair.observed
+    rest_change = rest_observed / rest - 1
+    noise = math.sqrt(phi * (max(pair.observed, 1.0) / pair.expected**2 + max(rest_observed, 1.0) / rest**2))
     return (pair.change - rest_change) * math.copysign(1.0, pair.change) / noise
 
 
@@ -460,7 +552,7 @@ def _prune_pairs(
             if any(r is None or (r * s.change > 0 and abs(r) * margin >= abs(s.change)) for r in rests):
                 continue
             if phis is not None and any(
-                _stands_out(singles[(part,)], s, max(phis.get((part,), 1.0), phis.get(s.segment, 1.0))) < pair_z
+                _stands_out(singles[(part,)], s, max(phis.get((part,), 1.0), phis.get(s.segment, 1.0)), floor) < pair_z
                 for part in s.segment
             ):
                 continue
@@ -485,6 +577,7 @@ def explain(
     dispersion_prior: float = DISPERSION_PRIOR,
     anchor: float = ANCHOR,
     pair_z: float = PAIR_Z,
+    ratio_noise: bool = True,
 ) -> Explanation:
     """Rank the segments of ``slice_label`` that explain ``metric``'s deviation (see the module doc).
 
@@ -506,7 +599,7 @@ def explain(
     if metric in RATIOS:
         cells = _Cells(current, baseline, dims, cell_columns)
         return _explain_ratio(cells, current, baseline, metric, expected_total, groups, min_expected, min_pair_expected,
-                              pair_margin, limit, users)  # fmt: skip
+                              pair_margin, limit, users, dispersion_prior if ratio_noise else None, pair_z)  # fmt: skip
     observed = float(current[metric].sum())
     base_total = float(baseline[metric].sum())
     expected = base_total if expected_total is None else float(expected_total)
@@ -536,6 +629,8 @@ def _explain_ratio(
     pair_margin: float,
     limit: int,
     users: tuple[str | None, float] = (None, 0.0),
+    noise: float | None = DISPERSION_PRIOR,
+    pair_z: float = PAIR_Z,
 ) -> Explanation:
     num, den = RATIOS[metric]
     views1, views0 = float(current[den].sum()), float(baseline[den].sum())
@@ -547,9 +642,10 @@ def _explain_ratio(
     delta = observed - expected
     if delta == 0 or base_ratio <= 0 or not math.isfinite(expected):
         return Explanation(metric, observed, expected)
+    psis: dict[Segment, float] | None = {} if noise is not None else None
     segments, splits = _ratio_segments(cells, metric, groups, expected / base_ratio, delta,
-                                       min_expected, min_pair_expected, users)  # fmt: skip
-    ranked = _rank(segments, pair_margin, min_expected, limit)
+                                       min_expected, min_pair_expected, users, noise, psis)  # fmt: skip
+    ranked = _rank(segments, pair_margin, min_expected, limit, psis, pair_z)
     lead = ranked[0].dimensions if ranked else groups[0] if groups else None
     total = SegmentChange((), observed, expected, 1.0, observed / expected - 1, 0.0, views1, views1)
     uniform = _moved_alike(total, ranked, UNIFORM_MARGIN, min_expected)

@@ -3,8 +3,9 @@ check that the explainer names the planted segment.
 
 Per seed (``run_rootcause``):
 
-1. Simulate ``history_days`` clean days and a test day into a scratch database; read the clean test
-   day's totals at every planted bucket.
+1. Simulate ``history_days`` clean days and ``test_days`` test days into a scratch database. For each
+   test day in turn (steps 1–3; the days before it are clean): read the clean test day's totals at every
+   planted bucket.
 2. Plan ``per_day`` plants on the test day, one bucket (15 min) each, at least ``spacing`` buckets
    apart between 08:00 and 23:45: a metric (views, likes, feed_users, messages), a segment — a single
    dimension value or a pair of values of two dimensions (country × city excluded: a city lies in one
@@ -13,7 +14,12 @@ Per seed (``run_rootcause``):
    (:mod:`feedpulse.simulator.anomalies`), and the test day is simulated again with them.
 3. For each plant: the detector's evaluation of the bucket in the ``total`` slice (its expected value)
    and the explainer's ranking (:func:`feedpulse.alerts.explain.explain`) from the bucket's cells and
-   the same slots of the previous days (:func:`feedpulse.alerts.segments.load_cells`).
+   the same slots of the previous days (:func:`feedpulse.alerts.segments.load_cells`). The test day is
+   then simulated again without plants, so that the next test day's history is clean.
+
+Several test days give more plants per seed with independent noise (each day draws its own); the first
+test day's plants are the same whatever ``test_days`` is. Hit rates come with a 95 % Wilson interval
+(plants treated as independent) and, over seeds, their mean and worst seed.
 
 **Hit**: the explainer's first (top-1) or one of its first three (top-3) segments is the planted one —
 or, for a planted pair, one of its two single-dimension parents. **Carried share**: the planted
@@ -24,9 +30,11 @@ carrying ≥ 20 % of it (a small plant on top of a large unrelated deviation can
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,6 +53,7 @@ EVENT_METRICS = ("views", "likes", "messages")
 SHARE_RANGE = (0.05, 0.60)
 MAGNITUDE_RANGE = (0.2, 0.8)
 CARRY_TARGET = 0.2
+TEST_DAYS = 3  # test days per seed (``per_day`` plants each): ≈ 60 plants per seed
 TARGETS = {"top1": 0.8, "top3": 0.95}
 DEFAULT_START = dt.date(2024, 3, 4)  # a Monday
 
@@ -58,6 +67,10 @@ class Plant:
     bucket: dt.datetime
 
 
+# receives (plant, current cells, baseline cells, the detector's expectation): the explainer's input, for re-runs
+KeepCells = Callable[[tuple["Plant", pd.DataFrame, pd.DataFrame, float]], None]
+
+
 @dataclass(frozen=True)
 class Outcome:
     plant: Plant
@@ -67,6 +80,8 @@ class Outcome:
     top: tuple[tuple[tuple[str, str], ...], ...]
     top1: bool
     top3: bool
+    seed: int | None = None
+    test_day: int = 0  # 0 = the first test day of the seed
 
 
 def _anomaly_value(dimension: str, value: str) -> str | int:
@@ -138,8 +153,10 @@ def judge(
     config: AlertsConfig,
     frame: pd.DataFrame,
     baseline_days: int,
+    keep_cells: KeepCells | None = None,
 ) -> Outcome:
-    """Detector + explainer at the plant's bucket, in the ``total`` slice (``frame``: ``load_series``)."""
+    """Detector + explainer at the plant's bucket, in the ``total`` slice (``frame``: ``load_series``).
+    ``keep_cells((plant, current, baseline, expected))`` receives the explainer's input (offline re-runs)."""
     bucket = pd.Timestamp(plant.bucket)
     metric = config.metrics[plant.metric]
     history = stream(frame, plant.metric, "total")
@@ -151,6 +168,8 @@ def judge(
         client, plant.metric, plant.bucket, source=database, days=baseline_days,
         halfwidth=config.detector.slot_halfwidth, by_slot=True,
     )  # fmt: skip
+    if keep_cells is not None:
+        keep_cells((plant, current, baseline, float(evaluation.expected)))
     result = explain(current, baseline, plant.metric, expected_total=evaluation.expected)
     deviation = result.observed - evaluation.expected
     carried = (result.observed - clean_total) / deviation if deviation else 0.0
@@ -177,41 +196,64 @@ def run_seed(
     per_day: int = 20,
     spacing: int = 3,
     start: dt.date = DEFAULT_START,
+    test_days: int = TEST_DAYS,
+    keep_cells: KeepCells | None = None,
 ) -> list[Outcome]:
     """Plants of one seed (see the module doc), in a scratch database dropped afterwards."""
     from feedpulse.simulator import simulate
     from feedpulse.simulator.anomalies import parse_anomalies
 
+    if test_days < 1:
+        raise ValueError(f"test_days must be ≥ 1, got {test_days}")
     config = config or default_config()
-    day = start + dt.timedelta(days=history_days)
+    rng = np.random.default_rng(seed)
+    first = dt.datetime.combine(start, dt.time())
+    outcomes: list[Outcome] = []
     with scratch_database(client, None) as database:
-        simulate(client, start=start, days=history_days + 1, scale=scale, seed=seed, database=database)
-        noon = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(8, 0))
-        baseline = {
-            table: load_cells(client, metric, noon, source=database, days=1, halfwidth=0, width_buckets=64)[0]
-            for table, metric in (("feed", "views"), ("message", "messages"))
-        }
-        plants = plan(baseline, day, np.random.default_rng(seed), per_day, spacing)
-        clean = _totals(client, database, plants)
-        spec = parse_anomalies(anomaly_entries(plants))
-        simulate(client, start=day, days=1, scale=scale, seed=seed, database=database, anomalies=spec)
-        first = dt.datetime.combine(start, dt.time())
-        frame = load_series(client, first, first + dt.timedelta(days=history_days + 1), database=database,
-                            slices=["total"])  # fmt: skip
-        return [
-            judge(client, database, p, total, config, frame, history_days)
-            for p, total in zip(plants, clean, strict=True)
-        ]
+        simulate(client, start=start, days=history_days + test_days, scale=scale, seed=seed, database=database)
+        for index in range(test_days):
+            day = start + dt.timedelta(days=history_days + index)
+            noon = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(8, 0))
+            baseline = {
+                table: load_cells(client, metric, noon, source=database, days=1, halfwidth=0, width_buckets=64)[0]
+                for table, metric in (("feed", "views"), ("message", "messages"))
+            }
+            plants = plan(baseline, day, rng, per_day, spacing)
+            clean = _totals(client, database, plants)
+            spec = parse_anomalies(anomaly_entries(plants))
+            simulate(client, start=day, days=1, scale=scale, seed=seed, database=database, anomalies=spec)
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+            frame = load_series(client, first, end, database=database, slices=["total"])
+            for p, total in zip(plants, clean, strict=True):
+                outcome = judge(client, database, p, total, config, frame, history_days, keep_cells)
+                outcomes.append(dataclasses.replace(outcome, seed=seed, test_day=index))
+            if index + 1 < test_days:  # the next test day's history: this day without its plants
+                simulate(client, start=day, days=1, scale=scale, seed=seed, database=database)
+        return outcomes
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``hits / n`` (95 % for z = 1.96); None when n = 0."""
+    if n <= 0:
+        return None
+    p = hits / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(centre - half, 0.0), min(centre + half, 1.0))
+
+
+def rates(items: Sequence[Outcome]) -> dict[str, Any]:
+    """n, top-1 and top-3 hit rates and their 95 % Wilson intervals."""
+    if not items:
+        return {"n": 0, "top1": None, "top3": None, "top1_ci": None, "top3_ci": None}
+    top1, top3 = sum(o.top1 for o in items), sum(o.top3 for o in items)
+    n = len(items)
+    return {"n": n, "top1": top1 / n, "top3": top3 / n, "top1_ci": wilson(top1, n), "top3_ci": wilson(top3, n)}
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """Hit rates over plants carrying ≥ 20 % of the deviation (the targets) and breakdowns."""
-
-    def rates(items: Sequence[Outcome]) -> dict[str, Any]:
-        if not items:
-            return {"n": 0, "top1": None, "top3": None}
-        return {"n": len(items), "top1": float(np.mean([o.top1 for o in items])),
-                "top3": float(np.mean([o.top3 for o in items]))}  # fmt: skip
 
     carrying = [o for o in outcomes if o.carried >= CARRY_TARGET]
     return {
@@ -228,8 +270,28 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
 
 
+OVER_SEEDS = ("carrying_20_plus", "carrying_20_plus_fired")
+
+
+def over_seeds(per_seed: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Group (``carrying_20_plus``, ``…_fired``) → top1/top3 → mean over seeds, worst seed and its value
+    (seeds without plants in the group are skipped; the mean is unweighted: every seed counts alike)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group in OVER_SEEDS:
+        out[group] = {}
+        for figure in ("top1", "top3"):
+            values = {s: r[group][figure] for s, r in per_seed.items() if r[group][figure] is not None}
+            if not values:
+                out[group][figure] = {"mean": None, "worst": None, "worst_seed": None, "seeds": 0}
+                continue
+            worst = min(values, key=values.__getitem__)
+            out[group][figure] = {"mean": float(np.mean(list(values.values()))), "worst": values[worst],
+                                  "worst_seed": int(worst), "seeds": len(values)}  # fmt: skip
+    return out
+
+
 def run_rootcause(client: Any, seeds: Sequence[int], **kwargs: Any) -> dict[str, Any]:
-    """Per seed and pooled summaries, plus every plant's outcome."""
+    """Per seed and pooled summaries, mean and worst over seeds, plus every plant's outcome."""
     per_seed, pooled = {}, []
     for seed in seeds:
         outcomes = run_seed(client, seed, **kwargs)
@@ -238,6 +300,7 @@ def run_rootcause(client: Any, seeds: Sequence[int], **kwargs: Any) -> dict[str,
     return {
         "per_seed": per_seed,
         "pooled": summarise(pooled),
+        "over_seeds": over_seeds(per_seed),
         "targets": TARGETS,
         "plants": [_outcome_dict(o) for o in pooled],
     }
