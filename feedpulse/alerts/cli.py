@@ -31,6 +31,7 @@ from feedpulse.alerts.evaluate import (
 )
 from feedpulse.alerts.evaluate import limit_replicas as limit_replicas_of
 from feedpulse.alerts.rootcause import TARGETS as TARGETS_RC
+from feedpulse.alerts.rootcause import TEST_DAYS as ROOT_CAUSE_TEST_DAYS
 from feedpulse.alerts.series import BUCKETS_PER_DAY
 from feedpulse.identifiers import check_scratch_name
 from feedpulse.scratch import ScratchDatabaseError
@@ -132,7 +133,14 @@ ROOT_CAUSE = typer.Option(
     help="Run the root-cause harness on the seeds instead (plants confined to one segment; top-1/top-3 hit rates "
     "of the explainer; see feedpulse/alerts/rootcause.py).",
 )
-PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per seed (one test day).")
+PLANTS = typer.Option(20, "--plants", min=1, max=40, help="Root-cause plants per test day.")
+TEST_DAYS = typer.Option(
+    ROOT_CAUSE_TEST_DAYS,
+    "--test-days",
+    min=1,
+    max=7,
+    help="Root-cause test days per seed (each judged, then re-simulated clean as the next day's history).",
+)
 LIMIT_REPLICAS = typer.Option(
     5,
     "--limit-replicas",
@@ -156,6 +164,7 @@ def evaluate_command(
     seeds: str | None = SEEDS,
     root_cause: bool = ROOT_CAUSE,
     plants: int = PLANTS,
+    test_days: int = TEST_DAYS,
     limit_replicas: int = LIMIT_REPLICAS,
 ) -> None:
     """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
@@ -173,7 +182,7 @@ def evaluate_command(
         raise typer.Exit(2) from None
     if seed_list is not None or root_cause:
         _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants,
-                        limit_replicas)  # fmt: skip
+                        limit_replicas, test_days)  # fmt: skip
         return
     client = get_client()
     try:
@@ -206,7 +215,7 @@ def evaluate_command(
 
 def _evaluate_seeds(
     config, seeds: list[int], weeks: int, scale: float, warmup_days: int, keep: bool, as_json: bool,
-    root_cause: bool, plants: int, limit_replicas: int = 5,
+    root_cause: bool, plants: int, limit_replicas: int = 5, test_days: int | None = None,
 ) -> None:  # fmt: skip
     """``--seeds`` / ``--root-cause``: per seed, mean and worst; the held-out seeds named."""
     from feedpulse.alerts.rootcause import run_rootcause
@@ -215,7 +224,8 @@ def _evaluate_seeds(
     client = get_client()
     try:
         if root_cause:
-            report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants)
+            report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants,
+                                   test_days=test_days or ROOT_CAUSE_TEST_DAYS)  # fmt: skip
         else:
             per_seed, streams, models = {}, {}, {}
             for s in seeds:
@@ -283,11 +293,25 @@ def _print_rootcause(report: dict[str, Any], seeds: list[int], scale: float, as_
     console.print(render_rootcause(report))
     pooled = report["pooled"]["carrying_20_plus"]
     fired = report["pooled"]["carrying_20_plus_fired"]
+
+    def figure(group: dict[str, Any], key: str, name: str) -> str:
+        interval = group.get(f"{key}_ci")
+        over = report.get("over_seeds", {}).get(name, {}).get(key, {})
+        text = _fmt(group[key])
+        if interval:
+            text += f" (95 % CI {_fmt(interval[0])}–{_fmt(interval[1])})"
+        if over.get("mean") is not None:
+            text += f", seeds' mean {_fmt(over['mean'])}, worst {_fmt(over['worst'])} (seed {over['worst_seed']})"
+        return text
+
     console.print(
         f"seeds {','.join(map(str, seeds))} (held out: {','.join(map(str, held_out)) or 'none'}), scale {scale:g}; "
         f"targets for plants carrying ≥ 20 % of the deviation: top-1 ≥ {TARGETS_RC['top1']:g}, top-3 ≥ "
-        f"{TARGETS_RC['top3']:g}; pooled {_fmt(pooled['top1'])} / {_fmt(pooled['top3'])} (n = {pooled['n']}); "
-        f"where the detector fired {_fmt(fired['top1'])} / {_fmt(fired['top3'])} (n = {fired['n']})",
+        f"{TARGETS_RC['top3']:g}.\n"
+        f"pooled (n = {pooled['n']}): top-1 {figure(pooled, 'top1', 'carrying_20_plus')}; "
+        f"top-3 {figure(pooled, 'top3', 'carrying_20_plus')}\n"
+        f"where the detector fired (n = {fired['n']}): top-1 {figure(fired, 'top1', 'carrying_20_plus_fired')}; "
+        f"top-3 {figure(fired, 'top3', 'carrying_20_plus_fired')}",
         highlight=False,
     )
 
