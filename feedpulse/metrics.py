@@ -22,7 +22,6 @@ from feedpulse.i18n import Lang
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DIMENSIONS = ("os", "gender", "age", "source", "country", "city", "exp_group")
-REPORTS = ("feed", "app")
 
 
 class MetricDefinitionError(ValueError):
@@ -94,9 +93,6 @@ class Metrics(BaseModel):
 
     def __contains__(self, name: object) -> bool:
         return name in self.items
-
-    def names(self) -> list[str]:
-        return list(self.items)
 
     def in_report(self, report: str) -> list[Metric]:
         return [m for m in self.items.values() if report in m.reports]

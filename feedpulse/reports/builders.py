@@ -278,6 +278,7 @@ def _metric_grid(
         vertical_spacing=0.16,
         horizontal_spacing=0.1,
     )
+    catalog = definitions()
     for i, key in enumerate(keys):
         position = {"row": i // cols + 1, "col": i % cols + 1}
         figure.add_trace(
@@ -291,7 +292,7 @@ def _metric_grid(
             ),
             **position,
         )
-        if key in definitions() and definitions()[key].type == "ratio":
+        if key in catalog and catalog[key].type == "ratio":
             figure.update_yaxes(tickformat=".3f", **position)
     apply_style(figure, title, width=width, height=height)
     figure.update_yaxes(rangemode="normal")
