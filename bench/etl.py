@@ -15,6 +15,8 @@ the dbt day to it (engine time and wall time), measured in the same run, alterna
 is measured twice: the whole daily ETL (the final table and every other mart: reports' marts, the
 metric layer's metrics_daily, retention, lifecycle, DAU/WAU/MAU), and the final table's path alone
 (`--select +daily_slice_metrics`: the same work the fused query does) — the bound compares with the latter.
+Also beside them, the materialized bound: the least work of a design that keeps a per-user day
+table (MATERIALIZED_INSERT, then MATERIALIZED_SELECT over it), and its ratio to the fused query.
 
     flock /tmp/feedpulse-bench.lock .venv/bin/python bench/etl.py [--scales 1,10] [--history 60] [--repeat 3]
 """
@@ -234,11 +236,12 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         console.print(
             f"[scale {scale:g}] background merges settled after {waited:.0f} s; {repeat} alternating one-day runs"
         )
-        day7, day_long, fused, path = [], [], [], []
+        day7, day_long, fused, path, materialized = [], [], [], [], []
         for _ in range(repeat):
             day7.append(settled_run(short, last))
             fused.append(fused_run(short, last))
             path.append(settled_run(short, last, *FINAL_TABLE_PATH))
+            materialized.append(materialized_run(short, last))
             day_long.append(settled_run(long, last))
     return {
         "events": float(events),
@@ -247,6 +250,7 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         "day_long": median(day_long),
         "fused": median(fused),
         "path": median(path),
+        "materialized": median(materialized),
     }
 
 
@@ -295,12 +299,14 @@ def main() -> None:
         "final table's path engine",
         "fused wall",
         "fused engine",
+        "materialized bound wall / engine",
         "engine ratio: path (whole day)",
         "wall ratio: path (whole day)",
+        "engine ratio: materialized bound",
     ]:
         bound.add_column(column, justify="right")
     for scale, r in results.items():
-        day7, fused, path = r["day7"], r["fused"], r["path"]
+        day7, fused, path, materialized = r["day7"], r["fused"], r["path"], r["materialized"]
         bound.add_row(
             f"{scale:g}",
             f"{day7.wall:.1f} s",
@@ -309,8 +315,10 @@ def main() -> None:
             f"{path.engine:.2f} s",
             f"{fused.wall:.2f} s",
             f"{fused.engine:.2f} s",
+            f"{materialized.wall:.2f} s / {materialized.engine:.2f} s",
             f"{path.engine / fused.engine:.2f} ({day7.engine / fused.engine:.2f})",
             f"{path.wall / fused.wall:.2f} ({day7.wall / fused.wall:.2f})",
+            f"{materialized.engine / fused.engine:.2f}",
         )
     console.print(bound)
     for scale, r in results.items():
