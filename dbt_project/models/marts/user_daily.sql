@@ -62,18 +62,34 @@ users_of_window as (
 -- been taken in, so nothing between it and the day was missed — else (a re-run of an old day) the
 -- latest earlier day in int_user_day_attributes, by ASOF JOIN. No own event up to the day: NULLs.
 -- Every row takes its three candidates in one pass of joins (ClickHouse inlines a CTE at each
--- reference: reading users_of_window and states once each keeps the model to one aggregation of
--- the day's users and one of their states), then `branch` picks one.
+-- reference: reading users_of_window and the states once each keeps the model to one aggregation
+-- of the day's users and one of their states), then `branch` picks one.
 own_days as (
     select event_date, user_id, gender, age, country, city, os, source, exp_group
     from {{ ref('int_user_day_attributes') }}
     where {{ in_window('event_date') }} and user_id != 0
 ),
 
+-- first_seen for every user of the window; the latest state (a Tuple max, the costly part) only for
+-- the window's receive-only users (messages received, none sent: a superset of the rows without own
+-- events that day), the only rows that read it.
 states as (
-    select user_id, min(first_seen) as first_seen, max(latest) as latest
+    select user_id, min(first_seen) as first_seen
     from {{ ref('dim_user_attributes') }}
     where user_id in (select user_id from users_of_window) and user_id != 0
+    group by user_id
+),
+
+receive_only as (
+    select user_id
+    from message_users
+    where messages_sent = 0
+),
+
+latest_states as (
+    select user_id, max(latest) as latest
+    from {{ ref('dim_user_attributes') }}
+    where user_id in (select user_id from receive_only) and user_id != 0
     group by user_id
 ),
 
@@ -85,11 +101,8 @@ history as (
     from {{ ref('int_user_day_attributes') }}
     where user_id in (
         select user_id from {{ ref('dim_user_attributes') }}
-        where user_id in (
-            select user_id from {{ ref('int_message_user_daily') }}
-            where {{ in_window('event_date') }} and messages_sent = 0
-        )
-        and user_id != 0 and tupleElement(latest, 1) >= toDateTime(toDate('{{ window_dates()[0] }}') + 1)
+        where user_id in (select user_id from receive_only)
+          and user_id != 0 and tupleElement(latest, 1) >= toDateTime(toDate('{{ window_dates()[0] }}') + 1)
     )
     and event_date < toDate('{{ window_dates()[-1] }}')
 ),
@@ -111,10 +124,11 @@ users_with_states as (
         o.exp_group as own_exp_group,
         s.user_id as state_user_id,
         s.first_seen as state_first_seen,
-        s.latest as state_latest
+        l.latest as state_latest
     from users_of_window as u
     left join own_days as o on o.event_date = u.event_date and o.user_id = u.user_id
     left join states as s on s.user_id = u.user_id
+    left join latest_states as l on l.user_id = u.user_id
 ),
 
 -- noqa: disable=ST03
