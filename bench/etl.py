@@ -15,6 +15,8 @@ the dbt day to it (engine time and wall time), measured in the same run, alterna
 is measured twice: the whole daily ETL (the final table and every other mart: reports' marts, the
 metric layer's metrics_daily, retention, lifecycle, DAU/WAU/MAU), and the final table's path alone
 (`--select +daily_slice_metrics`: the same work the fused query does) — the bound compares with the latter.
+Also beside them, the materialized bound: the least work of a design that keeps a per-user day
+table (MATERIALIZED_INSERT, then MATERIALIZED_SELECT over it), and its ratio to the fused query.
 
     flock /tmp/feedpulse-bench.lock .venv/bin/python bench/etl.py [--scales 1,10] [--history 60] [--repeat 3]
 """
@@ -94,6 +96,98 @@ GROUP BY dimension, value
 """
 
 
+# The least work of a design that keeps a per-user day table (as user_daily, which other marts and
+# experiments read): one INSERT … SELECT writing per user the day's metric columns and the seven
+# attributes of their latest own event of the day (feed actions and sent messages; the latest-value
+# keys of dbt_project/macros/latest_value.sql, and int_feed_user_daily's two stages: per attribute
+# combination, then per user), then one SELECT aggregating
+# that table to the final os/gender/age table. Same point-in-time rule as FUSED_QUERY (one day of
+# history: receive-only users `unknown`); its final table equals the fused query's.
+def _latest(value: str, time: str, kind: str = "string") -> str:
+    if kind == "string":
+        return f"argMax({value}, concat(leftPad(hex(toUInt32({time})), 8, '0'), {value}))"
+    return f"argMax({value}, toInt64(toUInt32({time})) * 65536 + toInt64({value}) + 32768)"
+
+
+_ATTRIBUTES = {"gender": "int", "age": "int", "country": "string", "city": "string", "os": "string",
+               "source": "string", "exp_group": "int"}  # fmt: skip
+MATERIALIZED_TABLE = "materialized_bound_user_day"
+MATERIALIZED_CREATE = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.{MATERIALIZED_TABLE} (
+    event_date Date, user_id UInt32, views UInt64, likes UInt64, received UInt64, sent UInt64,
+    from_users UInt64, to_users UInt64, last_at DateTime, gender Int8, age Int16,
+    country LowCardinality(String), city LowCardinality(String), os LowCardinality(String),
+    source LowCardinality(String), exp_group Int8
+) ENGINE = MergeTree PARTITION BY event_date ORDER BY user_id
+"""
+_ATTRIBUTE_LIST = ", ".join(_ATTRIBUTES)
+_COMBO_ATTRIBUTES = ", ".join(f"{_latest(a, 'last_time', k)} AS {a}" for a, k in _ATTRIBUTES.items())
+_SIDE_ATTRIBUTES = ", ".join(f"{_latest(a, 'time', k)} AS {a}" for a, k in _ATTRIBUTES.items())
+_USER_ATTRIBUTES = ", ".join(f"{_latest(a, 'at', k)} AS {a}" for a, k in _ATTRIBUTES.items())
+MATERIALIZED_INSERT = f"""
+INSERT INTO {{db}}.{MATERIALIZED_TABLE}
+WITH
+    feed AS (
+        SELECT user_id, action, time, gender, age, country, city, os, source, exp_group FROM {{db}}.feed_actions
+        WHERE time >= toDateTime({{{{day:Date}}}}) AND time < toDateTime({{{{day:Date}}}} + 1)
+          AND user_id != 0 AND action IN ('view', 'like') AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+    ),
+    messages AS (
+        SELECT user_id AS sender, reciever_id AS receiver, time, gender, age, country, city, os, source, exp_group
+        FROM {{db}}.message_actions
+        WHERE time >= toDateTime({{{{day:Date}}}}) AND time < toDateTime({{{{day:Date}}}} + 1)
+          AND user_id != 0 AND reciever_id != 0 AND os IN ('iOS', 'Android') AND age BETWEEN 0 AND 120
+    ),
+    feed_combos AS (  -- per user and attribute combination first: int_feed_user_daily's two stages
+        SELECT user_id, {_ATTRIBUTE_LIST}, countIf(action = 'view') AS views, countIf(action = 'like') AS likes,
+               max(time) AS last_time
+        FROM feed GROUP BY user_id, {_ATTRIBUTE_LIST}
+    ),
+    sides AS (
+        SELECT user_id, sum(views) AS views, sum(likes) AS likes, 0 AS received, 0 AS sent, 0 AS from_users,
+               0 AS to_users, max(last_time) AS at, {_COMBO_ATTRIBUTES}
+        FROM feed_combos GROUP BY user_id
+        UNION ALL
+        SELECT sender, 0, 0, 0, count(), 0, uniqExact(receiver), max(time), {_SIDE_ATTRIBUTES}
+        FROM messages GROUP BY sender
+        UNION ALL
+        SELECT receiver, 0, 0, count(), 0, uniqExact(sender), 0, toDateTime(0), 0, 0, '', '', '', '', 0
+        FROM messages GROUP BY receiver
+    )
+SELECT {{{{day:Date}}}}, user_id, sum(views), sum(likes), sum(received), sum(sent), sum(from_users), sum(to_users),
+       max(at), {_USER_ATTRIBUTES}
+FROM sides GROUP BY user_id
+"""
+MATERIALIZED_SELECT = f"""
+SELECT event_date, dimension, value AS dimension_value, sum(views), sum(likes), sum(received), sum(sent),
+       sum(from_users), sum(to_users)
+FROM {{db}}.{MATERIALIZED_TABLE}
+ARRAY JOIN ['os', 'gender', 'age'] AS dimension,
+           [if(last_at = 0, 'unknown', os), if(last_at = 0, 'unknown', toString(gender)),
+            multiIf(last_at = 0, 'unknown', age <= 17, '0-17', age <= 24, '18-24', age <= 34, '25-34',
+                    age <= 44, '35-44', age <= 54, '45-54', '55+')] AS value
+WHERE event_date = {{{{day:Date}}}}
+GROUP BY event_date, dimension, value
+"""
+
+
+def materialized_run(bench, day: dt.date) -> Measure:
+    """The materialized lower bound for the day: the per-user table's INSERT … SELECT (the day's
+    partition emptied first) and the final table's SELECT over it, timed like a dbt run."""
+    db, client, params = bench.database, bench.client, {"day": day}
+    client.command(MATERIALIZED_CREATE.format(db=db))
+    client.command(f"ALTER TABLE {db}.{MATERIALIZED_TABLE} DROP PARTITION '{day.isoformat()}'")
+    wait_for_merges(client)
+    engine_before = bench.engine_seconds()
+    start = time.perf_counter()
+    client.command(MATERIALIZED_INSERT.format(db=db), parameters=params)
+    rows = client.query(MATERIALIZED_SELECT.format(db=db), parameters=params).result_rows
+    wall = time.perf_counter() - start
+    if not rows:
+        raise RuntimeError(f"the materialized bound's table is empty for {day}")
+    return Measure(wall, bench.engine_seconds() - engine_before)
+
+
 def fused_run(bench, day: dt.date) -> Measure:
     """The engine's lower bound for the day: the fused SELECT, timed like a dbt run."""
     wait_for_merges(bench.client)
@@ -142,11 +236,12 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         console.print(
             f"[scale {scale:g}] background merges settled after {waited:.0f} s; {repeat} alternating one-day runs"
         )
-        day7, day_long, fused, path = [], [], [], []
+        day7, day_long, fused, path, materialized = [], [], [], [], []
         for _ in range(repeat):
             day7.append(settled_run(short, last))
             fused.append(fused_run(short, last))
             path.append(settled_run(short, last, *FINAL_TABLE_PATH))
+            materialized.append(materialized_run(short, last))
             day_long.append(settled_run(long, last))
     return {
         "events": float(events),
@@ -155,6 +250,7 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         "day_long": median(day_long),
         "fused": median(fused),
         "path": median(path),
+        "materialized": median(materialized),
     }
 
 
@@ -203,12 +299,14 @@ def main() -> None:
         "final table's path engine",
         "fused wall",
         "fused engine",
+        "materialized bound wall / engine",
         "engine ratio: path (whole day)",
         "wall ratio: path (whole day)",
+        "engine ratio: materialized bound",
     ]:
         bound.add_column(column, justify="right")
     for scale, r in results.items():
-        day7, fused, path = r["day7"], r["fused"], r["path"]
+        day7, fused, path, materialized = r["day7"], r["fused"], r["path"], r["materialized"]
         bound.add_row(
             f"{scale:g}",
             f"{day7.wall:.1f} s",
@@ -217,8 +315,10 @@ def main() -> None:
             f"{path.engine:.2f} s",
             f"{fused.wall:.2f} s",
             f"{fused.engine:.2f} s",
+            f"{materialized.wall:.2f} s / {materialized.engine:.2f} s",
             f"{path.engine / fused.engine:.2f} ({day7.engine / fused.engine:.2f})",
             f"{path.wall / fused.wall:.2f} ({day7.wall / fused.wall:.2f})",
+            f"{materialized.engine / fused.engine:.2f}",
         )
     console.print(bound)
     for scale, r in results.items():

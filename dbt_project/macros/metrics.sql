@@ -108,6 +108,38 @@
   {%- endfor -%}
 {% endmacro %}
 
+{#- The same columns in two stages, for a model that first groups a user's events finer (e.g. per
+    attribute combination) and then per user: partial per group, combined per user — equal to
+    metric_event_columns over the user's events. -#}
+{% macro metric_event_partial_columns(source) %}
+  {%- set metrics = metric_definitions() -%}
+  {%- for name in metric_event_metrics(source) -%}
+    {%- set m = metrics[name] -%}
+    {%- set condition = '(' ~ m.get('filter', '1') ~ ')' -%}
+    {%- if m.get('distinct') -%}
+      uniqExactIfState({{ m.distinct }}, {{ condition }}) as {{ name }}
+    {%- else -%}
+      toUInt64(countIf({{ condition }})) as {{ name }}
+    {%- endif -%}
+    {{ ',\n        ' if not loop.last }}
+  {%- endfor -%}
+{% endmacro %}
+
+{% macro metric_event_combined_columns(source) %}
+  {%- set metrics = metric_definitions() -%}
+  {%- for name in metric_event_metrics(source) -%}
+    {%- set m = metrics[name] -%}
+    {%- if m.type == 'users' -%}
+      toUInt8(sum({{ name }}) > 0) as {{ name }}
+    {%- elif m.get('distinct') -%}
+      toUInt64(uniqExactMerge({{ name }})) as {{ name }}
+    {%- else -%}
+      toUInt64(sum({{ name }})) as {{ name }}
+    {%- endif -%}
+    {{ ',\n        ' if not loop.last }}
+  {%- endfor -%}
+{% endmacro %}
+
 {#- user_daily's aggregate of a per-user column over its stacked sides: counts add, flags OR. -#}
 {% macro metric_user_aggregate(name) %}
   {%- set m = metric_definitions()[name] -%}

@@ -61,98 +61,135 @@ users_of_window as (
 -- latest state in dim_user_attributes if it is not after the day — every day up to the window has
 -- been taken in, so nothing between it and the day was missed — else (a re-run of an old day) the
 -- latest earlier day in int_user_day_attributes, by ASOF JOIN. No own event up to the day: NULLs.
+-- Every row takes its three candidates in one pass of joins (ClickHouse inlines a CTE at each
+-- reference: reading users_of_window and the states once each keeps the model to one aggregation
+-- of the day's users and one of their states), then `branch` picks one.
 own_days as (
     select event_date, user_id, gender, age, country, city, os, source, exp_group
     from {{ ref('int_user_day_attributes') }}
     where {{ in_window('event_date') }} and user_id != 0
 ),
 
-users_of_window_with_own as (
-    select u.event_date as event_date, u.user_id as user_id, ifNull(o.user_id, 0) != 0 as has_own_events
-    from users_of_window as u
-    left join own_days as o on o.event_date = u.event_date and o.user_id = u.user_id
-),
-
+-- first_seen for every user of the window; the latest state (a Tuple max, the costly part) only for
+-- the window's receive-only users (messages received, none sent: a superset of the rows without own
+-- events that day), the only rows that read it.
 states as (
-    select user_id, min(first_seen) as first_seen, max(latest) as latest
+    select user_id, min(first_seen) as first_seen
     from {{ ref('dim_user_attributes') }}
     where user_id in (select user_id from users_of_window) and user_id != 0
     group by user_id
 ),
 
--- Receive-only rows whose user's state is later than the day: look the day up in the history.
-from_history_keys as (
-    select k.event_date as event_date, k.user_id as user_id
-    from users_of_window_with_own as k
-    inner join states as s on s.user_id = k.user_id
-    where not k.has_own_events
-      and s.first_seen < toDateTime(k.event_date + 1)
-      and tupleElement(s.latest, 1) >= toDateTime(k.event_date + 1)
+receive_only as (
+    select user_id
+    from message_users
+    where messages_sent = 0
 ),
 
--- noqa: disable=ST03
--- (sqlfluff cannot parse the ASOF JOIN below that reads this CTE)
+latest_states as (
+    select user_id, max(latest) as latest
+    from {{ ref('dim_user_attributes') }}
+    where user_id in (select user_id from receive_only) and user_id != 0
+    group by user_id
+),
+
+-- The history a receive-only row may need: the earlier days of the window's receive-only users
+-- whose latest state is after the window's first day (none in a run of the newest day). A superset
+-- of the rows the ASOF JOIN below uses; days from the window's last on can never match.
 history as (
     select event_date as history_date, user_id, gender, age, country, city, os, source, exp_group
     from {{ ref('int_user_day_attributes') }}
-    where user_id in (select user_id from from_history_keys)
-      and event_date < (select max(event_date) from from_history_keys)
+    where user_id in (
+        select user_id from {{ ref('dim_user_attributes') }}
+        where user_id in (select user_id from receive_only)
+          and user_id != 0 and tupleElement(latest, 1) >= toDateTime(toDate('{{ window_dates()[0] }}') + 1)
+    )
+    and event_date < toDate('{{ window_dates()[-1] }}')
 ),
 
-from_history as (
-    select k.event_date as event_date, k.user_id as user_id, h.gender as gender, h.age as age,
-           toString(h.country) as country, toString(h.city) as city, toString(h.os) as os,
-           toString(h.source) as source, h.exp_group as exp_group
-    from from_history_keys as k
-    asof inner join history as h on h.user_id = k.user_id and k.event_date > h.history_date
+users_with_states as (
+    select
+        {%- for name in metric_columns + ['messages_sent', 'users_sent', 'messages_received', 'users_received'] %}
+        u.{{ name }} as {{ name }},
+        {%- endfor %}
+        u.event_date as event_date,
+        u.user_id as user_id,
+        o.user_id as own_user_id,
+        o.gender as own_gender,
+        o.age as own_age,
+        o.country as own_country,
+        o.city as own_city,
+        o.os as own_os,
+        o.source as own_source,
+        o.exp_group as own_exp_group,
+        s.user_id as state_user_id,
+        s.first_seen as state_first_seen,
+        l.latest as state_latest
+    from users_of_window as u
+    left join own_days as o on o.event_date = u.event_date and o.user_id = u.user_id
+    left join states as s on s.user_id = u.user_id
+    left join latest_states as l on l.user_id = u.user_id
 ),
 
-attributes as (
-    -- own events that day
-    select o.event_date as event_date, o.user_id as user_id, s.first_seen as first_seen, o.gender as gender,
-           o.age as age, toString(o.country) as country, toString(o.city) as city, toString(o.os) as os,
-           toString(o.source) as source, o.exp_group as exp_group
-    from own_days as o
-    inner join states as s on s.user_id = o.user_id
-    union all
-    -- receive-only, latest state not after the day
-    select k.event_date, k.user_id, s.first_seen, tupleElement(s.latest, 2), tupleElement(s.latest, 3),
-           tupleElement(s.latest, 4), tupleElement(s.latest, 5), tupleElement(s.latest, 6),
-           tupleElement(s.latest, 7), tupleElement(s.latest, 8)
-    from users_of_window_with_own as k
-    inner join states as s on s.user_id = k.user_id
-    where not k.has_own_events and tupleElement(s.latest, 1) < toDateTime(k.event_date + 1)
-    union all
-    -- receive-only, looked up in the history
-    select h.event_date, h.user_id, s.first_seen, h.gender, h.age, h.country, h.city, h.os, h.source,
-           h.exp_group
-    from from_history as h
-    inner join states as s on s.user_id = h.user_id
+-- noqa: disable=ST03
+-- (sqlfluff cannot parse the ASOF JOIN below)
+-- branch: 1 own events that day; 2 receive-only, latest state not after the day; 3 receive-only,
+-- the latest earlier day of the history; 0 none (no state, or no own event up to the day): NULLs.
+users_with_attributes as (
+    select
+        {%- for name in metric_columns + ['messages_sent', 'users_sent', 'messages_received', 'users_received'] %}
+        k.{{ name }} as {{ name }},
+        {%- endfor %}
+        k.event_date as event_date,
+        k.user_id as user_id,
+        multiIf(
+            isNull(k.state_user_id), 0,
+            isNotNull(k.own_user_id), 1,
+            tupleElement(k.state_latest, 1) < toDateTime(k.event_date + 1), 2,
+            k.state_first_seen < toDateTime(k.event_date + 1) and isNotNull(h.user_id), 3,
+            0
+        ) as branch,
+        if(branch = 0, null, k.state_first_seen) as first_seen,
+        multiIf(branch = 1, k.own_gender, branch = 2, tupleElement(k.state_latest, 2), branch = 3, h.gender, null)
+            as gender,
+        multiIf(branch = 1, k.own_age, branch = 2, tupleElement(k.state_latest, 3), branch = 3, h.age, null) as age,
+        {%- for name in ['country', 'city', 'os', 'source'] %}
+        multiIf(
+            branch = 1, toString(k.own_{{ name }}),
+            branch = 2, tupleElement(k.state_latest, {{ loop.index + 3 }}),
+            branch = 3, toString(h.{{ name }}),
+            null
+        ) as {{ name }},
+        {%- endfor %}
+        multiIf(
+            branch = 1, k.own_exp_group, branch = 2, tupleElement(k.state_latest, 8), branch = 3, h.exp_group, null
+        ) as exp_group
+    from users_with_states as k
+    left asof join history as h on h.user_id = k.user_id and k.event_date > h.history_date
 )
 
 select
-    u.event_date as event_date,
-    u.user_id as user_id,
+    event_date,
+    user_id,
     {%- for name in metric_columns %}
-    u.{{ name }} as {{ name }},
+    {{ name }},
     {%- endfor %}
-    u.messages_sent as messages_sent,
-    u.users_sent as users_sent,
-    u.messages_received as messages_received,
-    u.users_received as users_received,
+    messages_sent,
+    users_sent,
+    messages_received,
+    users_received,
     -- a feed user: any valid feed event (views and likes are the only valid actions: staging)
-    u.views + u.likes > 0 as is_feed_user,
-    u.messages_sent > 0 as is_messenger_user,
-    a.first_seen as first_seen,
-    a.gender as gender,
-    a.age as age,
+    views + likes > 0 as is_feed_user,
+    messages_sent > 0 as is_messenger_user,
+    first_seen,
+    gender,
+    age,
     -- the bucket of macros/dimensions.sql (var age_buckets), as the age slice: dashboards filter on it
-    toLowCardinality({{ age_bucket('a.age') }}) as age_bucket,
-    toLowCardinality(a.country) as country,
-    toLowCardinality(a.city) as city,
-    toLowCardinality(a.os) as os,
-    toLowCardinality(a.source) as source,
-    a.exp_group as exp_group
-from users_of_window as u
-left join attributes as a on a.event_date = u.event_date and a.user_id = u.user_id
+    toLowCardinality({{ age_bucket('age') }}) as age_bucket,
+    toLowCardinality(country) as country,
+    toLowCardinality(city) as city,
+    toLowCardinality(os) as os,
+    toLowCardinality(source) as source,
+    exp_group
+from users_with_attributes
 settings join_use_nulls = 1
