@@ -19,6 +19,7 @@ from feedpulse.alerts.rootcause import (
     Outcome,
     Plant,
     _hit,
+    _plant_cells,
     anomaly_entries,
     candidate_segments,
     over_seeds,
@@ -27,6 +28,9 @@ from feedpulse.alerts.rootcause import (
     summarise,
     wilson,
 )
+from feedpulse.alerts.segments import load_cells
+from feedpulse.scratch import scratch_database
+from feedpulse.simulator import simulate
 from feedpulse.simulator.anomalies import parse_anomalies
 
 
@@ -294,3 +298,32 @@ def test_test_days_keep_the_first_days_plants_and_give_each_next_day_a_clean_his
         assert (plant.metric, plant.bucket) == (other.metric, other.bucket)
         assert not day_before(baseline).empty
         pd.testing.assert_frame_equal(day_before(baseline), day_before(clean_baseline))
+
+
+def test_the_ceilings_answer_every_plant_and_read_the_same_cells(ch_client) -> None:
+    """``--ceiling-replicas``: each plant gets both ceilings' answers, judged by the harness's hit rule and
+    summarised beside the explainer's; the cells they read with one query per table equal each bucket's own
+    ``load_cells``; the explainer's outcomes are those of a run without the ceilings."""
+    kw = {"scale": 0.1, "per_day": 4, "spacing": 3, "history_days": 3, "test_days": 1}
+    plain = run_seed(ch_client, 5, **kw)
+    judged = run_seed(ch_client, 5, ceiling_replicas=3, **kw)
+    assert [(o.plant, o.top, o.carried) for o in plain] == [(o.plant, o.top, o.carried) for o in judged]
+    for name in ("ceiling", "counts_ceiling"):
+        for o in judged:
+            top = getattr(o, f"{name}_top")
+            assert 1 <= len(top) <= 3
+            assert getattr(o, f"{name}_top1") == _hit(top[:1], o.plant.segment)
+            assert getattr(o, f"{name}_top3") == _hit(top, o.plant.segment)
+        assert summarise(judged)["all"][name]["n"] == 4
+        assert getattr(plain[0], f"{name}_top1") is None and name not in summarise(plain)["all"]
+
+    plants = [o.plant for o in judged]
+    with scratch_database(ch_client) as database:
+        simulate(ch_client, start=dt.date(2024, 3, 4), days=4, scale=0.1, seed=5, database=database)
+        together = _plant_cells(ch_client, database, plants)
+        for plant, cells in zip(plants, together, strict=True):
+            alone, _ = load_cells(ch_client, plant.metric, plant.bucket, source=database, days=1, halfwidth=0)
+            assert not alone.empty
+            order = list(alone.columns)
+            pd.testing.assert_frame_equal(cells[order].sort_values(order).reset_index(drop=True),
+                                          alone.sort_values(order).reset_index(drop=True))  # fmt: skip

@@ -91,33 +91,24 @@
   {{ return(names) }}
 {% endmacro %}
 
-{#- The per-user-and-day columns of one source's metrics, over that source's staging events. -#}
-{% macro metric_event_columns(source) %}
+{#- The per-user-and-day columns of one source's metrics, over that source's staging events.
+    stage 'partial': the same columns in two stages, for a model that first groups a user's events finer
+    (e.g. per attribute combination) and then per user — partial per group here, combined per user by
+    metric_event_combined_columns; together equal to the 'whole' columns over the user's events. -#}
+{% macro metric_event_columns(source, stage='whole') %}
+  {%- if stage not in ['whole', 'partial'] -%}
+    {{ exceptions.raise_compiler_error("metric_event_columns: stage must be whole or partial (got " ~ stage ~ ")") }}
+  {%- endif -%}
   {%- set metrics = metric_definitions() -%}
   {%- for name in metric_event_metrics(source) -%}
     {%- set m = metrics[name] -%}
     {%- set condition = '(' ~ m.get('filter', '1') ~ ')' -%}
-    {%- if m.type == 'users' -%}
-      toUInt8(countIf({{ condition }}) > 0) as {{ name }}
+    {%- if m.get('distinct') and stage == 'partial' -%}
+      uniqExactIfState({{ m.distinct }}, {{ condition }}) as {{ name }}
     {%- elif m.get('distinct') -%}
       toUInt64(uniqExactIf({{ m.distinct }}, {{ condition }})) as {{ name }}
-    {%- else -%}
-      toUInt64(countIf({{ condition }})) as {{ name }}
-    {%- endif -%}
-    {{ ',\n        ' if not loop.last }}
-  {%- endfor -%}
-{% endmacro %}
-
-{#- The same columns in two stages, for a model that first groups a user's events finer (e.g. per
-    attribute combination) and then per user: partial per group, combined per user — equal to
-    metric_event_columns over the user's events. -#}
-{% macro metric_event_partial_columns(source) %}
-  {%- set metrics = metric_definitions() -%}
-  {%- for name in metric_event_metrics(source) -%}
-    {%- set m = metrics[name] -%}
-    {%- set condition = '(' ~ m.get('filter', '1') ~ ')' -%}
-    {%- if m.get('distinct') -%}
-      uniqExactIfState({{ m.distinct }}, {{ condition }}) as {{ name }}
+    {%- elif m.type == 'users' and stage == 'whole' -%}
+      toUInt8(countIf({{ condition }}) > 0) as {{ name }}
     {%- else -%}
       toUInt64(countIf({{ condition }})) as {{ name }}
     {%- endif -%}

@@ -150,6 +150,16 @@ LIMIT_REPLICAS = typer.Option(
     "and noise dispersion; each replica simulates the evaluated weeks again); 0 leaves the limit out.",
 )
 
+CEILING_REPLICAS = typer.Option(
+    0,
+    "--ceiling-replicas",
+    min=0,
+    max=64,
+    help="With --root-cause: the root-cause ceiling on the same plants (the best hit rates any explainer could "
+    "reach; feedpulse/alerts/rootcause_ceiling.py) from this many clean replicas of each test day (each "
+    "replica simulates the day again); 0 leaves it out.",
+)
+
 
 @app.command("evaluate")
 def evaluate_command(
@@ -166,6 +176,7 @@ def evaluate_command(
     plants: int = PLANTS,
     test_days: int = TEST_DAYS,
     limit_replicas: int = LIMIT_REPLICAS,
+    ceiling_replicas: int = CEILING_REPLICAS,
 ) -> None:
     """Simulate weeks, inject anomalies, compare the feedpulse detector with the original rules."""
     from feedpulse.clickhouse import get_client
@@ -182,7 +193,7 @@ def evaluate_command(
         raise typer.Exit(2) from None
     if seed_list is not None or root_cause:
         _evaluate_seeds(config, seed_list or [seed], weeks, scale, warmup_days, keep, as_json, root_cause, plants,
-                        limit_replicas, test_days)  # fmt: skip
+                        limit_replicas, test_days, ceiling_replicas)  # fmt: skip
         return
     client = get_client()
     try:
@@ -215,7 +226,7 @@ def evaluate_command(
 
 def _evaluate_seeds(
     config, seeds: list[int], weeks: int, scale: float, warmup_days: int, keep: bool, as_json: bool,
-    root_cause: bool, plants: int, limit_replicas: int = 5, test_days: int | None = None,
+    root_cause: bool, plants: int, limit_replicas: int = 5, test_days: int | None = None, ceiling_replicas: int = 0,
 ) -> None:  # fmt: skip
     """``--seeds`` / ``--root-cause``: per seed, mean and worst; the held-out seeds named."""
     from feedpulse.alerts.rootcause import run_rootcause
@@ -225,7 +236,8 @@ def _evaluate_seeds(
     try:
         if root_cause:
             report = run_rootcause(client, seeds, config=config, scale=scale, per_day=plants,
-                                   test_days=test_days or ROOT_CAUSE_TEST_DAYS)  # fmt: skip
+                                   test_days=test_days or ROOT_CAUSE_TEST_DAYS,
+                                   ceiling_replicas=ceiling_replicas)  # fmt: skip
         else:
             per_seed, streams, models = {}, {}, {}
             for s in seeds:
@@ -314,6 +326,17 @@ def _print_rootcause(report: dict[str, Any], seeds: list[int], scale: float, as_
         f"top-3 {figure(fired, 'top3', 'carrying_20_plus_fired')}",
         highlight=False,
     )
+    ceilings = {"ceiling": "ceiling (knows how plants act)", "counts_ceiling": "counts ceiling (the metric's counts)"}
+    for label, group in (("plants ≥ 20 %", pooled), ("where the detector fired", fired)):
+        for name, title in ceilings.items():
+            limit = group.get(name)
+            if limit:
+                console.print(
+                    f"{title}, {label} (n = {limit['n']}): top-1 {_fmt(limit['top1'])}, top-3 "
+                    f"{_fmt(limit['top3'])}; the explainer reaches {_fmt(limit['share_top1'])} / "
+                    f"{_fmt(limit['share_top3'])} of it",
+                    highlight=False,
+                )
 
 
 def _share_summary(per_seed: dict[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -357,12 +380,19 @@ def render_rootcause(report: dict[str, Any]) -> Table:
     table = Table(title="Root cause: planted segment (or its parent for pairs) in the explainer's top 1 / top 3")
     columns = ("seed", "plants ≥ 20 %", "top-1", "top-3", "fired: n", "fired top-1", "fired top-3", "singles top-1",
                "pairs top-1", "< 20 %: top-1", "detector fired")  # fmt: skip
+    with_ceiling = "ceiling" in report["pooled"]["carrying_20_plus"]
+    if with_ceiling:
+        columns = (*columns, "ceiling top-1", "ceiling top-3", "counts ceiling top-1", "counts ceiling top-3")
     for column in columns:
         table.add_column(column, justify="right")
     rows = [*report["per_seed"].items(), ("pooled", report["pooled"])]
     for seed, s in rows:
         c, f = s["carrying_20_plus"], s["carrying_20_plus_fired"]
-        table.add_row(seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), str(f["n"]), _fmt(f["top1"]),
-                      _fmt(f["top3"]), _fmt(s["single"]["top1"]), _fmt(s["pair"]["top1"]),
-                      _fmt(s["carrying_under_20"]["top1"]), _fmt(s["fired"]))  # fmt: skip
+        cells = [seed, str(c["n"]), _fmt(c["top1"]), _fmt(c["top3"]), str(f["n"]), _fmt(f["top1"]), _fmt(f["top3"]),
+                 _fmt(s["single"]["top1"]), _fmt(s["pair"]["top1"]), _fmt(s["carrying_under_20"]["top1"]),
+                 _fmt(s["fired"])]  # fmt: skip
+        if with_ceiling:
+            for name in ("ceiling", "counts_ceiling"):
+                cells += [_fmt(c.get(name, {}).get("top1")), _fmt(c.get(name, {}).get("top3"))]
+        table.add_row(*cells)
     return table

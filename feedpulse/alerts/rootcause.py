@@ -26,6 +26,15 @@ or, for a planted pair, one of its two single-dimension parents. **Carried share
 change (anomalous − clean total of the bucket: the plant is the only difference) over the deviation
 the explainer explains (anomalous total − the detector's expectation); the targets are about plants
 carrying ≥ 20 % of it (a small plant on top of a large unrelated deviation cannot be the top cause).
+
+**Ceiling** (``ceiling_replicas`` > 0, :func:`ceiling`): after a test day is judged, that many clean
+replicas of it (the seed's population, other noise seeds) are simulated into a second scratch database,
+and :mod:`feedpulse.alerts.rootcause_ceiling` answers each plant knowing every candidate segment's true
+mean and noise in its bucket and the harness's own prior (the slot's pool, magnitudes, signs): the best
+hit rates the data allow, reported beside the explainer's on the same plants. Two ceilings: the
+*counts ceiling* reads the metric's own counts, as the explainer does; the *ceiling* also knows how a
+plant acts — it changes a views plant's views per user and a likes plant's likes per view — and reads the
+segment's users (views) or views (likes), which such a plant leaves alone (:data:`CEILING_COVARIATES`).
 """
 
 from __future__ import annotations
@@ -43,8 +52,9 @@ import pandas as pd
 
 from feedpulse.alerts.config import AlertsConfig, default_config
 from feedpulse.alerts.detector import Detector
-from feedpulse.alerts.explain import DIMENSIONS, REDUNDANT_PAIRS, explain
-from feedpulse.alerts.segments import load_cells
+from feedpulse.alerts.explain import DIMENSIONS, REDUNDANT_PAIRS, SLOT, explain
+from feedpulse.alerts.rootcause_ceiling import Segment, best_answers, fit_truth, posterior, segment_totals
+from feedpulse.alerts.segments import load_cells, table_of
 from feedpulse.alerts.series import load_series, stream
 from feedpulse.scratch import scratch_database
 
@@ -82,6 +92,14 @@ class Outcome:
     top3: bool
     seed: int | None = None
     test_day: int = 0  # 0 = the first test day of the seed
+    # the ceilings' answers (:func:`ceiling`); None: not run. ``ceiling``: knowing how plants act (a covariate
+    # count they leave alone); ``counts_ceiling``: from the metric's own counts only, as the explainer reads
+    ceiling_top: tuple[Segment, ...] = ()
+    ceiling_top1: bool | None = None
+    ceiling_top3: bool | None = None
+    counts_ceiling_top: tuple[Segment, ...] = ()
+    counts_ceiling_top1: bool | None = None
+    counts_ceiling_top3: bool | None = None
 
 
 def _anomaly_value(dimension: str, value: str) -> str | int:
@@ -119,6 +137,19 @@ def candidate_segments(cells: pd.DataFrame, metric: str) -> list[tuple[tuple[tup
     return out
 
 
+def candidates_of(baseline: dict[str, pd.DataFrame]) -> dict[str, list[tuple[Segment, float]]]:
+    """Each plant metric's candidate segments (:func:`candidate_segments`) in the clean baseline cells."""
+    return {m: candidate_segments(baseline["message" if m == "messages" else "feed"], m) for m in PLANT_METRICS}
+
+
+def slot_pool(candidates: dict[str, list[tuple[Segment, float]]], k: int) -> tuple[str, list[tuple[Segment, float]]]:
+    """The ``k``-th plant's metric and the pool its segment is drawn from (uniformly): metrics in turn,
+    singles and pairs alternating every round of metrics (all candidates when the pool would be empty)."""
+    metric = PLANT_METRICS[k % len(PLANT_METRICS)]
+    pairs = k // len(PLANT_METRICS) % 2 == 1
+    return metric, [c for c in candidates[metric] if (len(c[0]) == 2) == pairs] or candidates[metric]
+
+
 def plan(
     baseline: dict[str, pd.DataFrame], day: dt.date, rng: np.random.Generator, per_day: int, spacing: int
 ) -> list[Plant]:
@@ -127,12 +158,10 @@ def plan(
     slots = [first + dt.timedelta(minutes=15 * spacing * k) for k in range(per_day)]
     if slots[-1] > dt.datetime.combine(day, dt.time(23, 45)):
         raise ValueError(f"{per_day} plants {spacing} buckets apart do not fit between 08:00 and 23:45")
-    candidates = {m: candidate_segments(baseline["message" if m == "messages" else "feed"], m) for m in PLANT_METRICS}
+    candidates = candidates_of(baseline)
     plants = []
     for k, bucket in enumerate(slots):
-        metric = PLANT_METRICS[k % len(PLANT_METRICS)]
-        pairs = k // len(PLANT_METRICS) % 2 == 1
-        pool = [c for c in candidates[metric] if (len(c[0]) == 2) == pairs] or candidates[metric]
+        metric, pool = slot_pool(candidates, k)
         segment, share = pool[int(rng.integers(len(pool)))]
         magnitude = float(rng.uniform(*MAGNITUDE_RANGE))
         sign = 1 if metric in EVENT_METRICS and rng.random() < 0.5 else -1
@@ -198,8 +227,10 @@ def run_seed(
     start: dt.date = DEFAULT_START,
     test_days: int = TEST_DAYS,
     keep_cells: KeepCells | None = None,
+    ceiling_replicas: int = 0,
 ) -> list[Outcome]:
-    """Plants of one seed (see the module doc), in a scratch database dropped afterwards."""
+    """Plants of one seed (see the module doc), in a scratch database dropped afterwards. ``ceiling_replicas``
+    > 0: each plant also gets the ceiling's answers (:func:`ceiling`; that many clean replicas per test day)."""
     from feedpulse.simulator import simulate
     from feedpulse.simulator.anomalies import parse_anomalies
 
@@ -224,12 +255,96 @@ def run_seed(
             simulate(client, start=day, days=1, scale=scale, seed=seed, database=database, anomalies=spec)
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
             frame = load_series(client, first, end, database=database, slices=["total"])
+            judged = []
             for p, total in zip(plants, clean, strict=True):
                 outcome = judge(client, database, p, total, config, frame, history_days, keep_cells)
-                outcomes.append(dataclasses.replace(outcome, seed=seed, test_day=index))
+                judged.append(dataclasses.replace(outcome, seed=seed, test_day=index))
+            if ceiling_replicas:
+                candidates = candidates_of(baseline)  # plan's: the ceiling's prior is the harness's own
+                pools = [slot_pool(candidates, k)[1] for k in range(len(plants))]
+                judged = ceiling(client, database, judged, pools, seed=seed, scale=scale, replicas=ceiling_replicas)
+            outcomes += judged
             if index + 1 < test_days:  # the next test day's history: this day without its plants
                 simulate(client, start=day, days=1, scale=scale, seed=seed, database=database)
         return outcomes
+
+
+def _plant_cells(client: Any, database: str, plants: Sequence[Plant]) -> list[pd.DataFrame]:
+    """Each plant's bucket's cells (its table's metrics), read with one query per table."""
+    out: list[pd.DataFrame | None] = [None] * len(plants)
+    for table in sorted({table_of(p.metric) for p in plants}):
+        mine = [i for i, p in enumerate(plants) if table_of(p.metric) == table]
+        first = min(plants[i].bucket for i in mine)
+        span = int((max(plants[i].bucket for i in mine) - first) / dt.timedelta(minutes=15)) + 1
+        cells, _ = load_cells(client, plants[mine[0]].metric, first, source=database, days=1, halfwidth=0,
+                              width_buckets=span, by_slot=True)  # fmt: skip
+        slots = pd.to_datetime(cells[SLOT]) if len(cells) else pd.Series(dtype="datetime64[ns]")
+        if getattr(slots.dt, "tz", None) is not None:  # the server's zone: the buckets are its wall-clock times
+            slots = slots.dt.tz_localize(None)
+        for i in mine:
+            out[i] = cells[(slots == pd.Timestamp(plants[i].bucket)).to_numpy()].drop(columns=SLOT)
+    return [c for c in out if c is not None]
+
+
+# A count of the segment that a plant of the metric leaves alone: the ceiling expects the metric from it
+# (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages have none: a drop removes their senders too.
+CEILING_COVARIATES = {"views": "feed_users", "likes": "views"}
+CEILING_NOISE = 2**33  # the ceiling's replicas' noise seeds: CEILING_NOISE + 64·seed + k, never a seed itself
+
+
+def ceiling(
+    client: Any,
+    database: str,
+    outcomes: Sequence[Outcome],
+    pools: Sequence[list[tuple[Segment, float]]],
+    *,
+    seed: int,
+    scale: float,
+    replicas: int,
+) -> list[Outcome]:
+    """The outcomes of one test day with both ceilings' answers (:mod:`feedpulse.alerts.rootcause_ceiling`;
+    the module doc): ``replicas`` clean runs of the day (the seed's population, other noise seeds) give each
+    candidate segment's true mean and noise in the plant's bucket; ``database`` holds the day with its plants."""
+    from feedpulse.simulator import simulate
+
+    if replicas < 2:
+        raise ValueError(f"the ceiling needs at least 2 replicas, got {replicas}")
+    day = outcomes[0].plant.bucket.date()
+    segments = [[segment for segment, _ in pool] for pool in pools]
+
+    def totals(source: str) -> list[tuple[np.ndarray, float, np.ndarray | None]]:
+        """Per plant: its segments' counts, the bucket's total and the segments' covariate counts."""
+        cells = _plant_cells(client, source, [o.plant for o in outcomes])
+        out = []
+        for c, o, segs in zip(cells, outcomes, segments, strict=True):
+            covariate = CEILING_COVARIATES.get(o.plant.metric)
+            out.append((segment_totals(c, o.plant.metric, segs), float(c[o.plant.metric].sum()),
+                        segment_totals(c, covariate, segs) if covariate else None))  # fmt: skip
+        return out
+
+    observed = totals(database)
+    runs: list[list[tuple[np.ndarray, float, np.ndarray | None]]] = [[] for _ in outcomes]
+    with scratch_database(client, None) as replica_db:
+        for k in range(replicas):
+            simulate(client, start=day, days=1, scale=scale, seed=seed, database=replica_db,
+                     noise_seed=CEILING_NOISE + 64 * seed + k)  # fmt: skip
+            for i, values in enumerate(totals(replica_db)):
+                runs[i].append(values)
+    out = []
+    for o, segs, (seen, bucket, seen_covariate), values in zip(outcomes, segments, observed, runs, strict=True):
+        signs = (-1, 1) if o.plant.metric in EVENT_METRICS else (-1,)
+        counts, totals = np.vstack([v for v, _, _ in values]), np.array([t for _, t, _ in values])
+        covariates = None if seen_covariate is None else np.vstack([c for _, _, c in values])
+        fields = {}
+        for name, truth, covariate in (
+            ("ceiling", fit_truth(counts, totals, segs, covariates), seen_covariate),
+            ("counts_ceiling", fit_truth(counts, totals, segs), None),
+        ):
+            answers = tuple(best_answers(segs, posterior(seen, bucket, truth, signs, MAGNITUDE_RANGE, covariate), 3))
+            fields |= {f"{name}_top": answers, f"{name}_top1": _hit(answers[:1], o.plant.segment),
+                       f"{name}_top3": _hit(answers, o.plant.segment)}  # fmt: skip
+        out.append(dataclasses.replace(o, **fields))
+    return out
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
@@ -249,7 +364,17 @@ def rates(items: Sequence[Outcome]) -> dict[str, Any]:
         return {"n": 0, "top1": None, "top3": None, "top1_ci": None, "top3_ci": None}
     top1, top3 = sum(o.top1 for o in items), sum(o.top3 for o in items)
     n = len(items)
-    return {"n": n, "top1": top1 / n, "top3": top3 / n, "top1_ci": wilson(top1, n), "top3_ci": wilson(top3, n)}
+    out = {"n": n, "top1": top1 / n, "top3": top3 / n, "top1_ci": wilson(top1, n), "top3_ci": wilson(top3, n)}
+    for name in CEILINGS:  # the ceilings on the same plants, and the explainer's hit rates as a share of theirs
+        judged = [o for o in items if getattr(o, f"{name}_top1") is not None]
+        if not judged:
+            continue
+        c1, c3 = (sum(bool(getattr(o, f"{name}_top{k}")) for o in judged) for k in (1, 3))
+        e1, e3 = sum(o.top1 for o in judged), sum(o.top3 for o in judged)
+        out[name] = {"n": len(judged), "top1": c1 / len(judged), "top3": c3 / len(judged),
+                     "top1_ci": wilson(c1, len(judged)), "top3_ci": wilson(c3, len(judged)),
+                     "share_top1": e1 / c1 if c1 else None, "share_top3": e3 / c3 if c3 else None}  # fmt: skip
+    return out
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -273,14 +398,27 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 OVER_SEEDS = ("carrying_20_plus", "carrying_20_plus_fired")
 
 
+CEILINGS = ("ceiling", "counts_ceiling")
+FIGURES = ("top1", "top3", *(f"{name}_{k}" for name in CEILINGS for k in ("top1", "top3")))
+
+
+def _figure(group: dict[str, Any], figure: str) -> float | None:
+    """``top1``/``top3`` of the explainer, ``<ceiling>_top1``/``…_top3`` of a ceiling (None: not run)."""
+    name, _, key = figure.rpartition("_")
+    return group.get(name, {}).get(key) if name else group[figure]
+
+
 def over_seeds(per_seed: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Group (``carrying_20_plus``, ``…_fired``) → top1/top3 → mean over seeds, worst seed and its value
+    """Group (``carrying_20_plus``, ``…_fired``) → top1/top3 (and the ceilings' ``ceiling_top1`` …
+    ``counts_ceiling_top3`` when they ran) → mean over seeds, worst seed and its value
     (seeds without plants in the group are skipped; the mean is unweighted: every seed counts alike)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group in OVER_SEEDS:
         out[group] = {}
-        for figure in ("top1", "top3"):
-            values = {s: r[group][figure] for s, r in per_seed.items() if r[group][figure] is not None}
+        for figure in FIGURES:
+            values = {s: v for s, r in per_seed.items() if (v := _figure(r[group], figure)) is not None}
+            if not values and "ceiling" in figure:
+                continue  # the ceiling was not run
             if not values:
                 out[group][figure] = {"mean": None, "worst": None, "worst_seed": None, "seeds": 0}
                 continue
@@ -311,4 +449,6 @@ def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
     data["plant"]["bucket"] = outcome.plant.bucket.isoformat()
     data["plant"]["segment"] = " · ".join(f"{d}={v}" for d, v in outcome.plant.segment)
     data["top"] = [" · ".join(f"{d}={v}" for d, v in t) for t in outcome.top]
+    for name in CEILINGS:
+        data[f"{name}_top"] = [" · ".join(f"{d}={v}" for d, v in t) for t in getattr(outcome, f"{name}_top")]
     return data

@@ -32,7 +32,7 @@ feed_user_attributes as (
         os,
         source,
         exp_group,
-        {{ metric_event_partial_columns('feed') }},
+        {{ metric_event_columns('feed', 'partial') }},
         min(time) as first_at,
         max(time) as last_at
     from feed_actions_of_window

@@ -150,20 +150,20 @@ users_with_attributes as (
             0
         ) as branch,
         if(branch = 0, null, k.state_first_seen) as first_seen,
-        multiIf(branch = 1, k.own_gender, branch = 2, tupleElement(k.state_latest, 2), branch = 3, h.gender, null)
-            as gender,
-        multiIf(branch = 1, k.own_age, branch = 2, tupleElement(k.state_latest, 3), branch = 3, h.age, null) as age,
-        {%- for name in ['country', 'city', 'os', 'source'] %}
+        -- each attribute from the branch's source; `latest` holds (time, gender, age, country, city, os,
+        -- source, exp_group): the attribute's place in it is its place in this list + 1
+        {%- for name in ['gender', 'age', 'country', 'city', 'os', 'source', 'exp_group'] %}
+        {%- set own, earlier = 'k.own_' ~ name, 'h.' ~ name %}
+        {%- if name in ['country', 'city', 'os', 'source'] %}
+        {%- set own, earlier = 'toString(' ~ own ~ ')', 'toString(' ~ earlier ~ ')' %}
+        {%- endif %}
         multiIf(
-            branch = 1, toString(k.own_{{ name }}),
-            branch = 2, tupleElement(k.state_latest, {{ loop.index + 3 }}),
-            branch = 3, toString(h.{{ name }}),
+            branch = 1, {{ own }},
+            branch = 2, tupleElement(k.state_latest, {{ loop.index + 1 }}),
+            branch = 3, {{ earlier }},
             null
-        ) as {{ name }},
+        ) as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
-        multiIf(
-            branch = 1, k.own_exp_group, branch = 2, tupleElement(k.state_latest, 8), branch = 3, h.exp_group, null
-        ) as exp_group
     from users_with_states as k
     left asof join history as h on h.user_id = k.user_id and k.event_date > h.history_date
 )
