@@ -96,6 +96,12 @@ def test_a_large_plant_is_named_first(world) -> None:
     assert answers[0] in {planted, (("os", "Android"),), (("city", "Moscow"),)}
 
 
+def test_segments_never_seen_in_the_replicas_leave_the_posterior_uniform() -> None:
+    segments = [(("os", "iOS"),), (("os", "Android"),)]
+    truth = fit_truth(np.zeros((3, 2)), np.zeros(3), segments)
+    assert posterior(np.array([4.0, 0.0]), 4.0, truth, (-1, 1), MAGNITUDES).tolist() == [0.5, 0.5]
+
+
 def test_answers_follow_the_hit_rule() -> None:
     a, b = ("os", "iOS"), ("os", "Android")
     x, y = ("city", "Omsk"), ("city", "Kazan")
