@@ -119,19 +119,19 @@ def fit_truth(
     ratio = np.where(ok, mean / np.where(rest > 0, rest, 1.0), 0.0)
     spread = (values - ratio * rests).var(axis=0, ddof=1)
     scale = np.where(ok, mean * (1 + ratio), 1.0)
-    pooled = float(spread[ok].sum() / scale[ok].sum()) if ok.any() else 1.0
-    dispersion = _shrunk(spread / scale, spread, scale, ok, replicas)
+    dispersion, pooled = _shrunk(spread, scale, ok, replicas)
     # the shared factor's variance: the replicas' totals scatter by it and by the counts' own noise
     average = float(totals.mean())
     factor_variance = float(np.var(totals / average, ddof=1)) - pooled / average if average > 0 else 0.0
     return SegmentTruth(tuple(segments), mean, rest, dispersion, replicas, max(factor_variance, FACTOR_VARIANCE_FLOOR))
 
 
-def _shrunk(own: np.ndarray, spread: np.ndarray, scale: np.ndarray, ok: np.ndarray, replicas: int) -> np.ndarray:
-    """Each segment's dispersion shrunk towards the pooled one by :data:`SHRINK` pseudo-replicas."""
+def _shrunk(spread: np.ndarray, scale: np.ndarray, ok: np.ndarray, replicas: int) -> tuple[np.ndarray, float]:
+    """Each segment's dispersion (``spread / scale``) shrunk towards the pooled one by :data:`SHRINK`
+    pseudo-replicas, and the pooled one."""
     pooled = float(spread[ok].sum() / scale[ok].sum()) if ok.any() else 1.0
-    own = np.where(ok, own, pooled)
-    return np.maximum(((replicas - 1) * own + SHRINK * pooled) / (replicas - 1 + SHRINK), 1e-3)
+    own = np.where(ok, spread / np.where(ok, scale, 1.0), pooled)
+    return np.maximum(((replicas - 1) * own + SHRINK * pooled) / (replicas - 1 + SHRINK), 1e-3), pooled
 
 
 def _fit_on_covariate(values: np.ndarray, covariate: np.ndarray, segments: Sequence[Segment]) -> SegmentTruth:
@@ -143,7 +143,7 @@ def _fit_on_covariate(values: np.ndarray, covariate: np.ndarray, segments: Seque
     ratio = np.where(ok, mean / np.where(base > 0, base, 1.0), 0.0)
     spread = (values - ratio * covariate).var(axis=0, ddof=1)
     scale = np.where(ok, mean, 1.0)
-    dispersion = _shrunk(spread / scale, spread, scale, ok, replicas)
+    dispersion, _ = _shrunk(spread, scale, ok, replicas)
     return SegmentTruth(tuple(segments), mean, np.zeros_like(mean), dispersion, replicas, FACTOR_VARIANCE_FLOOR,
                         ratio)  # fmt: skip
 
