@@ -178,6 +178,7 @@ def test_drop_fires_sensor_run_sends_message_with_chart(alert_env, monkeypatch, 
     # issue 17: the planted segment is named first, and the views chart travels with the message
     where = [line for line in text.splitlines() if line.startswith("Где:")]
     assert where and where[0].startswith("Где: Android · source=ads —"), text
+    assert "на пользователя" in where[0], text  # views split into their users and views per user
     # the link opens Superset's 15-minute dashboard on this slice (total) and the bucket's day
     link = links.alert_link("total", DROP_START + dt.timedelta(minutes=15))
     assert link.startswith("https://bi.example.com/superset/dashboard/feedpulse-15min/") and link in html.unescape(text)

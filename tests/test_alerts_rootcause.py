@@ -155,6 +155,28 @@ def test_where_lines_ru_and_en() -> None:
     assert why_lines(None, "ru") == []
 
 
+def test_where_lines_split_a_count_into_its_driver_and_the_change_per_unit() -> None:
+    """Android ads lost 20 % of its users and the rest view 55 % less each: −64 % = 0.8 × 0.45 − 1."""
+    base = pd.DataFrame({"os": ["Android", "Android", "iOS"], "source": ["ads", "organic", "ads"],
+                         "views": [100.0, 100.0, 200.0], "feed_users": [10.0, 10.0, 20.0]})  # fmt: skip
+    now = base.assign(views=[36.0, 100.0, 200.0], feed_users=[8.0, 10.0, 20.0])
+    kw = {"dimensions": ("os", "source"), "min_pair_expected": 1, "min_users": 0}
+    result = explain(now, base, "views", driver="feed_users", **kw)
+    top = result.segments[0]
+    assert top.segment == (("os", "Android"), ("source", "ads"))
+    assert (top.driver_change, top.unit_change) == (pytest.approx(-0.2), pytest.approx(-0.55))
+    assert why_lines(result, "ru")[0] == (
+        "Где: Android · source=ads — 100 % отклонения (−64 % в сегменте: пользователей −20 %, на пользователя −55 %)"
+    )
+    assert why_lines(result, "en")[0] == (
+        "Where: Android · source=ads — 100% of the deviation (−64% in the segment: users −20%, per user −55%)"
+    )
+    # no driver judged (none named, or the cells lack it): the plain line
+    assert why_lines(explain(now, base, "views", **kw), "ru")[0].endswith("(−64 % в сегменте)")
+    plain = explain(now.drop(columns="feed_users"), base.drop(columns="feed_users"), "views", driver="feed_users", **kw)
+    assert plain.driver is None and why_lines(plain, "en")[0].endswith("(−64% in the segment)")
+
+
 def test_evaluate_refuses_bad_seed_lists_before_connecting() -> None:
     from typer.testing import CliRunner
 

@@ -352,3 +352,58 @@ def test_ctr_segments_without_baseline_views_or_likes_are_scored_finitely_or_not
     assert result.segments[0].segment == (("exp_group", "1"),)
     assert all(np.isfinite(s.score) for s in result.segments)
     assert (("exp_group", "4"),) not in [s.segment for s in result.segments]
+
+
+def users_slotted(rows: list[tuple[str, list[int], list[float]]]) -> pd.DataFrame:
+    """Baseline cells per bucket: (city, [feed users per bucket], [views per bucket]) → rows with ``slot``."""
+    return pd.DataFrame(
+        [(city, t, u, v) for city, users, views in rows for t, (u, v) in enumerate(zip(users, views, strict=True))],
+        columns=["city", "slot", "feed_users", "views"],
+    )
+
+
+def test_views_per_user_dropping_in_a_segment_whose_audience_swings_is_found_through_its_users() -> None:
+    """Tver's audience swings 50 ↔ 150 users, each viewing 10 — its views swing with them; now its 100 users view
+    7 each (−30 %). Omsk's 100 users view 900 ↔ 1100 and now 780 (−22 %). On the counts alone Tver's drop hides
+    in its audience's swing and Omsk leads; per user Tver never moved before, and now it did."""
+    base = users_slotted([("Tver", [50, 150] * 6, [500.0, 1500.0] * 6), ("Omsk", [100] * 12, [900.0, 1100.0] * 6),
+                          ("Other", [800] * 12, [8000.0] * 12)])  # fmt: skip
+    now = pd.DataFrame([("Tver", 100, 700.0), ("Omsk", 100, 780.0), ("Other", 800, 8000.0)],
+                       columns=["city", "feed_users", "views"])  # fmt: skip
+    kw = {"expected_total": 10000, "dimensions": ("city",), "min_users": 0}
+    result = explain(now, base, "views", driver="feed_users", **kw)
+    assert [s.segment for s in result.segments] == [(("city", "Tver"),), (("city", "Omsk"),)]
+    assert (result.segments[0].share, result.segments[0].change) == (pytest.approx(300 / 520), pytest.approx(-0.3))
+    counts_only = explain(now, base, "views", **kw)
+    assert counts_only.segments[0].segment == (("city", "Omsk"),)
+    # cells without the driver's counts: the counts alone, as without a driver
+    without = explain(
+        now.drop(columns="feed_users"), base.drop(columns="feed_users"), "views", driver="feed_users", **kw
+    )
+    assert [s.segment for s in without.segments] == [s.segment for s in counts_only.segments]
+
+
+def test_a_segment_losing_its_users_is_named_although_each_user_views_as_before() -> None:
+    """Tver's 100 users view 700 ↔ 1300 per bucket; now 60 of them are left, viewing 10 each as before (−40 %).
+    Omsk's steady views per user drop 8 %. Judged per user alone, Tver did not move and Omsk would lead; its
+    audience fell far beyond its noise, and that is where the views went."""
+    base = users_slotted([("Tver", [95, 105] * 6, [700.0, 1300.0] * 6), ("Omsk", [100] * 12, [980.0, 1020.0] * 6),
+                          ("Other", [800] * 12, [8000.0] * 12)])  # fmt: skip
+    now = pd.DataFrame([("Tver", 60, 600.0), ("Omsk", 100, 920.0), ("Other", 800, 8000.0)],
+                       columns=["city", "feed_users", "views"])  # fmt: skip
+    result = explain(now, base, "views", expected_total=10000, dimensions=("city",), min_users=0, driver="feed_users")
+    assert result.segments[0].segment == (("city", "Tver"),)
+    assert result.segments[0].score > 10 * result.segments[1].score
+
+
+def test_rate_dispersion_of_an_unbounded_count_is_against_the_poisson_variance() -> None:
+    """Views of feed users: Poisson views per user (mean 10) give ≈ 1; views in per-user bursts give more."""
+    rng = np.random.default_rng(11)
+    users = rng.poisson(200, size=(8, 400)).astype(float)
+    poisson = rng.poisson(10 * users).astype(float)
+    # each bucket's level is measured on the same 8 equal segments, which takes 1/8 of the variance away
+    shrink = 1 - 1 / 8
+    assert rate_dispersion(poisson, users, prior=0.0, binomial=False) == pytest.approx([1.0] * 8)  # the floor
+    bursts = np.array([[rng.poisson(rng.gamma(2.0, 5.0, size=int(n))).sum() for n in row] for row in users])
+    # a user's views: Poisson around a gamma(2, 5) mean ⇒ variance / mean = 1 + 5 (each user's own mean varies)
+    assert rate_dispersion(bursts, users, prior=0.0, binomial=False) == pytest.approx([6.0 * shrink] * 8, rel=0.2)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from feedpulse.alerts.explain import Explanation
+from feedpulse.alerts.explain import Explanation, SegmentChange
 from feedpulse.charts import apply_style, number
 from feedpulse.i18n import DEFAULT_LANG, Catalog, check_lang
 from feedpulse.metrics import definitions
@@ -55,6 +55,20 @@ _TEXTS: dict[str, dict[str, str]] = {
     "where": {
         "ru": "Где: {segment} — {share} % отклонения ({change} % в сегменте)",
         "en": "Where: {segment} — {share}% of the deviation ({change}% in the segment)",
+    },
+    # a count with a driver (explain's ``driver``): how the segment's change splits into the driver's and per unit
+    "where_split": {
+        "ru": "Где: {segment} — {share} % отклонения ({change} % в сегменте: {split})",
+        "en": "Where: {segment} — {share}% of the deviation ({change}% in the segment: {split})",
+    },
+    "split_feed_users": {
+        "ru": "пользователей {driver} %, на пользователя {unit} %",
+        "en": "users {driver}%, per user {unit}%",
+    },
+    "split_views": {"ru": "просмотров {driver} %, на просмотр {unit} %", "en": "views {driver}%, per view {unit}%"},
+    "split_messenger_users": {
+        "ru": "отправителей {driver} %, на отправителя {unit} %",
+        "en": "senders {driver}%, per sender {unit}%",
     },
     "where_uniform": {
         "ru": "Где: везде примерно одинаково (ни один сегмент не выделяется)",
@@ -122,6 +136,25 @@ def _signed_percent(value: float, lang: str) -> str:
     return f"{value * 100:+.0f}".replace("-", "−")
 
 
+def _where(segment: SegmentChange, driver: str | None, lang: str) -> str:
+    """One «Где:» line; with the split into the driver's change and the change per unit where both are known."""
+    values = {
+        "segment": escape(segment.label()),
+        "share": _percent(segment.share),
+        "change": _signed_percent(segment.change, lang),
+    }
+    split = f"split_{driver}"
+    if driver is None or split not in TEXTS or not math.isfinite(segment.unit_change):
+        return _t("where", lang, **values)
+    parts = _t(
+        split,
+        lang,
+        driver=_signed_percent(segment.driver_change, lang),
+        unit=_signed_percent(segment.unit_change, lang),
+    )
+    return _t("where_split", lang, split=parts, **values)
+
+
 def why_lines(explanation: Explanation | None, lang: str, limit: int = WHERE_LINES) -> list[str]:
     """«Где: Android · source=ads — 78 % отклонения (−64 % в сегменте)» for the top segments, and for a
     ratio the mix/rate split; nothing without an explanation."""
@@ -130,16 +163,7 @@ def why_lines(explanation: Explanation | None, lang: str, limit: int = WHERE_LIN
     if explanation.uniform:
         lines = [_t("where_uniform", lang)]
     else:
-        lines = [
-            _t(
-                "where",
-                lang,
-                segment=escape(s.label()),
-                share=_percent(s.share),
-                change=_signed_percent(s.change, lang),
-            )
-            for s in explanation.top(limit)
-        ]
+        lines = [_where(s, explanation.driver, lang) for s in explanation.top(limit)]
     split = explanation.mix_rate
     if split is not None and split.total:
         lines.append(

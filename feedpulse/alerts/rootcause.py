@@ -32,7 +32,7 @@ replicas of it (the seed's population, other noise seeds) are simulated into a s
 and :mod:`feedpulse.alerts.rootcause_ceiling` answers each plant knowing every candidate segment's true
 mean and noise in its bucket and the harness's own prior (the slot's pool, magnitudes, signs): the best
 hit rates the data allow, reported beside the explainer's on the same plants. Two ceilings: the
-*counts ceiling* reads the metric's own counts, as the explainer does; the *ceiling* also knows how a
+*counts ceiling* reads the metric's own counts only; the *ceiling* also knows how a
 plant acts — it changes a views plant's views per user and a likes plant's likes per view — and reads the
 segment's users (views) or views (likes), which such a plant leaves alone (:data:`CEILING_COVARIATES`).
 """
@@ -93,7 +93,7 @@ class Outcome:
     seed: int | None = None
     test_day: int = 0  # 0 = the first test day of the seed
     # the ceilings' answers (:func:`ceiling`); None: not run. ``ceiling``: knowing how plants act (a covariate
-    # count they leave alone); ``counts_ceiling``: from the metric's own counts only, as the explainer reads
+    # count they leave alone); ``counts_ceiling``: from the metric's own counts only
     ceiling_top: tuple[Segment, ...] = ()
     ceiling_top1: bool | None = None
     ceiling_top3: bool | None = None
@@ -199,7 +199,7 @@ def judge(
     )  # fmt: skip
     if keep_cells is not None:
         keep_cells((plant, current, baseline, float(evaluation.expected)))
-    result = explain(current, baseline, plant.metric, expected_total=evaluation.expected)
+    result = explain(current, baseline, plant.metric, expected_total=evaluation.expected, driver=metric.per_user_of)
     deviation = result.observed - evaluation.expected
     carried = (result.observed - clean_total) / deviation if deviation else 0.0
     top = tuple(s.segment for s in result.top(3))

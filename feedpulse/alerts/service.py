@@ -158,8 +158,9 @@ def explain_notification(
             )  # fmt: skip
         current, baseline = cells[table]
         out[evaluation.metric] = explain(
-            current, baseline, evaluation.metric, expected_total=evaluation.expected, slice_label=evaluation.slice
-        )
+            current, baseline, evaluation.metric, expected_total=evaluation.expected, slice_label=evaluation.slice,
+            driver=config.metrics[evaluation.metric].per_user_of,
+        )  # fmt: skip
     return out
 
 
