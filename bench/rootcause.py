@@ -6,12 +6,18 @@ per seed at scale 1 with 3 test days. Starts the local endpoint: set ``FEEDPULSE
 ``CLICKHOUSE_PORT`` for a private one.
 
 ``replay``: the explainer again on the kept cells with other constants (``--set NAME=VALUE`` for
-:func:`feedpulse.alerts.explain.explain`'s keyword arguments), the hit rates as the harness counts them.
-Re-running with the shipped constants reproduces the harness's outcomes (checked: ``mismatches`` = 0).
+:func:`feedpulse.alerts.explain.explain`'s keyword arguments; ``driver`` defaults to the metric's
+``per_user_of`` in the shipped alerts.yaml, as in the harness, and ``--set driver=null`` reads the counts
+alone), the hit rates as the harness counts them. Re-running with the shipped constants reproduces the
+harness's outcomes (checked: ``changed_vs_harness`` = 0 on cells collected with the same code).
+``--mechanism rate`` (or ``audience``) judges a count's driver by that mechanism alone (the other's z² set
+to 0). ``--audience``: the views explainer at the feed_users plants — users vanished and their views with
+them, views per user unchanged: the mechanism the harness's views plants never exercise.
 
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py collect --seeds 7,42 --out /tmp/rc-tune
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --set pair_z=2.5
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --ctr --set ratio_noise=false
+    PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --audience --mechanism rate
 
 Tune on the tuning seeds only (7 and 42); held-out seeds are for the final measurement.
 """
@@ -22,9 +28,12 @@ import argparse
 import json
 import pickle
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from feedpulse.alerts import explain as explain_module
+from feedpulse.alerts.config import default_config
 from feedpulse.alerts.evaluate import parse_seeds
 from feedpulse.alerts.explain import explain
 from feedpulse.alerts.rootcause import OVER_SEEDS, _hit, over_seeds, summarise
@@ -50,16 +59,43 @@ def collect(seeds: list[int], out: Path, per_day: int, test_days: int, scale: fl
         client.close()
 
 
-def replay(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
-    from dataclasses import replace
+def _only(mechanism: str) -> None:
+    """Judge a count's driver by one mechanism: the other's z² is 0 (``both``: as shipped)."""
 
+    def zero(*args: Any) -> float:
+        return 0.0
+
+    if mechanism == "rate":
+        explain_module._audience_z2 = zero
+    elif mechanism == "audience":
+        explain_module._rate_z2 = zero
+
+
+def _audience_input(outcome: Any, current: Any, baseline: Any, expected: float) -> tuple[Any, float] | None:
+    """A feed_users plant as a views plant (``--audience``): the views' expectation at the detector's expectation
+    of feed users × the baseline's views per feed user; None for other plants."""
+    if outcome.plant.metric != "feed_users":
+        return None
+    plant = replace(outcome.plant, metric="views")
+    views_expected = float(baseline["views"].sum()) * expected / float(baseline["feed_users"].sum())
+    return replace(outcome, plant=plant), views_expected
+
+
+def replay(directory: Path, options: dict[str, Any], audience: bool = False) -> dict[str, Any]:
+    config = default_config()
     outcomes, mismatches = [], 0
     for path in sorted(directory.glob("seed*.pkl")):
         with path.open("rb") as fh:
             records = pickle.load(fh)
         for outcome, current, baseline, expected in records:
+            if audience:
+                swapped = _audience_input(outcome, current, baseline, expected)
+                if swapped is None:
+                    continue
+                outcome, expected = swapped
             plant = outcome.plant
-            result = explain(current, baseline, plant.metric, expected_total=expected, **options)
+            kwargs = {"driver": config.metrics[plant.metric].per_user_of, **options}
+            result = explain(current, baseline, plant.metric, expected_total=expected, **kwargs)
             top = tuple(s.segment for s in result.top(3))
             mismatches += top != outcome.top
             outcomes.append(replace(outcome, top=top, top1=_hit(top[:1], plant.segment), top3=_hit(top, plant.segment)))
@@ -120,8 +156,6 @@ def replay_ctr(directory: Path, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def replace_outcome(outcome: Any, top: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
     return replace(outcome, top=top, **changes)
 
 
@@ -145,12 +179,15 @@ def main() -> None:
     r.add_argument("directory", type=Path)
     r.add_argument("--set", action="append", default=[], help="NAME=VALUE keyword argument of explain()")
     r.add_argument("--ctr", action="store_true", help="the CTR explainer on the likes and views plants")
+    r.add_argument("--audience", action="store_true", help="the views explainer at the feed_users plants")
+    r.add_argument("--mechanism", choices=("both", "rate", "audience"), default="both")
     args = parser.parse_args()
     if args.command == "collect":
         collect(parse_seeds(args.seeds), args.out, args.plants, args.test_days, args.scale)
     else:
         options = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
-        report = replay_ctr(args.directory, options) if args.ctr else replay(args.directory, options)
+        _only(args.mechanism)
+        report = replay_ctr(args.directory, options) if args.ctr else replay(args.directory, options, args.audience)
         print(json.dumps(report, indent=1, default=str))
 
 
