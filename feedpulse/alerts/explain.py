@@ -346,14 +346,16 @@ def _surprise(
     "did the segment's *share* move?": an error of the detector's expectation shifts every segment alike
     and drops out (a large segment no longer wins on the total's own miss), while a change confined to a
     segment still moves its share. φ: the segment's dispersion (:func:`dispersion`), so a segment that
-    scatters by tens of percent from bucket to bucket needs a larger swing to rank.
+    scatters by tens of percent from bucket to bucket needs a larger swing to rank. ``mechanisms``: the z² of
+    a count with a driver (:func:`_mechanism_surprise`, anchored at the observed totals as ``anchor`` = 0).
     """
     level = anchor + (1 - anchor) * (1 + deviation / max(float(expected.sum()), 1e-12))
     residual = observed - expected * level
     noise = np.maximum(phi * expected, 1e-12)
-    z2 = np.where(residual * deviation > 0, residual**2 / noise, 0.0)
-    if mechanisms is not None:  # the metric's drivers' evidence instead of its own counts'
+    if mechanisms is not None:  # the driver's two mechanisms instead of the count's own z (the same anchor)
         z2 = mechanisms()
+    else:
+        z2 = np.where(residual * deviation > 0, residual**2 / noise, 0.0)
     # a change alike everywhere moves no share: the plain χ² (vs the expectation) then orders the segments,
     # largest first, far below any segment whose share moved
     plain = (observed - expected) ** 2 / noise
