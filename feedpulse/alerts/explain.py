@@ -56,10 +56,9 @@ segment's dimension.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -337,7 +336,7 @@ def _segment(dims: tuple[str, ...], key: object) -> Segment:
 
 def _surprise(
     observed: np.ndarray, expected: np.ndarray, phi: np.ndarray, deviation: float, anchor: float,
-    mechanisms: Callable[[], np.ndarray] | None = None,
+    z2: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
     """The score of count segments: z² per unit of deviation for segments moving with the total, else 0.
 
@@ -346,15 +345,13 @@ def _surprise(
     "did the segment's *share* move?": an error of the detector's expectation shifts every segment alike
     and drops out (a large segment no longer wins on the total's own miss), while a change confined to a
     segment still moves its share. φ: the segment's dispersion (:func:`dispersion`), so a segment that
-    scatters by tens of percent from bucket to bucket needs a larger swing to rank. ``mechanisms``: the z² of
-    a count with a driver (:func:`_mechanism_surprise`, anchored at the observed totals as ``anchor`` = 0).
+    scatters by tens of percent from bucket to bucket needs a larger swing to rank. ``z2``: given for a count
+    with a driver (:func:`_mechanism_surprise`, anchored at the observed totals as ``anchor`` = 0).
     """
     level = anchor + (1 - anchor) * (1 + deviation / max(float(expected.sum()), 1e-12))
     residual = observed - expected * level
     noise = np.maximum(phi * expected, 1e-12)
-    if mechanisms is not None:  # the driver's two mechanisms instead of the count's own z (the same anchor)
-        z2 = mechanisms()
-    else:
+    if z2 is None:  # else the driver's two mechanisms replace the count's own z (the same anchor)
         z2 = np.where(residual * deviation > 0, residual**2 / noise, 0.0)
     # a change alike everywhere moves no share: the plain χ² (vs the expectation) then orders the segments,
     # largest first, far below any segment whose share moved
@@ -364,16 +361,13 @@ def _surprise(
 
 
 def _mechanism_surprise(
-    frame: pd.DataFrame,
-    metric_counts: tuple[str, np.ndarray],
-    driver_counts: tuple[str, np.ndarray],
-    deviation: float,
+    frame: pd.DataFrame, metric: str, driver: str, per_slot: tuple[np.ndarray, np.ndarray], deviation: float,
     prior: float,
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """z² of count segments whose metric has a driver (``explain``'s ``driver``): the larger of two, each for segments
     moving with the total (else 0) — it replaces the metric's own z² in :func:`_surprise`. ``frame``: the
-    segments (:meth:`_Cells.aligned`); ``metric_counts`` and ``driver_counts``: each one's name and baseline per
-    segment and bucket (:meth:`_Cells.per_slot`).
+    segments (:meth:`_Cells.aligned`); ``per_slot``: the metric's and the driver's baseline per segment and
+    bucket (:meth:`_Cells.per_slot`).
 
     - *driver* (the audience changed): the segment's share of the driver's observed total moved,
       z = (c − ŝ·C) / √(φ_c · ŝ·C) with φ_c the driver's :func:`dispersion`;
@@ -390,7 +384,7 @@ def _mechanism_surprise(
     plants against 80 % for the larger of the two (held-out seeds; BENCHMARKS "Root cause by mechanism"), and
     production drops come either way.
     """
-    (metric, m_per_slot), (driver, c_per_slot) = metric_counts, driver_counts
+    m_per_slot, c_per_slot = per_slot
     m1, m0 = frame[f"{metric}_1"].to_numpy(), frame[f"{metric}_0"].to_numpy()
     c1, c0 = frame[f"{driver}_1"].to_numpy(), frame[f"{driver}_0"].to_numpy()
     bounded = (metric, driver) in RATIOS.values()  # likes per view: at most one (binomial)
@@ -460,17 +454,16 @@ def _count_segments(
         change = observed / np.where(keep, expected, 1.0) - 1
         per_slot = cells.per_slot(dims, metric)
         phi = dispersion(per_slot, prior)
-        mechanisms = None
+        z2 = None
         driver_change = np.full(len(frame), math.nan)
         if driver is not None:
-            mechanisms = functools.partial(
-                _mechanism_surprise, frame, (metric, per_slot), (driver, cells.per_slot(dims, driver)), deviation, prior
-            )
+            driver_per_slot = cells.per_slot(dims, driver)
+            z2 = _mechanism_surprise(frame, metric, driver, (per_slot, driver_per_slot), deviation, prior)
             driver_expected = frame[f"{driver}_0"].to_numpy() * scale
             driver_change = np.where(
                 driver_expected > 0, frame[f"{driver}_1"].to_numpy() / np.maximum(driver_expected, 1e-12) - 1, math.nan
             )
-        score = _surprise(observed, expected, phi, deviation, anchor, mechanisms)
+        score = _surprise(observed, expected, phi, deviation, anchor, z2)
         for i in np.flatnonzero(keep & ((score > 0) | (len(dims) == 1))):
             segment = _segment(dims, frame.index[i])
             numbers = (observed[i], expected[i], share[i], change[i], score[i])
