@@ -246,6 +246,50 @@ def test_unknown_settings_are_an_error_known_ones_apply(url, auth):
     assert response.text == "1\n"
 
 
+def test_url_settings_and_database_stay_per_query_in_a_session(url, auth, db):
+    """A session's own SET/USE state is what a query without URL settings sees, whatever earlier requests sent
+    in their URLs (the endpoint restores it lazily: engine.Overlay)."""
+    session = f"s-{uuid.uuid4()}"
+
+    def run(sql: str, **params: str) -> str:
+        response = requests.post(url, params={"session_id": session, **params}, data=sql, auth=auth, timeout=5)
+        assert response.status_code == 200, response.text
+        return response.text.strip()
+
+    setting = "SELECT getSetting('max_block_size'), currentDatabase()"
+    default = run(setting).split("\t")[0]
+    assert run(setting, max_block_size="1111") == "1111\tdefault"
+    assert run(setting, max_block_size="1111") == "1111\tdefault"  # the same URL again
+    assert run(setting) == f"{default}\tdefault"
+    run("SET max_block_size = 2222")
+    run(f"USE {db}")
+    assert run(setting, max_block_size="3333", database="system") == "3333\tsystem"
+    assert run(setting) == f"2222\t{db}"  # the session's own values, not the URL's nor the defaults
+    assert run(setting, max_block_size="3333") == f"3333\t{db}"
+    run("SET max_block_size = 4444")  # a new own value while a URL's is applied …
+    assert run(setting, max_block_size="3333") == f"3333\t{db}"
+    assert run(setting) == f"4444\t{db}"  # … is what the session goes back to
+    changed = "SELECT changed FROM system.settings WHERE name = 'max_threads'"
+    assert run(changed, max_threads="3") == "1"
+    assert run(changed) == "0"  # back to the default, not to an explicit copy of it
+    missing = requests.post(
+        url, params={"session_id": session, "database": "no_such_db"}, data=setting, auth=auth, timeout=5
+    )
+    assert missing.headers.get("X-ClickHouse-Exception-Code") == "81"
+    assert run(setting) == f"4444\t{db}"
+
+
+def test_a_failed_querys_rows_never_reach_the_sessions_next_query(url, auth):
+    """chDB hands the rows a query produced before it failed to the connection's next query (engine.settle)."""
+    session = {"session_id": f"s-{uuid.uuid4()}"}
+    failing = "SELECT throwIf(number = 300000) AS x FROM numbers(1000000)"
+    for params in ({**session, "wait_end_of_query": "1"}, session):
+        failed = requests.post(url, params=params, data=failing, auth=auth, timeout=30)
+        assert "Code: 395" in failed.text
+        after = requests.post(url, params=session, data="SELECT 42", auth=auth, timeout=5)
+        assert after.status_code == 200 and after.text == "42\n"
+
+
 def test_session_check_and_lock(url, auth):
     session = f"s-{uuid.uuid4()}"
     missing = requests.post(
