@@ -20,6 +20,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).parent / "dbt")
 PROJECT = ROOT / "dbt_project"
+# the final table's path: the models test.daily_slice_metrics needs (the same work as bench/etl.py's fused query)
+FINAL_TABLE_PATH = ("--select", "+daily_slice_metrics")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Measure:
     wall: float
     engine: float
     models: dict[str, float] = field(default_factory=dict)  # dbt's execution time per model
+    statements: int = 0  # queries the endpoint answered during the run (dbt's metadata queries included)
 
 
 def free_port() -> int:
@@ -53,18 +56,35 @@ class Bench:
         self.target = home / "dbt-target"
 
     def engine_seconds(self) -> float:
-        return float(requests.get(f"http://127.0.0.1:{self.port}/feedpulse/stats", timeout=10).json()["engine_seconds"])
+        return float(self.stats()["engine_seconds"])
+
+    def stats(self) -> dict[str, float]:
+        """The endpoint's cumulative totals (engine seconds, queries, …): /feedpulse/stats."""
+        return requests.get(f"http://127.0.0.1:{self.port}/feedpulse/stats", timeout=10).json()
 
     def dbt_run(self, first: dt.date, after: dt.date, *selection: str, **extra_vars: str) -> Measure:
         """`dbt run` of [first, after): the daily ETL by default (metrics_15min is refreshed apart, as in
         Dagster), or ``selection`` (e.g. ``--select metrics_15min``)."""
         variables = {"start_date": first.isoformat(), "end_date": after.isoformat(), "source_database": self.database}
         variables.update(extra_vars)
+        before = self.stats()
+        wall = self._dbt("run", *(selection or ("--exclude", "metrics_15min")), variables=variables)
+        after_stats = self.stats()
+        engine = float(after_stats["engine_seconds"]) - float(before["engine_seconds"])
+        statements = int(after_stats["queries"]) - int(before["queries"])
+        return Measure(wall, engine, self.model_times(), statements)
+
+    def dbt_ls(self, *selection: str) -> float:
+        """Wall time of `dbt ls` of ``selection``: dbt's process start, the manifest and the selection, no query."""
+        return self._dbt("ls", *selection, variables={"source_database": self.database})
+
+    def _dbt(self, verb: str, *arguments: str, variables: dict[str, str]) -> float:
+        """Run dbt ``verb`` on the project against this endpoint; its wall time (raises on failure)."""
         command = [
             DBT,
-            "run",
+            verb,
             "--quiet",
-            *(selection or ("--exclude", "metrics_15min")),
+            *arguments,
             "--project-dir",
             str(PROJECT),
             "--profiles-dir",
@@ -74,15 +94,14 @@ class Bench:
             "--vars",
             json.dumps(variables),
         ]
-        engine_before = self.engine_seconds()
         start = time.perf_counter()
         result = subprocess.run(
             command, env={**self.env, "DBT_LOG_PATH": str(self.home / "dbt-logs")}, capture_output=True, text=True
         )
         wall = time.perf_counter() - start
         if result.returncode != 0:
-            raise RuntimeError(f"dbt run failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-        return Measure(wall, self.engine_seconds() - engine_before, self.model_times())
+            raise RuntimeError(f"dbt {verb} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+        return wall
 
     def model_times(self) -> dict[str, float]:
         """Execution time per model of the last dbt invocation (from its run_results.json)."""

@@ -7,8 +7,11 @@ code differs (the old tree's ``feedpulse localhouse serve``). The client side â€
 clickhouse-connect â€” is this tree's, so a difference is the endpoint's. Runs alternate between the
 two endpoints (the 2-core machine drifts), background merges are settled before every run.
 
-    git archive 287f28a^ | tar -x -C /tmp/endpoint_old    # the endpoint before issue 14
+    git archive 287f28a^ | tar -x -C /tmp/endpoint_old    # the endpoint before issue 14 (or any other commit)
     flock /tmp/feedpulse-bench.lock .venv/bin/python bench/endpoint.py --old /tmp/endpoint_old [--repeat 3]
+
+A `SELECT 1` round trip of clickhouse-connect; per scale, the simulator's throughput, the whole dbt day and
+the final table's path (wall, engine time and the statements the endpoint answered).
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Bench, free_port, wait_for_merges
+from common import FINAL_TABLE_PATH, ROOT, Bench, Measure, free_port, wait_for_merges
 
 from feedpulse.localhouse.manager import ping
 
@@ -93,20 +97,36 @@ def simulate_once(bench: Bench, scale: float) -> float:
     return (result.feed_rows + result.message_rows) / result.seconds
 
 
-def alternate(benches: dict[str, Bench], repeat: int, measure) -> dict[str, float]:
+def alternate(benches: dict[str, Bench], repeat: int, measure, median=statistics.median) -> dict[str, Any]:
     """Median of ``measure(bench)`` per endpoint, ``repeat`` runs each, alternating which goes first."""
-    values: dict[str, list[float]] = {label: [] for label in benches}
+    values: dict[str, list[Any]] = {label: [] for label in benches}
     for i in range(repeat):
         for label in sorted(benches, reverse=i % 2 == 1):
             values[label].append(measure(benches[label]))
-    return {label: statistics.median(v) for label, v in values.items()}
+    return {label: median(v) for label, v in values.items()}
 
 
-def dbt_day(bench: Bench) -> float:
-    """Wall seconds of one day's dbt run (the day after START, on tables the first day built)."""
+def dbt_day(bench: Bench, *selection: str) -> Measure:
+    """One day's dbt run (the day after START, on tables the first day built): the daily ETL, or ``selection``."""
     wait_for_merges(bench.client)
     day = START + dt.timedelta(days=1)
-    return bench.dbt_run(day, day + dt.timedelta(days=1)).wall
+    return bench.dbt_run(day, day + dt.timedelta(days=1), *selection)
+
+
+def _median(measures: list[Measure]) -> Measure:
+    return Measure(
+        statistics.median(m.wall for m in measures),
+        statistics.median(m.engine for m in measures),
+        statements=int(statistics.median(m.statements for m in measures)),
+    )
+
+
+def round_trip(bench: Bench, queries: int = 300) -> float:
+    """Milliseconds per `SELECT 1` of clickhouse-connect (its session and the settings it sends with every query)."""
+    start = time.perf_counter()
+    for _ in range(queries):
+        bench.client.command("SELECT 1")
+    return (time.perf_counter() - start) * 1000 / queries
 
 
 def measure_scale(benches: dict[str, Bench], scale: float, repeat: int, table: Table) -> None:
@@ -116,15 +136,19 @@ def measure_scale(benches: dict[str, Bench], scale: float, repeat: int, table: T
     for bench in benches.values():  # two days of data; the first day's run builds the tables
         simulate(bench.client, start=START, days=2, scale=scale, database=DATABASE)
         bench.dbt_run(START, START + dt.timedelta(days=1))
-    wall = alternate(benches, repeat, dbt_day)
+    day = alternate(benches, repeat, dbt_day, _median)
+    path = alternate(benches, repeat, lambda bench: dbt_day(bench, *FINAL_TABLE_PATH), _median)
     for bench in benches.values():
         bench.client.command(f"DROP DATABASE IF EXISTS {DATABASE}")
     old, new = rate["old"], rate["new"]
     table.add_row(
         f"simulate 1 day, scale {scale:g}", "events/s", f"{old / 1e6:.2f} M", f"{new / 1e6:.2f} M", f"{new / old:.2f}"
     )
-    old, new = wall["old"], wall["new"]
-    table.add_row(f"dbt run 1 day, scale {scale:g}", "wall s", f"{old:.1f}", f"{new:.1f}", f"{new / old:.2f}")
+    for what, runs in ((f"dbt run 1 day, scale {scale:g}", day), (f"final table's path, scale {scale:g}", path)):
+        old, new = runs["old"], runs["new"]
+        table.add_row(what, "wall s", f"{old.wall:.1f}", f"{new.wall:.1f}", f"{new.wall / old.wall:.2f}")
+        table.add_row("", "engine s", f"{old.engine:.2f}", f"{new.engine:.2f}", f"{new.engine / old.engine:.2f}")
+        table.add_row("", "statements", str(old.statements), str(new.statements), "")
 
 
 def main() -> None:
@@ -139,8 +163,12 @@ def main() -> None:
     for column in ("case", "unit", "old endpoint", "new endpoint", "new / old"):
         table.add_column(column, justify="right")
     with endpoint(old, "old") as old_bench, endpoint(ROOT, "new") as new_bench:
+        benches = {"old": old_bench, "new": new_bench}
+        ms = alternate(benches, args.repeat, round_trip)
+        old_ms, new_ms = ms["old"], ms["new"]
+        table.add_row("SELECT 1 round trip", "ms", f"{old_ms:.1f}", f"{new_ms:.1f}", f"{new_ms / old_ms:.2f}")
         for scale in (float(s) for s in args.scales.split(",")):
-            measure_scale({"old": old_bench, "new": new_bench}, scale, args.repeat, table)
+            measure_scale(benches, scale, args.repeat, table)
             Console(width=160).print(table)
 
 

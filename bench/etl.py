@@ -17,6 +17,9 @@ metric layer's metrics_daily, retention, lifecycle, DAU/WAU/MAU), and the final 
 (`--select +daily_slice_metrics`: the same work the fused query does) — the bound compares with the latter.
 Also beside them, the materialized bound: the least work of a design that keeps a per-user day
 table (MATERIALIZED_INSERT, then MATERIALIZED_SELECT over it), and its ratio to the fused query.
+And dbt's own floor, which no SQL change moves: `dbt ls` of the path (the process start, the manifest,
+the selection; no query) and the path run on a day without events (every model's statements —
+dbt-clickhouse's metadata queries, the partition swap — on no rows), with the statements counted.
 
     flock /tmp/feedpulse-bench.lock .venv/bin/python bench/etl.py [--scales 1,10] [--history 60] [--repeat 3]
 """
@@ -34,14 +37,29 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measure, private_endpoint, wait_for_merges
+from common import FINAL_TABLE_PATH, Measure, private_endpoint, wait_for_merges
 
 console = Console(width=160)
 
 
+def right_aligned(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    """A table of numbers: every column right-aligned."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def median(measures: list[Measure]) -> Measure:
     models = {name: statistics.median(m.models.get(name, 0.0) for m in measures) for name in measures[0].models}
-    return Measure(statistics.median(m.wall for m in measures), statistics.median(m.engine for m in measures), models)
+    return Measure(
+        statistics.median(m.wall for m in measures),
+        statistics.median(m.engine for m in measures),
+        models,
+        int(statistics.median(m.statements for m in measures)),
+    )
 
 
 # The final table for one day from the raw events alone, in one statement: per user the day's feed
@@ -207,9 +225,6 @@ def settled_run(bench, day: dt.date, *selection: str) -> Measure:
     return bench.dbt_run(day, day + dt.timedelta(days=1), *selection)
 
 
-FINAL_TABLE_PATH = ("--select", "+daily_slice_metrics")
-
-
 def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | float]:
     """Two endpoints alive side by side — 8 simulated days, and ``history`` + 1 days — both fully
     processed; then the last day is re-run on each in turn, so drift of the shared machine (other
@@ -243,6 +258,11 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
             path.append(settled_run(short, last, *FINAL_TABLE_PATH))
             materialized.append(materialized_run(short, last))
             day_long.append(settled_run(long, last))
+        # dbt's floor, after the measured runs (the empty day is newer than `last`: it would make later runs of
+        # `last` re-runs of an old day): the day after the simulated ones has no events
+        console.print(f"[scale {scale:g}] dbt's floor: `dbt ls` and the path on a day without events")
+        empty = [settled_run(short, last + dt.timedelta(days=1), *FINAL_TABLE_PATH) for _ in range(repeat)]
+        start_only = statistics.median(short.dbt_ls(*FINAL_TABLE_PATH) for _ in range(repeat))
     return {
         "events": float(events),
         "backfill": backfill,
@@ -251,6 +271,8 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
         "fused": median(fused),
         "path": median(path),
         "materialized": median(materialized),
+        "empty_path": median(empty),
+        "dbt_ls": start_only,
     }
 
 
@@ -321,6 +343,28 @@ def main() -> None:
             f"{materialized.engine / fused.engine:.2f}",
         )
     console.print(bound)
+    floor_rows = []
+    for scale, r in results.items():
+        empty, fused, materialized, path = r["empty_path"], r["fused"], r["materialized"], r["path"]
+        floor_rows.append([
+            f"{scale:g}",
+            f"{r['dbt_ls']:.1f} s",
+            f"{empty.wall:.1f} s / {empty.engine:.2f} s",
+            f"{empty.statements} / {path.statements}",
+            f"{fused.wall:.2f} s",
+            f"{empty.wall / fused.wall:.2f}",
+            f"{(empty.wall + materialized.engine) / fused.wall:.2f}",
+            f"{(empty.engine + materialized.engine) / fused.engine:.2f}",
+        ])  # fmt: skip
+    console.print(
+        right_aligned(
+            f"dbt's floor (the path's cost without data) vs the fused query, median of {args.repeat}",
+            ["scale", "dbt ls (start, manifest)", "path, day without events: wall / engine",
+             "statements: empty day / a day", "fused wall", "floor wall ÷ fused wall",
+             "(floor wall + materialized engine) ÷ fused wall", "(floor engine + materialized engine) ÷ fused engine"],
+            floor_rows,
+        )
+    )  # fmt: skip
     for scale, r in results.items():
         per_model = Table(title=f"scale {scale:g}: dbt execution time per model, one day (median)")
         for column in ["model", "7d history", f"{args.history}d history"]:
