@@ -108,8 +108,7 @@ class Connection:
     def __init__(self, raw: Any, engine: Engine, *, overlay: Overlay | None = None) -> None:
         self.raw = raw
         self.engine = engine
-        self.overlay = overlay  # a session's connection: what its last request left applied
-        self.session = overlay is not None
+        self.overlay = overlay  # a session's connection: what its last request left applied (None: a fresh one)
 
     def execute(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> tuple[bytes, QueryStats]:
         try:
@@ -163,19 +162,15 @@ class Connection:
         A session restores lazily (:class:`Overlay`): what this request applies is left for the next one.
         """
         if readonly:
-            if self.session:
+            if self.overlay is not None:
                 raise ValueError("a session's connection cannot take readonly and give it back")
             self.command("SET readonly = 2")
-        if self.overlay is None:  # a fresh connection, closed after the request: nothing to give back
-            if database:
-                self.command(f"USE {quote_identifier(database)}")
-            for name, value in settings.items():
-                self.command(f"SET {quote_identifier(name)} = {quote_string(value)}")
-        elif restore:
+        if self.overlay is not None and restore:
             self._overlay(settings, database)
-        else:
-            self._overlay({}, None)
-            self.overlay.undo.clear()  # the statement may change the session's own values: snapshot them anew
+        else:  # a fresh connection (closed after the request), or a SET/USE whose effect stays
+            if self.overlay is not None:
+                self._overlay({}, None)
+                self.overlay.undo.clear()  # the statement may change the session's own values: snapshot them anew
             if database:
                 self.command(f"USE {quote_identifier(database)}")
             for name, value in settings.items():
