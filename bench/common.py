@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,17 @@ class Measure:
     engine: float
     models: dict[str, float] = field(default_factory=dict)  # dbt's execution time per model
     statements: int = 0  # queries the endpoint answered during the run (dbt's metadata queries included)
+
+    @classmethod
+    def median(cls, measures: list[Measure]) -> Measure:
+        """Each figure's median over repeated runs (per model too, a model missing from a run counting 0)."""
+        names = dict.fromkeys(name for m in measures for name in m.models)
+        return cls(
+            statistics.median(m.wall for m in measures),
+            statistics.median(m.engine for m in measures),
+            {name: statistics.median(m.models.get(name, 0.0) for m in measures) for name in names},
+            int(statistics.median(m.statements for m in measures)),
+        )
 
 
 def free_port() -> int:

@@ -113,14 +113,6 @@ def dbt_day(bench: Bench, *selection: str) -> Measure:
     return bench.dbt_run(day, day + dt.timedelta(days=1), *selection)
 
 
-def _median(measures: list[Measure]) -> Measure:
-    return Measure(
-        statistics.median(m.wall for m in measures),
-        statistics.median(m.engine for m in measures),
-        statements=int(statistics.median(m.statements for m in measures)),
-    )
-
-
 def round_trip(bench: Bench, queries: int = 300) -> float:
     """Milliseconds per `SELECT 1` of clickhouse-connect (its session and the settings it sends with every query)."""
     start = time.perf_counter()
@@ -136,8 +128,8 @@ def measure_scale(benches: dict[str, Bench], scale: float, repeat: int, table: T
     for bench in benches.values():  # two days of data; the first day's run builds the tables
         simulate(bench.client, start=START, days=2, scale=scale, database=DATABASE)
         bench.dbt_run(START, START + dt.timedelta(days=1))
-    day = alternate(benches, repeat, dbt_day, _median)
-    path = alternate(benches, repeat, lambda bench: dbt_day(bench, *FINAL_TABLE_PATH), _median)
+    day = alternate(benches, repeat, dbt_day, Measure.median)
+    path = alternate(benches, repeat, lambda bench: dbt_day(bench, *FINAL_TABLE_PATH), Measure.median)
     for bench in benches.values():
         bench.client.command(f"DROP DATABASE IF EXISTS {DATABASE}")
     old, new = rate["old"], rate["new"]

@@ -52,16 +52,6 @@ def right_aligned(title: str, columns: list[str], rows: list[list[str]]) -> Tabl
     return table
 
 
-def median(measures: list[Measure]) -> Measure:
-    models = {name: statistics.median(m.models.get(name, 0.0) for m in measures) for name in measures[0].models}
-    return Measure(
-        statistics.median(m.wall for m in measures),
-        statistics.median(m.engine for m in measures),
-        models,
-        int(statistics.median(m.statements for m in measures)),
-    )
-
-
 # The final table for one day from the raw events alone, in one statement: per user the day's feed
 # and message counts and the attributes of their latest own event of the day (in one second, each
 # attribute's greatest value, with the Tuple-free keys of dbt_project/macros/latest_value.sql);
@@ -266,12 +256,12 @@ def bench_scale(scale: float, history: int, repeat: int) -> dict[str, Measure | 
     return {
         "events": float(events),
         "backfill": backfill,
-        "day7": median(day7),
-        "day_long": median(day_long),
-        "fused": median(fused),
-        "path": median(path),
-        "materialized": median(materialized),
-        "empty_path": median(empty),
+        "day7": Measure.median(day7),
+        "day_long": Measure.median(day_long),
+        "fused": Measure.median(fused),
+        "path": Measure.median(path),
+        "materialized": Measure.median(materialized),
+        "empty_path": Measure.median(empty),
         "dbt_ls": start_only,
     }
 
