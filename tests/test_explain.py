@@ -96,6 +96,20 @@ def test_small_segments_are_not_ranked() -> None:
     assert small.segments[0].change == pytest.approx(-1.0)
 
 
+def test_a_segment_of_a_dozen_senders_is_ranked_for_messages_but_a_dozen_viewers_is_not_for_views() -> None:
+    """Tver has 12 users: too few to rank their views (≈ 17 each, in bursts), enough to rank their messages
+    (about one each). The same cells, the same halving of Tver, read as views and as messages."""
+
+    def frame(tver: float) -> pd.DataFrame:
+        rows = [("Tver", 12, tver), ("Omsk", 300, 330.0), ("Other", 700, 770.0)]
+        return pd.DataFrame(rows, columns=["city", "users", "count"])
+
+    for metric, users in (("views", "feed_users"), ("messages", "messenger_users")):
+        now, base = (f.rename(columns={"users": users, "count": metric}) for f in (frame(7.0), frame(13.0)))
+        ranked = {s.segment for s in explain(now, base, metric, dimensions=("city",)).segments}
+        assert ((("city", "Tver"),) in ranked) == (metric == "messages"), metric
+
+
 def test_a_segment_without_baseline_is_not_ranked() -> None:
     """One heavy user in a segment that had no views: noise, not a root cause."""
     now = pd.concat([BASE, cells([("Android", "referral", 50)])], ignore_index=True)
@@ -155,6 +169,17 @@ def test_bad_input_names_the_problem() -> None:
     with pytest.raises(ExplainError, match="no column 'age'"):
         explain(BASE, BASE, "views", slice_label="age:18-24")
     assert parse_slice("os:Android") == {"os": "Android"} and parse_slice("total") == {}
+
+
+def test_a_parent_that_is_all_one_pair_ranks_without_floors() -> None:
+    """Android has no organic cell: Android · ads is all of Android, whose rest is expected at nothing. With the
+    floors at 0 (a caller's choice) that rest has no change to compare, so the pair is left to its parent."""
+    base = cells([("Android", "ads", 100), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+    now = cells([("Android", "ads", 40), ("iOS", "ads", 100), ("iOS", "organic", 100)])
+    result = explain(now, base, "views", dimensions=("os", "source"), min_expected=0, min_pair_expected=0)
+    assert result.segments[0].segment == (("os", "Android"),)
+    assert result.segments[0].change == pytest.approx(-0.6)
+    assert (("os", "Android"), ("source", "ads")) not in {s.segment for s in result.segments}
 
 
 def test_no_deviation_no_segments() -> None:
@@ -403,7 +428,31 @@ def test_rate_dispersion_of_an_unbounded_count_is_against_the_poisson_variance()
     poisson = rng.poisson(10 * users).astype(float)
     # each bucket's level is measured on the same 8 equal segments, which takes 1/8 of the variance away
     shrink = 1 - 1 / 8
-    assert rate_dispersion(poisson, users, prior=0.0, binomial=False) == pytest.approx([1.0] * 8)  # the floor
+    assert rate_dispersion(poisson, users, prior=0.0, binomial=False) == pytest.approx([shrink] * 8, rel=0.1)
     bursts = np.array([[rng.poisson(rng.gamma(2.0, 5.0, size=int(n))).sum() for n in row] for row in users])
     # a user's views: Poisson around a gamma(2, 5) mean ⇒ variance / mean = 1 + 5 (each user's own mean varies)
     assert rate_dispersion(bursts, users, prior=0.0, binomial=False) == pytest.approx([6.0 * shrink] * 8, rel=0.2)
+
+
+def test_messages_per_sender_vary_far_less_than_poisson_and_a_spike_in_them_is_found() -> None:
+    """Every sender sends one message and a tenth of them a second: messages given senders vary ≈ 0.1 × Poisson.
+    Now Tver's 20 senders send 30 messages (+36 %, the senders as before), and Omsk's senders happen to be 125
+    instead of 100 (a 2.5σ swing of its audience), each sending as usual. Floored at Poisson, Tver's 8 extra
+    messages per 22 are within the noise and Omsk's audience leads; at the measured noise they are far beyond it."""
+    rng = np.random.default_rng(5)
+    senders = rng.poisson(100, size=(6, 300)).astype(float)
+    messages = senders + rng.poisson(0.1 * senders)
+    psi = rate_dispersion(messages, senders, prior=0.0, binomial=False)
+    assert psi == pytest.approx([0.1 * 5 / 6] * 6, rel=0.25)  # the level per bucket takes 1/6 of the variance
+    base = pd.DataFrame(
+        [(city, t, int(u), int(u + rng.poisson(0.1 * u))) for city, n in (("Tver", 20), ("Omsk", 100), ("Other", 800))
+         for t, u in enumerate(rng.poisson(n, size=40))],
+        columns=["city", "slot", "messenger_users", "messages"],
+    )  # fmt: skip
+    now = pd.DataFrame([("Tver", 20, 30), ("Omsk", 125, 137), ("Other", 800, 880)],
+                       columns=["city", "messenger_users", "messages"])  # fmt: skip
+    result = explain(now, base, "messages", expected_total=1012, dimensions=("city",), min_users=0,
+                     driver="messenger_users")  # fmt: skip
+    assert [s.segment for s in result.segments[:2]] == [(("city", "Tver"),), (("city", "Omsk"),)]
+    assert result.segments[0].score > 3 * result.segments[1].score
+    assert result.segments[0].unit_change == pytest.approx(0.36, abs=0.1)  # per sender, not more senders

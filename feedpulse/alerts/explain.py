@@ -75,6 +75,10 @@ MIN_PAIR_EXPECTED = 20.0  # the same for a pair of dimensions ("where volume all
 # expected distinct users below which a segment is not ranked (when the cells count users): a segment's
 # events come in per-user bursts (≈ 17 views per feed user per bucket), so its noise is that of its users
 MIN_USERS = 20.0  # tuned on seeds 7 and 42 (20 plants each), with PAIR_MARGIN
+# messages come ≈ 1.1 per sender a bucket, not in bursts: a sender moves a segment by about one message, so a smaller
+# segment is as reliable as 20 feed users' views (chosen on the tuning seeds 1–6, 7 and 42: BENCHMARKS "Messages per
+# sender, measured"; 8–12 senders gave the same hit rates)
+MIN_USERS_OF = {"messages": 10.0}
 # Noise-aware ranking of count metrics (issue 17), chosen on the tuning seeds 7 and 42 (22 plants each):
 SLOT = "slot"  # baseline cells carrying their bucket here give each segment its own noise (dispersion)
 DISPERSION_PRIOR = 2.0  # buckets' worth of the pooled dispersion a segment's own estimate is shrunk towards
@@ -86,6 +90,9 @@ USERS_OF = {"views": "feed_users", "likes": "feed_users", "ctr": "feed_users", "
 # the rest of the slice moved at least 1/UNIFORM_MARGIN of the top segment's change ⇒ "about the same everywhere"
 UNIFORM_MARGIN = 2.0
 PAIR_MARGIN = 3.0  # a pair is listed when the rest of each parent moved less than 1/PAIR_MARGIN of its change
+# a count per unit of its driver measured as fixed (every sender one message in every baseline bucket) is judged at
+# 1 % of the Poisson variance, not at none: the least noise rate_dispersion gives an unbounded count
+UNIT_DISPERSION_FLOOR = 0.01
 
 Segment = tuple[tuple[str, str], ...]
 
@@ -299,8 +306,12 @@ def rate_dispersion(
     that bucket over its CTR in all of them: the hour moves every segment's CTR alike) × its views; the ratio
     is the variance of likes around that over the binomial variance. Likes come from users with their own
     propensity (a heavy liker's views are mostly likes), so it is above 1 — a beta-binomial's over-dispersion.
-    ``binomial=False``: a numerator not bounded by its denominator (views of feed users), against the Poisson
-    variance (the mean) instead.
+    ``binomial=False``: a numerator not bounded by its denominator (views of feed users, messages of senders),
+    against the Poisson variance (the mean) instead — and measured, not floored at Poisson: every unit of the
+    driver brings at least one event (a sender is a user who sent a message in the bucket), so where most bring
+    exactly one (≈ 1.1 messages per sender a bucket) only the events beyond the first vary, and the count per
+    unit scatters ≈ 0.1 × Poisson. Floored at 1, a spike of messages per sender was judged at ten times its
+    noise (BENCHMARKS "Messages per sender, measured"); views come ≈ 17 per user, in bursts, and stay above 1.
     """
     n_segments, n_slots = numerator.shape
     if n_slots < 2 or n_segments == 0:
@@ -317,7 +328,7 @@ def rate_dispersion(
     variance = ((numerator - mu) ** 2).sum(axis=1) / (n_slots - 1)
     pooled = float(variance.sum() / max(binomial_variance.sum(), 1e-12))
     ratio = (variance + prior * pooled * binomial_variance) / np.maximum((1 + prior) * binomial_variance, 1e-12)
-    return np.maximum(ratio, 1.0)
+    return np.maximum(ratio, 1.0 if binomial else UNIT_DISPERSION_FLOOR)
 
 
 def _users_ok(frame: pd.DataFrame, users: str | None, min_users: float) -> np.ndarray:
@@ -374,7 +385,8 @@ def _mechanism_surprise(
     - *rate* (each unit of the driver yields more or less): the metric against its baseline rate per unit of the
       driver × the driver's count now, scaled so that the rates of all segments together give the observed total
       (a change of the rate alike everywhere drops out): z = (m − k·ρ₀·c) / √(ψ · k·ρ₀·c), ψ the metric's
-      :func:`rate_dispersion` given the driver (binomial for likes per view, Poisson for views per user).
+      :func:`rate_dispersion` given the driver (against the binomial variance for likes per view, the Poisson one
+      for views per user and messages per sender — below it for messages, which come about one per sender).
 
     A change confined to a segment moves one mechanism far beyond its noise and the other not at all, and each
     mechanism's noise is below the metric's own (views scatter both with the users and with each user's burst),
@@ -581,12 +593,13 @@ def _complement_change(parent: SegmentChange, pair: SegmentChange, floor: float)
         observed, expected = parent.observed - pair.observed, parent.expected - pair.expected
     else:  # ratios: the rest's rate from the numerators and denominators
         den1, den0 = parent.volume - pair.volume, parent.expected_volume - pair.expected_volume
-        if den0 < floor or den1 <= 0:
+        if den0 < floor or den0 <= 0 or den1 <= 0:
             return None
         observed = (parent.observed * parent.volume - pair.observed * pair.volume) / den1
         expected = (parent.expected * parent.expected_volume - pair.expected * pair.expected_volume) / den0
         return observed / expected - 1 if expected > 0 else None
-    return observed / expected - 1 if expected >= floor else None
+    # a rest expected at nothing has no change to compare (the floor may be 0: explain(min_expected=0))
+    return observed / expected - 1 if expected >= floor and expected > 0 else None
 
 
 def _moved_alike(total: SegmentChange, ranked: list[SegmentChange], margin: float, floor: float) -> bool:
@@ -661,7 +674,7 @@ def explain(
     min_pair_expected: float = MIN_PAIR_EXPECTED,
     pair_margin: float = PAIR_MARGIN,
     limit: int = 10,
-    min_users: float = MIN_USERS,
+    min_users: float | None = None,
     dispersion_prior: float = DISPERSION_PRIOR,
     anchor: float = ANCHOR,
     pair_z: float = PAIR_Z,
@@ -674,6 +687,8 @@ def explain(
     ratio); default the baseline's own total (ratio) — e.g. yesterday for a day-over-day change.
     ``driver``: the count ``metric`` comes from (a count metric's ``per_user_of``), judged when both frames
     carry it (module doc); ignored for ratios, which split into mix and rate themselves.
+    ``min_users``: the expected users below which a segment is not ranked; default :data:`MIN_USERS`, or the
+    metric's own in :data:`MIN_USERS_OF`.
     """
     where = parse_slice(slice_label)
     columns = list(RATIOS.get(metric, (metric,)))
@@ -685,7 +700,7 @@ def explain(
     users_column = USERS_OF.get(metric)
     if users_column not in current.columns or users_column not in baseline.columns:
         users_column = None  # cells without user counts: the count floors alone
-    users = (users_column, min_users)
+    users = (users_column, MIN_USERS_OF.get(metric, MIN_USERS) if min_users is None else min_users)
     if metric in RATIOS or driver not in current.columns or driver not in baseline.columns:
         driver = None  # the count's own noise alone
     extra = [c for c in (users_column, driver) if c]
