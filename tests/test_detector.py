@@ -328,3 +328,14 @@ def test_row_medians_ignore_nan_exactly_as_numpy():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
             np.testing.assert_allclose(medians, np.nanmedian(matrix, axis=1), equal_nan=True)
         np.testing.assert_array_equal(counts, np.sum(~np.isnan(matrix), axis=1))
+
+
+def test_the_median_of_a_few_values_is_numpys_to_the_last_bit() -> None:
+    """The cold start's and the weekday level's median (a pure-Python one for speed) gives exactly np.median."""
+    from feedpulse.alerts.detector import _median_of_few
+
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 3, 4, 5):
+        for _ in range(200):
+            values = rng.lognormal(3.0, 2.0, size) * rng.choice([-1.0, 1.0], size)
+            assert _median_of_few(values.tolist()) == float(np.median(values))
