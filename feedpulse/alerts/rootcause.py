@@ -287,9 +287,9 @@ def _plant_cells(client: Any, database: str, plants: Sequence[Plant]) -> list[pd
 
 
 # A count of the segment that a plant of the metric leaves alone: the ceiling expects the metric from it
-# (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages have none: a drop removes their senders too.
-# messages have none here, so their ceiling is that of their counts alone: the explainer, reading messages per sender
-# (a spike copies messages and leaves the senders), names more of them than it (BENCHMARKS "Messages per sender")
+# (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages have none (a drop removes their senders too), so their
+# ceiling is that of their counts alone: the explainer, reading messages per sender (a spike copies messages and
+# leaves the senders), names more of them than it does (BENCHMARKS "Messages per sender, measured")
 CEILING_COVARIATES = {"views": "feed_users", "likes": "views"}
 CEILING_NOISE = 2**33  # the ceiling's replicas' noise seeds: CEILING_NOISE + 64·seed + k, never a seed itself
 
