@@ -33,8 +33,10 @@ and :mod:`feedpulse.alerts.rootcause_ceiling` answers each plant knowing every c
 mean and noise in its bucket and the harness's own prior (the slot's pool, magnitudes, signs): the best
 hit rates the data allow, reported beside the explainer's on the same plants. Two ceilings: the
 *counts ceiling* reads the metric's own counts only; the *ceiling* also knows how a
-plant acts — it changes a views plant's views per user and a likes plant's likes per view — and reads the
-segment's users (views) or views (likes), which such a plant leaves alone (:data:`CEILING_COVARIATES`).
+plant acts — it changes a views plant's views per user and a likes plant's likes per view, and a messages spike
+copies messages to the same senders — and reads the segment's users (views), views (likes) or senders (messages
+spikes; a drop removes senders with their messages and is read on the messages), which such a plant leaves alone
+(:data:`CEILING_COVARIATES`).
 """
 
 from __future__ import annotations
@@ -287,10 +289,11 @@ def _plant_cells(client: Any, database: str, plants: Sequence[Plant]) -> list[pd
 
 
 # A count of the segment that a plant of the metric leaves alone: the ceiling expects the metric from it
-# (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages have none (a drop removes their senders too), so their
-# ceiling is that of their counts alone: the explainer, reading messages per sender (a spike copies messages and
-# leaves the senders), names more of them than it does (BENCHMARKS "Messages per sender, measured")
-CEILING_COVARIATES = {"views": "feed_users", "likes": "views"}
+# (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages' senders are left alone by spikes only (a spike copies
+# messages to the same senders; a drop removes a sender with their only message), so the ceiling reads them for
+# spikes and the messages alone for drops (rootcause_ceiling.posterior's ``drops_on``)
+CEILING_COVARIATES = {"views": "feed_users", "likes": "views", "messages": "messenger_users"}
+SPIKE_ONLY_COVARIATES = frozenset({"messages"})
 CEILING_NOISE = 2**33  # the ceiling's replicas' noise seeds: CEILING_NOISE + 64·seed + k, never a seed itself
 
 
@@ -338,11 +341,14 @@ def ceiling(
         counts, totals = np.vstack([v for v, _, _ in values]), np.array([t for _, t, _ in values])
         covariates = None if seen_covariate is None else np.vstack([c for _, _, c in values])
         fields = {}
-        for name, truth, covariate in (
-            ("ceiling", fit_truth(counts, totals, segs, covariates), seen_covariate),
-            ("counts_ceiling", fit_truth(counts, totals, segs), None),
+        counts_truth = fit_truth(counts, totals, segs)
+        drops_on = counts_truth if o.plant.metric in SPIKE_ONLY_COVARIATES else None
+        for name, truth, covariate, drops in (
+            ("ceiling", fit_truth(counts, totals, segs, covariates), seen_covariate, drops_on),
+            ("counts_ceiling", counts_truth, None, None),
         ):
-            answers = tuple(best_answers(segs, posterior(seen, bucket, truth, signs, MAGNITUDE_RANGE, covariate), 3))
+            probability = posterior(seen, bucket, truth, signs, MAGNITUDE_RANGE, covariate, drops)
+            answers = tuple(best_answers(segs, probability, 3))
             fields |= {f"{name}_top": answers, f"{name}_top1": _hit(answers[:1], o.plant.segment),
                        f"{name}_top3": _hit(answers, o.plant.segment)}  # fmt: skip
         out.append(dataclasses.replace(o, **fields))

@@ -214,11 +214,28 @@ def posterior(
     signs: Sequence[int],
     magnitudes: tuple[float, float],
     covariate: np.ndarray | None = None,
+    drops_on: SegmentTruth | None = None,
 ) -> np.ndarray:
     """P(S was planted | the bucket) over the candidate segments, under a uniform prior on them
     (``observed``: each segment's count, ``bucket``: the bucket's total, ``covariate``: see
-    :func:`log_evidence`)."""
-    evidence = log_evidence(observed, bucket, truth, signs, magnitudes, covariate)
+    :func:`log_evidence`).
+
+    ``drops_on``: a truth fitted without the covariate, for a covariate only spikes leave alone — the senders of
+    messages: a spike copies messages to the same senders, but a drop removes a sender with their only message
+    (≈ 1.1 a bucket). Spikes are then judged given the covariate and drops on the counts alone. Given the
+    messages, a drop leaves the senders about as they were (each kept message keeps its sender; thinning moves
+    messages per sender towards 1 by a few per cent), so P(O, C | drop) / P(O, C | clean) ≈ P(O | drop) /
+    P(O | clean), and the two evidences average as one likelihood ratio would."""
+    if drops_on is None:
+        evidence = log_evidence(observed, bucket, truth, signs, magnitudes, covariate)
+    else:  # spikes read on the covariate, drops on the counts alone; the sign uniform as before
+        parts = [
+            log_evidence(observed, bucket, drops_on, (sign,), magnitudes)
+            if sign < 0
+            else log_evidence(observed, bucket, truth, (sign,), magnitudes, covariate)
+            for sign in signs
+        ]
+        evidence = np.logaddexp.reduce(np.vstack(parts), axis=0) - np.log(len(parts))
     if not np.isfinite(evidence).any():  # no segment with a count in the replicas: nothing to tell them apart
         return np.full(len(evidence), 1 / len(evidence))
     weights = np.exp(evidence - evidence.max())
