@@ -3,7 +3,8 @@
 ``collect``: the harness (:func:`feedpulse.alerts.rootcause.run_seed`) on the seeds, each plant's cells,
 the detector's expectation and outcome pickled into ``--out`` (one file per seed) — ≈ 1 min and ≈ 200 MB
 per seed at scale 1 with 3 test days. Starts the local endpoint: set ``FEEDPULSE_HOME`` and
-``CLICKHOUSE_PORT`` for a private one.
+``CLICKHOUSE_PORT`` for a private one. ``--ceiling-replicas 20``: each plant also keeps the ceiling's answers
+(:func:`feedpulse.alerts.rootcause.ceiling`; ≈ 3 min per seed), which ``replay`` reports beside the explainer's.
 
 ``replay``: the explainer again on the kept cells with other constants (``--set NAME=VALUE`` for
 :func:`feedpulse.alerts.explain.explain`'s keyword arguments; ``driver`` defaults to the metric's
@@ -40,7 +41,7 @@ from feedpulse.alerts.explain import explain
 from feedpulse.alerts.rootcause import OVER_SEEDS, _hit, over_seeds, summarise
 
 
-def collect(seeds: list[int], out: Path, per_day: int, test_days: int, scale: float) -> None:
+def collect(seeds: list[int], out: Path, per_day: int, test_days: int, scale: float, ceiling_replicas: int = 0) -> None:
     from feedpulse.alerts.rootcause import run_seed
     from feedpulse.clickhouse import get_client
 
@@ -50,7 +51,15 @@ def collect(seeds: list[int], out: Path, per_day: int, test_days: int, scale: fl
         for seed in seeds:
             began = time.perf_counter()
             kept: list[tuple[Any, ...]] = []
-            outcomes = run_seed(client, seed, scale=scale, per_day=per_day, test_days=test_days, keep_cells=kept.append)
+            outcomes = run_seed(
+                client,
+                seed,
+                scale=scale,
+                per_day=per_day,
+                test_days=test_days,
+                keep_cells=kept.append,
+                ceiling_replicas=ceiling_replicas,
+            )
             records = [(o, cur, base, expected) for o, (_, cur, base, expected) in zip(outcomes, kept, strict=True)]
             with (out / f"seed{seed}.pkl").open("wb") as fh:
                 pickle.dump(records, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -176,6 +185,7 @@ def main() -> None:
     c.add_argument("--plants", type=int, default=22)
     c.add_argument("--test-days", type=int, default=3)
     c.add_argument("--scale", type=float, default=1.0)
+    c.add_argument("--ceiling-replicas", type=int, default=0, help="the ceiling's answers kept with each plant")
     r = sub.add_parser("replay")
     r.add_argument("directory", type=Path)
     r.add_argument("--set", action="append", default=[], help="NAME=VALUE keyword argument of explain()")
@@ -184,7 +194,7 @@ def main() -> None:
     r.add_argument("--mechanism", choices=("both", "rate", "audience"), default="both")
     args = parser.parse_args()
     if args.command == "collect":
-        collect(parse_seeds(args.seeds), args.out, args.plants, args.test_days, args.scale)
+        collect(parse_seeds(args.seeds), args.out, args.plants, args.test_days, args.scale, args.ceiling_replicas)
     else:
         options = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
         _only(args.mechanism)

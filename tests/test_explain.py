@@ -456,3 +456,51 @@ def test_messages_per_sender_vary_far_less_than_poisson_and_a_spike_in_them_is_f
     assert [s.segment for s in result.segments[:2]] == [(("city", "Tver"),), (("city", "Omsk"),)]
     assert result.segments[0].score > 3 * result.segments[1].score
     assert result.segments[0].unit_change == pytest.approx(0.36, abs=0.1)  # per sender, not more senders
+
+
+def test_a_messages_drop_is_judged_on_the_messages_not_on_a_chance_dip_per_sender() -> None:
+    """A drop thins messages: with ≈ 1.1 per sender it removes most senders with their message, so Tver's messages
+    fall 40 % and its senders 37 %, its messages per sender 4 %. Omsk's 200 senders always sent 1.1 messages each;
+    now they send 1.03 (−6 %): within the messages' noise, but far outside that of messages per sender, which never
+    moved before. Judged by the driver's mechanisms Omsk's dip per sender would lead; on the messages themselves the
+    drop is Tver's — and each segment still reports its senders' change."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for t in range(40):
+        tver, omsk, other = (int(n) for n in rng.poisson((100, 200, 800)))
+        rows += [("Tver", t, tver, tver + int(rng.poisson(0.1 * tver))), ("Omsk", t, omsk, round(1.1 * omsk)),
+                 ("Other", t, other, other + int(rng.poisson(0.1 * other)))]  # fmt: skip
+    base = pd.DataFrame(rows, columns=["city", "slot", "messenger_users", "messages"])
+    now = pd.DataFrame([("Tver", 62, 66), ("Omsk", 200, 207), ("Other", 800, 880)],
+                       columns=["city", "messenger_users", "messages"])  # fmt: skip
+    kw = {"expected_total": 1210, "dimensions": ("city",), "min_users": 0, "driver": "messenger_users"}
+    result = explain(now, base, "messages", **kw)
+    assert result.segments[0].segment == (("city", "Tver"),)
+    assert result.segments[0].change == pytest.approx(-0.4, abs=0.03)
+    assert result.segments[0].driver_change == pytest.approx(-0.38, abs=0.03)  # senders, still reported
+    # a spike is still judged by the mechanisms: the same cells mirrored upwards name Omsk's rise per sender
+    up = now.assign(messages=[110 + 44, 220 + 13, 880], messenger_users=[100 + 38, 200, 800])
+    spike = explain(up, base, "messages", **{**kw, "expected_total": 1210})
+    assert spike.segments[0].segment == (("city", "Omsk"),)
+
+
+def test_a_segment_whose_likes_per_view_fell_is_named_although_a_burst_of_views_lifted_its_likes() -> None:
+    """A likes drop (1080 expected, 1064 seen): Tver's views doubled by a burst (400 → 800), and its likes per view
+    fell from 0.2 to 0.12, so its likes *rose* (80 → 96) — had each view been liked as before, the slice would have
+    64 more. Omsk's and the rest's views dipped 6 % and 2.5 %, each view liked as usual. Tver's rate is the drop;
+    judged only among segments whose likes fell it would not be listed at all. Its share of the deviation, from
+    the count, is negative, and the split shows why: views +100 %, likes per view −40 %."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for t in range(40):
+        for city, views in (("Tver", 400), ("Omsk", 1000), ("Other", 4000)):
+            v = int(rng.poisson(views))
+            rows.append((city, t, v, int(rng.binomial(v, 0.2))))
+    base = pd.DataFrame(rows, columns=["city", "slot", "views", "likes"])
+    now = pd.DataFrame([("Tver", 800, 96), ("Omsk", 940, 188), ("Other", 3900, 780)],
+                       columns=["city", "views", "likes"])  # fmt: skip
+    result = explain(now, base, "likes", expected_total=1080, dimensions=("city",), min_users=0, driver="views")
+    top = result.segments[0]
+    assert top.segment == (("city", "Tver"),)
+    assert top.share < 0 < top.change
+    assert (top.driver_change, top.unit_change) == (pytest.approx(1.0, abs=0.05), pytest.approx(-0.4, abs=0.05))

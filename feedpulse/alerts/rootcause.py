@@ -54,7 +54,7 @@ import pandas as pd
 
 from feedpulse.alerts.config import AlertsConfig, default_config
 from feedpulse.alerts.detector import Detector
-from feedpulse.alerts.explain import DIMENSIONS, REDUNDANT_PAIRS, SLOT, explain
+from feedpulse.alerts.explain import DIMENSIONS, DRIVER_ON_SPIKES_ONLY, REDUNDANT_PAIRS, SLOT, explain
 from feedpulse.alerts.rootcause_ceiling import Segment, best_answers, fit_truth, posterior, segment_totals
 from feedpulse.alerts.segments import load_cells, table_of
 from feedpulse.alerts.series import load_series, stream
@@ -291,9 +291,10 @@ def _plant_cells(client: Any, database: str, plants: Sequence[Plant]) -> list[pd
 # A count of the segment that a plant of the metric leaves alone: the ceiling expects the metric from it
 # (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages' senders are left alone by spikes only (a spike copies
 # messages to the same senders; a drop removes a sender with their only message), so the ceiling reads them for
-# spikes and the messages alone for drops (rootcause_ceiling.posterior's ``drops_on``)
+# spikes and the messages alone for drops (rootcause_ceiling.posterior's ``drops_on``) — the fact the explainer's
+# DRIVER_ON_SPIKES_ONLY states, so it is that one set
 CEILING_COVARIATES = {"views": "feed_users", "likes": "views", "messages": "messenger_users"}
-SPIKE_ONLY_COVARIATES = frozenset({"messages"})
+SPIKE_ONLY_COVARIATES = DRIVER_ON_SPIKES_ONLY
 CEILING_NOISE = 2**33  # the ceiling's replicas' noise seeds: CEILING_NOISE + 64·seed + k, never a seed itself
 
 
