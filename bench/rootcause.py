@@ -21,7 +21,7 @@ them, views per user unchanged: the mechanism the harness's views plants never e
     PYTHONPATH=$PWD .venv/bin/python bench/rootcause.py replay /tmp/rc-tune --audience --mechanism rate
 
 Tune on the tuning seeds only (:data:`feedpulse.alerts.evaluate.TUNING_SEEDS`: 42 and 1–20); held-out seeds
-(101–160 so far) are for the final measurement.
+(101–180 so far) are for the final measurement.
 """
 
 from __future__ import annotations
