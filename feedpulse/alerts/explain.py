@@ -98,7 +98,7 @@ PAIR_MARGIN = 3.0  # a pair is listed when the rest of each parent moved less th
 # the rate per sender adds only its chance dips (the harness's ceiling reads messages drops the same way). A spike
 # copies messages to the same senders, which the rate mechanism sees on less noise than the count. Tuned on 42 and
 # 1–20: messages drops top-1 · top-3 52.6 · 78.9 % → 57.9 · 82.9 % (n = 76; the count's z² beside the mechanisms:
-# 56.6 · 82.9 %); held out: BENCHMARKS "Messages drops on the messages".
+# 56.6 · 82.9 %); held out: BENCHMARKS "A segment's rate can move against its count, and messages drops …".
 DRIVER_ON_SPIKES_ONLY = frozenset({"messages"})
 # a count per unit of its driver measured as fixed (every sender one message in every baseline bucket) is judged at
 # 1 % of the Poisson variance, not at none: the least noise rate_dispersion gives an unbounded count

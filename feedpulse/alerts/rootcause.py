@@ -292,9 +292,8 @@ def _plant_cells(client: Any, database: str, plants: Sequence[Plant]) -> list[pd
 # (feedpulse.alerts.rootcause_ceiling.log_evidence). Messages' senders are left alone by spikes only (a spike copies
 # messages to the same senders; a drop removes a sender with their only message), so the ceiling reads them for
 # spikes and the messages alone for drops (rootcause_ceiling.posterior's ``drops_on``) — the fact the explainer's
-# DRIVER_ON_SPIKES_ONLY states, so it is that one set
+# DRIVER_ON_SPIKES_ONLY states, so the ceiling reads that set
 CEILING_COVARIATES = {"views": "feed_users", "likes": "views", "messages": "messenger_users"}
-SPIKE_ONLY_COVARIATES = DRIVER_ON_SPIKES_ONLY
 CEILING_NOISE = 2**33  # the ceiling's replicas' noise seeds: CEILING_NOISE + 64·seed + k, never a seed itself
 
 
@@ -343,7 +342,7 @@ def ceiling(
         covariates = None if seen_covariate is None else np.vstack([c for _, _, c in values])
         fields = {}
         counts_truth = fit_truth(counts, totals, segs)
-        drops_on = counts_truth if o.plant.metric in SPIKE_ONLY_COVARIATES else None
+        drops_on = counts_truth if o.plant.metric in DRIVER_ON_SPIKES_ONLY else None
         for name, truth, covariate, drops in (
             ("ceiling", fit_truth(counts, totals, segs, covariates), seen_covariate, drops_on),
             ("counts_ceiling", counts_truth, None, None),
